@@ -1,0 +1,1 @@
+//! oidc-auth filter.

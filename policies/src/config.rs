@@ -1,0 +1,196 @@
+//! The configuration pattern every plugin uses: raw JSON → serde DTO with
+//! `deny_unknown_fields` → validated, compiled policy, built once at
+//! configure time. Every error names the JSON path of the offending field.
+
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+/// A configuration error, rejected at configure time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// JSON path of the bad field, e.g. `providers[1].issuer` (`.` for the root).
+    pub path: String,
+    /// What is wrong, e.g. `expected an https URL`.
+    pub message: String,
+    /// How to fix it, when we know.
+    pub hint: Option<String>,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Prefixes the path with the parent field, for nested validation.
+    pub fn under(mut self, parent: &str) -> Self {
+        self.path = join_path(parent, &self.path);
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Joins a parent path and a child path: `join_path("a", "b[0]") == "a.b[0]"`.
+pub fn join_path(parent: &str, child: &str) -> String {
+    match (parent, child) {
+        ("" | ".", c) => c.to_string(),
+        (p, "" | ".") => p.to_string(),
+        (p, c) if c.starts_with('[') => format!("{p}{c}"),
+        (p, c) => format!("{p}.{c}"),
+    }
+}
+
+/// Parses the plugin configuration bytes into a DTO. Empty input is an
+/// error: a plugin without configuration would silently enforce nothing.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ConfigError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Err(ConfigError::new(".", "the plugin configuration is empty")
+            .with_hint("set `configuration` (Envoy) or `pluginConfig` (Istio WasmPlugin)"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ConfigError::new(path, describe_serde_error(&inner))
+    })?;
+    de.end().map_err(|e| {
+        ConfigError::new(".", format!("trailing data after the JSON document: {e}"))
+    })?;
+    Ok(value)
+}
+
+/// Compiles a DTO into its runtime form, the single entry point used by the
+/// filters' `on_configure` and by the offline validator.
+pub trait Compile {
+    type Compiled;
+    fn compile(self) -> Result<Self::Compiled, ConfigError>;
+}
+
+/// Parses and compiles in one go.
+pub fn load<T: DeserializeOwned + Compile>(raw: &[u8]) -> Result<T::Compiled, ConfigError> {
+    parse_json::<T>(raw)?.compile()
+}
+
+fn describe_serde_error(e: &serde_json::Error) -> String {
+    // serde's message ends with " at line L column C": keep it, it helps with
+    // hand-written JSON; the path already says where in the structure.
+    e.to_string()
+}
+
+/// A duration written as `"30s"`, `"5m"`, `"1h"`, `"250ms"` or a bare number of seconds.
+pub fn parse_duration_ms(path: &str, text: &str) -> Result<u64, ConfigError> {
+    let t = text.trim();
+    let (digits, unit_ms) = if let Some(d) = t.strip_suffix("ms") {
+        (d, 1)
+    } else if let Some(d) = t.strip_suffix('s') {
+        (d, 1_000)
+    } else if let Some(d) = t.strip_suffix('m') {
+        (d, 60_000)
+    } else if let Some(d) = t.strip_suffix('h') {
+        (d, 3_600_000)
+    } else {
+        (t, 1_000)
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_ms))
+        .ok_or_else(|| {
+            ConfigError::new(path, format!("`{text}` is not a duration"))
+                .with_hint("write e.g. \"250ms\", \"30s\", \"5m\" or \"1h\"")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[allow(dead_code)]
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[test]
+    fn unknown_field_error_names_its_json_path() {
+        let err = parse_json::<Outer>(br#"{"items":[{"name":"a"},{"nmae":"b"}]}"#).unwrap_err();
+        assert_eq!(err.path, "items[1].nmae");
+        assert!(
+            err.message.contains("unknown field `nmae`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn wrong_type_error_names_its_json_path() {
+        let err = parse_json::<Outer>(br#"{"items":[{"name":3}]}"#).unwrap_err();
+        assert_eq!(err.path, "items[0].name");
+        assert!(err.message.contains("expected a string"), "{}", err.message);
+    }
+
+    #[test]
+    fn empty_configuration_is_rejected() {
+        let err = parse_json::<Outer>(b"  \n").unwrap_err();
+        assert!(err.message.contains("empty"));
+    }
+
+    #[test]
+    fn trailing_garbage_is_rejected() {
+        assert!(parse_json::<Outer>(br#"{"items":[]} x"#).is_err());
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        for (text, ms) in [
+            ("250ms", 250),
+            ("30s", 30_000),
+            ("5m", 300_000),
+            ("1h", 3_600_000),
+            ("7", 7_000),
+        ] {
+            assert_eq!(parse_duration_ms("d", text).unwrap(), ms, "{text}");
+        }
+        for bad in ["", "s", "-1s", "1.5s", "10 days", "99999999999999999999h"] {
+            let e = parse_duration_ms("x.timeout", bad).unwrap_err();
+            assert_eq!(e.path, "x.timeout");
+        }
+    }
+
+    #[test]
+    fn join_path_handles_roots_and_indexes() {
+        assert_eq!(join_path(".", "a"), "a");
+        assert_eq!(join_path("a", "[2].b"), "a[2].b");
+        assert_eq!(join_path("a", "b"), "a.b");
+        assert_eq!(join_path("a", "."), "a");
+    }
+}

@@ -1,0 +1,11 @@
+//! The pure core of the mesh plugins.
+//!
+//! Architecture invariant: this crate never calls the proxy. Time, randomness
+//! and host crypto arrive as arguments or through the small traits in
+//! [`env`], so every decision here is testable natively and in wasm32.
+#![forbid(unsafe_code)]
+
+pub mod backoff;
+pub mod config;
+pub mod env;
+pub mod secret;

@@ -1,0 +1,1 @@
+//! Test support: start and stop the real components on free loopback ports.
