@@ -1,0 +1,28 @@
+//! Typed, non-panicking access to Envoy properties and filter state.
+
+use crate::raw;
+
+/// Reads a string property; None when absent, unreadable or not UTF-8.
+pub fn string(path: &[&str]) -> Option<String> {
+    raw::get_property(path).ok().flatten().and_then(|b| String::from_utf8(b).ok())
+}
+
+/// The endpoint that served the request (`ip:port`), known only in the
+/// response phase and in `on_log`: the final host after retries.
+pub fn upstream_address() -> Option<String> {
+    string(&["upstream", "address"])
+}
+
+/// Publishes a value for later filters on the same request: Envoy stores
+/// it in filter state as `wasm.<name>`.
+pub fn publish(name: &str, value: &[u8]) -> bool {
+    raw::set_property(&[name], value).is_ok()
+}
+
+/// Reads a value an earlier wasm filter published with [`publish`].
+pub fn published(name: &str) -> Option<Vec<u8>> {
+    raw::get_property(&["filter_state", &format!("wasm.{name}")])
+        .ok()
+        .flatten()
+        .or_else(|| raw::get_property(&[name]).ok().flatten())
+}

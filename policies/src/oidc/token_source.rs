@@ -1,0 +1,238 @@
+//! Where a bearer token is read from, and the rule that a request carries
+//! at most one: two tokens in two places (or two Authorization headers) are
+//! ambiguous, and an attacker could hope each check reads a different one.
+
+use crate::config::ConfigError;
+use crate::secret::Secret;
+use serde::Deserialize;
+
+/// Raw form: `{"header":"authorization","prefix":"Bearer "}`, `{"cookie":"at"}`, `{"query":"access_token"}`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSourceConfig {
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub cookie: Option<String>,
+    #[serde(default)]
+    pub query: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Header (lower-case name) with a required prefix, compared case-insensitively.
+    Header { name: String, prefix: String },
+    Cookie(String),
+    Query(String),
+}
+
+impl TokenSource {
+    pub fn authorization_bearer() -> Self {
+        Self::Header {
+            name: "authorization".into(),
+            prefix: "Bearer ".into(),
+        }
+    }
+
+    pub fn compile(raw: &TokenSourceConfig, path: &str) -> Result<Self, ConfigError> {
+        let set = [raw.header.is_some(), raw.cookie.is_some(), raw.query.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if set != 1 {
+            return Err(ConfigError::new(path, "a token source names exactly one of `header`, `cookie`, `query`"));
+        }
+        if raw.prefix.is_some() && raw.header.is_none() {
+            return Err(ConfigError::new(format!("{path}.prefix"), "`prefix` only applies to `header`"));
+        }
+        let non_empty = |field: &str, v: &str| {
+            if v.trim().is_empty() || v.contains(|c: char| c.is_ascii_control() || c == ' ') {
+                Err(ConfigError::new(format!("{path}.{field}"), "must be a non-empty name without spaces"))
+            } else {
+                Ok(v.to_string())
+            }
+        };
+        Ok(match (&raw.header, &raw.cookie, &raw.query) {
+            (Some(h), _, _) => Self::Header {
+                name: non_empty("header", h)?.to_ascii_lowercase(),
+                prefix: raw.prefix.clone().unwrap_or_default(),
+            },
+            (_, Some(c), _) => Self::Cookie(non_empty("cookie", c)?),
+            (_, _, Some(q)) => Self::Query(non_empty("query", q)?),
+            _ => return Err(ConfigError::new(path, "empty token source")),
+        })
+    }
+
+    /// Which request header this source reads (for stripping the token upstream).
+    pub fn header_name(&self) -> Option<&str> {
+        match self {
+            Self::Header { name, .. } => Some(name),
+            Self::Cookie(_) => Some("cookie"),
+            Self::Query(_) => None,
+        }
+    }
+}
+
+/// The request data token extraction looks at (headers lower-case).
+pub struct RequestTokens<'a> {
+    pub headers: &'a [(String, String)],
+    pub query: Option<&'a str>,
+}
+
+/// Why no single token could be taken from the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExtractError {
+    /// A token appears in more than one place, or a header is repeated.
+    Ambiguous,
+    /// A configured header is present but without the required prefix (e.g. `Basic`).
+    WrongScheme,
+}
+
+/// The token, if any, found in exactly one configured place.
+pub fn extract(sources: &[TokenSource], req: &RequestTokens<'_>) -> Result<Option<Secret>, ExtractError> {
+    let mut found: Option<String> = None;
+    let mut wrong_scheme = false;
+    for source in sources {
+        for value in values_from(source, req, &mut wrong_scheme) {
+            if found.is_some() {
+                return Err(ExtractError::Ambiguous);
+            }
+            found = Some(value);
+        }
+    }
+    match found {
+        Some(t) => Ok(Some(Secret::new(t))),
+        None if wrong_scheme => Err(ExtractError::WrongScheme),
+        None => Ok(None),
+    }
+}
+
+fn values_from(source: &TokenSource, req: &RequestTokens<'_>, wrong_scheme: &mut bool) -> Vec<String> {
+    let mut out = Vec::new();
+    match source {
+        TokenSource::Header { name, prefix } => {
+            for (_, v) in req.headers.iter().filter(|(n, _)| n == name) {
+                let v = v.trim();
+                match strip_prefix_ignore_case(v, prefix) {
+                    Some(t) if !t.trim().is_empty() => out.push(t.trim().to_string()),
+                    _ => *wrong_scheme = true,
+                }
+            }
+        }
+        TokenSource::Cookie(cookie) => {
+            for (_, header) in req.headers.iter().filter(|(n, _)| n == "cookie") {
+                for pair in header.split(';') {
+                    if let Some((k, v)) = pair.trim().split_once('=') {
+                        if k.trim() == cookie && !v.trim().is_empty() {
+                            out.push(v.trim().trim_matches('"').to_string());
+                        }
+                    }
+                }
+            }
+        }
+        TokenSource::Query(param) => {
+            for pair in req.query.unwrap_or("").split('&') {
+                if let Some((k, v)) = pair.split_once('=') {
+                    if k == param && !v.is_empty() {
+                        out.push(v.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn strip_prefix_ignore_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| value.get(prefix.len()..)).flatten()
+}
+
+/// Removes the token from the query string (when it must not reach the upstream).
+pub fn strip_query_param(query: &str, param: &str) -> String {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split_once('=').map_or(*p, |(k, _)| k) != param)
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Removes one cookie from a Cookie header value; None when nothing is left.
+pub fn strip_cookie(header: &str, cookie: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && p.split_once('=').map_or(*p, |(k, _)| k.trim()) != cookie)
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    fn sources() -> Vec<TokenSource> {
+        vec![
+            TokenSource::authorization_bearer(),
+            TokenSource::Cookie("at".into()),
+            TokenSource::Query("access_token".into()),
+        ]
+    }
+
+    #[test]
+    fn token_is_found_in_each_configured_place() {
+        let cases: Vec<(Vec<(String, String)>, Option<&str>)> = vec![
+            (h(&[("authorization", "Bearer abc")]), None),
+            (h(&[("authorization", "bearer abc")]), None),
+            (h(&[("cookie", "x=1; at=abc")]), None),
+            (vec![], Some("a=1&access_token=abc")),
+        ];
+        for (headers, query) in cases {
+            let got = extract(&sources(), &RequestTokens { headers: &headers, query }).unwrap();
+            assert_eq!(got.unwrap().expose(), "abc");
+        }
+    }
+
+    #[test]
+    fn tokens_in_two_places_are_ambiguous() {
+        let headers = h(&[("authorization", "Bearer abc")]);
+        let r = extract(&sources(), &RequestTokens { headers: &headers, query: Some("access_token=abc") });
+        assert_eq!(r, Err(ExtractError::Ambiguous));
+        let two = h(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
+        assert_eq!(extract(&sources(), &RequestTokens { headers: &two, query: None }), Err(ExtractError::Ambiguous));
+    }
+
+    #[test]
+    fn other_schemes_are_reported_not_ignored() {
+        let headers = h(&[("authorization", "Basic dXNlcjpwYXNz")]);
+        assert_eq!(extract(&sources(), &RequestTokens { headers: &headers, query: None }), Err(ExtractError::WrongScheme));
+        let empty = h(&[("authorization", "Bearer   ")]);
+        assert_eq!(extract(&sources(), &RequestTokens { headers: &empty, query: None }), Err(ExtractError::WrongScheme));
+    }
+
+    #[test]
+    fn no_token_is_none() {
+        assert_eq!(extract(&sources(), &RequestTokens { headers: &[], query: None }), Ok(None));
+    }
+
+    #[test]
+    fn stripping_removes_only_the_token() {
+        assert_eq!(strip_query_param("a=1&access_token=x&b=2", "access_token"), "a=1&b=2");
+        assert_eq!(strip_cookie("x=1; at=abc; y=2", "at").as_deref(), Some("x=1; y=2"));
+        assert_eq!(strip_cookie("at=abc", "at"), None);
+    }
+
+    #[test]
+    fn config_requires_exactly_one_place() {
+        let both = TokenSourceConfig { header: Some("x".into()), prefix: None, cookie: Some("c".into()), query: None };
+        assert_eq!(TokenSource::compile(&both, "token_sources[0]").unwrap_err().path, "token_sources[0]");
+        let prefix_only = TokenSourceConfig { header: None, prefix: Some("B ".into()), cookie: Some("c".into()), query: None };
+        assert_eq!(TokenSource::compile(&prefix_only, "s").unwrap_err().path, "s.prefix");
+    }
+}
