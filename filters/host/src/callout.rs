@@ -29,13 +29,23 @@ pub enum DispatchError {
 /// the returned token. A zero timeout means "none" in Envoy, so it is
 /// replaced by one second.
 pub fn dispatch(c: &Callout<'_>) -> Result<u32, DispatchError> {
-    let mut headers = vec![(":method", c.method), (":path", c.path), (":authority", c.authority)];
+    let mut headers = vec![
+        (":method", c.method),
+        (":path", c.path),
+        (":authority", c.authority),
+    ];
     headers.extend(c.headers.iter().copied());
-    let timeout = if c.timeout.is_zero() { Duration::from_secs(1) } else { c.timeout };
-    hostcalls::dispatch_http_call(c.cluster, headers, c.body, vec![], timeout).map_err(|s| match s {
-        proxy_wasm::types::Status::BadArgument => DispatchError::BadArgument,
-        other => DispatchError::Host(format!("{other:?}")),
-    })
+    let timeout = if c.timeout.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        c.timeout
+    };
+    hostcalls::dispatch_http_call(c.cluster, headers, c.body, vec![], timeout).map_err(
+        |s| match s {
+            proxy_wasm::types::Status::BadArgument => DispatchError::BadArgument,
+            other => DispatchError::Host(format!("{other:?}")),
+        },
+    )
 }
 
 /// A callout's answer as seen by the plugin.
@@ -50,18 +60,25 @@ impl CalloutResponse {
     /// Reads the answer of the call being handled, limiting the body size:
     /// an IdP or Vault answer is attacker-reachable.
     pub fn read(body_size: usize, max_body: usize) -> Self {
-        let status = hostcalls::get_map_value(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
+        let status = hostcalls::get_map_value(
+            proxy_wasm::types::MapType::HttpCallResponseHeaders,
+            ":status",
+        )
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse::<u16>().ok())
+        .unwrap_or(0);
         let body = if body_size > max_body {
             Vec::new()
         } else {
-            hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default()
+            hostcalls::get_buffer(
+                proxy_wasm::types::BufferType::HttpCallResponseBody,
+                0,
+                body_size,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default()
         };
         Self { status, body }
     }

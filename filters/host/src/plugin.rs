@@ -19,7 +19,12 @@ pub fn init_logging() {
 }
 
 pub fn log_start(info: &PluginInfo) {
-    log::info!("{} {} ({}) starting", info.name, info.version, info.git_hash);
+    log::info!(
+        "{} {} ({}) starting",
+        info.name,
+        info.version,
+        info.git_hash
+    );
 }
 
 /// Parses and compiles the plugin configuration with the same code the

@@ -4,7 +4,10 @@ use crate::raw;
 
 /// Reads a string property; None when absent, unreadable or not UTF-8.
 pub fn string(path: &[&str]) -> Option<String> {
-    raw::get_property(path).ok().flatten().and_then(|b| String::from_utf8(b).ok())
+    raw::get_property(path)
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok())
 }
 
 /// The endpoint that served the request (`ip:port`), known only in the

@@ -100,10 +100,21 @@ mod native {
     ) -> u32 {
         10
     }
-    pub unsafe fn proxy_set_shared_data(_: *const u8, _: usize, _: *const u8, _: usize, _: u32) -> u32 {
+    pub unsafe fn proxy_set_shared_data(
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: u32,
+    ) -> u32 {
         10
     }
-    pub unsafe fn proxy_get_property(_: *const u8, _: usize, _: *mut *mut u8, _: *mut usize) -> u32 {
+    pub unsafe fn proxy_get_property(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+    ) -> u32 {
         10
     }
     pub unsafe fn proxy_set_property(_: *const u8, _: usize, _: *const u8, _: usize) -> u32 {
@@ -163,7 +174,8 @@ pub fn get_shared_data(key: &str) -> Result<(Option<Vec<u8>>, u32), HostStatus> 
     let mut size: usize = 0;
     let mut cas: u32 = 0;
     // SAFETY: pointers refer to live locals; the host writes at most these.
-    let code = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    let code =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
     match HostStatus::from_code(code) {
         // SAFETY: on Ok the host handed us `data`/`size` from our allocator.
         Ok(()) => Ok((unsafe { take_host_buffer(data, size) }, cas)),
@@ -176,7 +188,8 @@ pub fn get_shared_data(key: &str) -> Result<(Option<Vec<u8>>, u32), HostStatus> 
 /// the write fails with `CasMismatch` when another VM wrote in between.
 pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
     // SAFETY: the host only reads the given ranges during the call.
-    let code = unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
+    let code =
+        unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas) };
     HostStatus::from_code(code)
 }
 
@@ -186,7 +199,8 @@ pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
     let mut data: *mut u8 = null_mut();
     let mut size: usize = 0;
     // SAFETY: pointers refer to live locals.
-    let code = unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
+    let code =
+        unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
     match HostStatus::from_code(code) {
         // SAFETY: on Ok the host handed us `data`/`size` from our allocator.
         Ok(()) => Ok(unsafe { take_host_buffer(data, size) }),
@@ -199,7 +213,14 @@ pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
 pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), HostStatus> {
     let serialized = serialize_path(path);
     // SAFETY: the host only reads the given ranges during the call.
-    let code = unsafe { proxy_set_property(serialized.as_ptr(), serialized.len(), value.as_ptr(), value.len()) };
+    let code = unsafe {
+        proxy_set_property(
+            serialized.as_ptr(),
+            serialized.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    };
     HostStatus::from_code(code)
 }
 
@@ -238,7 +259,11 @@ pub fn call_foreign_function(name: &str, args: &[u8]) -> Result<Option<Vec<u8>>,
         proxy_call_foreign_function(
             name.as_ptr(),
             name.len(),
-            if args.is_empty() { null() } else { args.as_ptr() },
+            if args.is_empty() {
+                null()
+            } else {
+                args.as_ptr()
+            },
             args.len(),
             &mut data,
             &mut size,
@@ -254,7 +279,10 @@ mod tests {
 
     #[test]
     fn property_paths_are_nul_separated() {
-        assert_eq!(serialize_path(&["upstream", "address"]), b"upstream\0address".to_vec());
+        assert_eq!(
+            serialize_path(&["upstream", "address"]),
+            b"upstream\0address".to_vec()
+        );
         assert_eq!(serialize_path(&["x"]), b"x".to_vec());
         assert!(serialize_path(&[]).is_empty());
     }

@@ -38,10 +38,16 @@ impl LocalReply {
     /// Sends the reply; the caller then returns `Action::Pause`.
     pub fn send(&self) {
         let body = self.body();
-        let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json"), ("cache-control", "no-store")];
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+        ];
         headers.extend(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         if let Err(status) = hostcalls::send_http_response(self.status, headers, Some(&body)) {
-            log::error!("could not send the local reply ({}): {status:?}", self.reason);
+            log::error!(
+                "could not send the local reply ({}): {status:?}",
+                self.reason
+            );
         }
     }
 }

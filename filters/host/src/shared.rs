@@ -34,7 +34,9 @@ pub fn write_if_unchanged(key: &str, value: &[u8], cas: u32) -> Result<(), HostS
 /// claimed; two VMs creating it in the same instant may both fetch once at
 /// start, never afterwards.
 pub fn try_acquire_lease(key: &str, owner: u64, now_ms: u64, lease_ms: u64) -> bool {
-    let Ok(mut entry) = read(key) else { return false };
+    let Ok(mut entry) = read(key) else {
+        return false;
+    };
     if entry.bytes.is_none() {
         if write(key, &encode_lease(0, 0)).is_err() {
             return false;

@@ -9,7 +9,10 @@ pub enum Denial {
     /// Tokens in more than one place, or a repeated header.
     AmbiguousToken,
     /// The token failed verification; the code says why (`token_expired`, ...).
-    InvalidToken { code: &'static str, description: &'static str },
+    InvalidToken {
+        code: &'static str,
+        description: &'static str,
+    },
     /// The token's issuer is not a configured provider.
     UnknownIssuer,
     /// The token is valid but its provider is not accepted on this route.
@@ -27,8 +30,13 @@ pub enum Denial {
 impl Denial {
     pub fn status(&self) -> u32 {
         match self {
-            Self::MissingToken | Self::AmbiguousToken | Self::InvalidToken { .. } | Self::UnknownIssuer => 401,
-            Self::ProviderNotAllowed | Self::InsufficientClaims { .. } | Self::NoMatchingRule => 403,
+            Self::MissingToken
+            | Self::AmbiguousToken
+            | Self::InvalidToken { .. }
+            | Self::UnknownIssuer => 401,
+            Self::ProviderNotAllowed | Self::InsufficientClaims { .. } | Self::NoMatchingRule => {
+                403
+            }
             Self::SuspiciousPath => 400,
             Self::KeysUnavailable { .. } => 503,
         }
@@ -75,7 +83,9 @@ impl Denial {
                 "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
                 self.message()
             )),
-            Self::InsufficientClaims { scope_related: true } => Some(format!(
+            Self::InsufficientClaims {
+                scope_related: true,
+            } => Some(format!(
                 "Bearer realm=\"{realm}\", error=\"insufficient_scope\", error_description=\"{}\"",
                 self.message()
             )),
@@ -90,19 +100,36 @@ mod tests {
 
     #[test]
     fn statuses_and_challenges_follow_rfc6750() {
-        let expired = Denial::InvalidToken { code: "token_expired", description: "the token has expired" };
+        let expired = Denial::InvalidToken {
+            code: "token_expired",
+            description: "the token has expired",
+        };
         assert_eq!(expired.status(), 401);
         assert_eq!(expired.reason(), "token_expired");
         assert_eq!(
             expired.www_authenticate("api").unwrap(),
             "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"the token has expired\""
         );
-        assert_eq!(Denial::MissingToken.www_authenticate("api").unwrap(), "Bearer realm=\"api\"");
-        let scope = Denial::InsufficientClaims { scope_related: true };
+        assert_eq!(
+            Denial::MissingToken.www_authenticate("api").unwrap(),
+            "Bearer realm=\"api\""
+        );
+        let scope = Denial::InsufficientClaims {
+            scope_related: true,
+        };
         assert_eq!(scope.status(), 403);
-        assert!(scope.www_authenticate("api").unwrap().contains("insufficient_scope"));
+        assert!(scope
+            .www_authenticate("api")
+            .unwrap()
+            .contains("insufficient_scope"));
         assert_eq!(Denial::NoMatchingRule.status(), 403);
-        assert_eq!(Denial::KeysUnavailable { code: "keys_not_loaded" }.status(), 503);
+        assert_eq!(
+            Denial::KeysUnavailable {
+                code: "keys_not_loaded"
+            }
+            .status(),
+            503
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub struct TokenSourceConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenSource {
     /// Header (lower-case name) with a required prefix, compared case-insensitively.
-    Header { name: String, prefix: String },
+    Header {
+        name: String,
+        prefix: String,
+    },
     Cookie(String),
     Query(String),
 }
@@ -37,19 +40,32 @@ impl TokenSource {
     }
 
     pub fn compile(raw: &TokenSourceConfig, path: &str) -> Result<Self, ConfigError> {
-        let set = [raw.header.is_some(), raw.cookie.is_some(), raw.query.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let set = [
+            raw.header.is_some(),
+            raw.cookie.is_some(),
+            raw.query.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if set != 1 {
-            return Err(ConfigError::new(path, "a token source names exactly one of `header`, `cookie`, `query`"));
+            return Err(ConfigError::new(
+                path,
+                "a token source names exactly one of `header`, `cookie`, `query`",
+            ));
         }
         if raw.prefix.is_some() && raw.header.is_none() {
-            return Err(ConfigError::new(format!("{path}.prefix"), "`prefix` only applies to `header`"));
+            return Err(ConfigError::new(
+                format!("{path}.prefix"),
+                "`prefix` only applies to `header`",
+            ));
         }
         let non_empty = |field: &str, v: &str| {
             if v.trim().is_empty() || v.contains(|c: char| c.is_ascii_control() || c == ' ') {
-                Err(ConfigError::new(format!("{path}.{field}"), "must be a non-empty name without spaces"))
+                Err(ConfigError::new(
+                    format!("{path}.{field}"),
+                    "must be a non-empty name without spaces",
+                ))
             } else {
                 Ok(v.to_string())
             }
@@ -91,7 +107,10 @@ pub enum ExtractError {
 }
 
 /// The token, if any, found in exactly one configured place.
-pub fn extract(sources: &[TokenSource], req: &RequestTokens<'_>) -> Result<Option<Secret>, ExtractError> {
+pub fn extract(
+    sources: &[TokenSource],
+    req: &RequestTokens<'_>,
+) -> Result<Option<Secret>, ExtractError> {
     let mut found: Option<String> = None;
     let mut wrong_scheme = false;
     for source in sources {
@@ -109,7 +128,11 @@ pub fn extract(sources: &[TokenSource], req: &RequestTokens<'_>) -> Result<Optio
     }
 }
 
-fn values_from(source: &TokenSource, req: &RequestTokens<'_>, wrong_scheme: &mut bool) -> Vec<String> {
+fn values_from(
+    source: &TokenSource,
+    req: &RequestTokens<'_>,
+    wrong_scheme: &mut bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     match source {
         TokenSource::Header { name, prefix } => {
@@ -147,7 +170,9 @@ fn values_from(source: &TokenSource, req: &RequestTokens<'_>, wrong_scheme: &mut
 
 fn strip_prefix_ignore_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
     let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| value.get(prefix.len()..)).flatten()
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| value.get(prefix.len()..))
+        .flatten()
 }
 
 /// Removes the token from the query string (when it must not reach the upstream).
@@ -174,7 +199,10 @@ mod tests {
     use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn sources() -> Vec<TokenSource> {
@@ -187,14 +215,22 @@ mod tests {
 
     #[test]
     fn token_is_found_in_each_configured_place() {
-        let cases: Vec<(Vec<(String, String)>, Option<&str>)> = vec![
+        type Case = (Vec<(String, String)>, Option<&'static str>);
+        let cases: Vec<Case> = vec![
             (h(&[("authorization", "Bearer abc")]), None),
             (h(&[("authorization", "bearer abc")]), None),
             (h(&[("cookie", "x=1; at=abc")]), None),
             (vec![], Some("a=1&access_token=abc")),
         ];
         for (headers, query) in cases {
-            let got = extract(&sources(), &RequestTokens { headers: &headers, query }).unwrap();
+            let got = extract(
+                &sources(),
+                &RequestTokens {
+                    headers: &headers,
+                    query,
+                },
+            )
+            .unwrap();
             assert_eq!(got.unwrap().expose(), "abc");
         }
     }
@@ -202,37 +238,103 @@ mod tests {
     #[test]
     fn tokens_in_two_places_are_ambiguous() {
         let headers = h(&[("authorization", "Bearer abc")]);
-        let r = extract(&sources(), &RequestTokens { headers: &headers, query: Some("access_token=abc") });
+        let r = extract(
+            &sources(),
+            &RequestTokens {
+                headers: &headers,
+                query: Some("access_token=abc"),
+            },
+        );
         assert_eq!(r, Err(ExtractError::Ambiguous));
         let two = h(&[("authorization", "Bearer a"), ("authorization", "Bearer b")]);
-        assert_eq!(extract(&sources(), &RequestTokens { headers: &two, query: None }), Err(ExtractError::Ambiguous));
+        assert_eq!(
+            extract(
+                &sources(),
+                &RequestTokens {
+                    headers: &two,
+                    query: None
+                }
+            ),
+            Err(ExtractError::Ambiguous)
+        );
     }
 
     #[test]
     fn other_schemes_are_reported_not_ignored() {
         let headers = h(&[("authorization", "Basic dXNlcjpwYXNz")]);
-        assert_eq!(extract(&sources(), &RequestTokens { headers: &headers, query: None }), Err(ExtractError::WrongScheme));
+        assert_eq!(
+            extract(
+                &sources(),
+                &RequestTokens {
+                    headers: &headers,
+                    query: None
+                }
+            ),
+            Err(ExtractError::WrongScheme)
+        );
         let empty = h(&[("authorization", "Bearer   ")]);
-        assert_eq!(extract(&sources(), &RequestTokens { headers: &empty, query: None }), Err(ExtractError::WrongScheme));
+        assert_eq!(
+            extract(
+                &sources(),
+                &RequestTokens {
+                    headers: &empty,
+                    query: None
+                }
+            ),
+            Err(ExtractError::WrongScheme)
+        );
     }
 
     #[test]
     fn no_token_is_none() {
-        assert_eq!(extract(&sources(), &RequestTokens { headers: &[], query: None }), Ok(None));
+        assert_eq!(
+            extract(
+                &sources(),
+                &RequestTokens {
+                    headers: &[],
+                    query: None
+                }
+            ),
+            Ok(None)
+        );
     }
 
     #[test]
     fn stripping_removes_only_the_token() {
-        assert_eq!(strip_query_param("a=1&access_token=x&b=2", "access_token"), "a=1&b=2");
-        assert_eq!(strip_cookie("x=1; at=abc; y=2", "at").as_deref(), Some("x=1; y=2"));
+        assert_eq!(
+            strip_query_param("a=1&access_token=x&b=2", "access_token"),
+            "a=1&b=2"
+        );
+        assert_eq!(
+            strip_cookie("x=1; at=abc; y=2", "at").as_deref(),
+            Some("x=1; y=2")
+        );
         assert_eq!(strip_cookie("at=abc", "at"), None);
     }
 
     #[test]
     fn config_requires_exactly_one_place() {
-        let both = TokenSourceConfig { header: Some("x".into()), prefix: None, cookie: Some("c".into()), query: None };
-        assert_eq!(TokenSource::compile(&both, "token_sources[0]").unwrap_err().path, "token_sources[0]");
-        let prefix_only = TokenSourceConfig { header: None, prefix: Some("B ".into()), cookie: Some("c".into()), query: None };
-        assert_eq!(TokenSource::compile(&prefix_only, "s").unwrap_err().path, "s.prefix");
+        let both = TokenSourceConfig {
+            header: Some("x".into()),
+            prefix: None,
+            cookie: Some("c".into()),
+            query: None,
+        };
+        assert_eq!(
+            TokenSource::compile(&both, "token_sources[0]")
+                .unwrap_err()
+                .path,
+            "token_sources[0]"
+        );
+        let prefix_only = TokenSourceConfig {
+            header: None,
+            prefix: Some("B ".into()),
+            cookie: Some("c".into()),
+            query: None,
+        };
+        assert_eq!(
+            TokenSource::compile(&prefix_only, "s").unwrap_err().path,
+            "s.prefix"
+        );
     }
 }
