@@ -8,5 +8,6 @@
 pub mod backoff;
 pub mod config;
 pub mod env;
+pub mod identity;
 pub mod oidc;
 pub mod secret;
