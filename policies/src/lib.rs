@@ -11,3 +11,4 @@ pub mod env;
 pub mod identity;
 pub mod oidc;
 pub mod secret;
+pub mod sticky;

@@ -1,0 +1,528 @@
+//! Sticky-session configuration: the JSON DTO and its compiled form.
+//!
+//! Keys are never in the JSON: `keys[i].env` names an environment variable
+//! (Istio `vmConfig.env`) holding the standard base64 of 32 random bytes.
+//! Errors name the field and the variable, never the value.
+
+use super::endpoint::PinMode;
+use super::keys::{CookieKey, KeyRing, KEY_LEN};
+use super::routes::RouteRule;
+use super::set_cookie::{CookieAttributes, SameSite};
+use crate::config::{parse_duration_ms, parse_json, ConfigError};
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+/// Looks up an environment variable by name; the filter passes `std::env::var(..).ok()`.
+pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Browsers cap cookie lifetimes at 400 days (RFC 6265bis).
+const MAX_AGE_LIMIT_SECS: u64 = 400 * 24 * 3600;
+const MAX_KEYS: usize = 8;
+const MAX_ROUTES: usize = 256;
+
+/// The `sticky` plugin configuration as written in JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StickyConfig {
+    /// Which Envoy mechanism reads the pin header.
+    pub mode: ModeDto,
+    /// Request header that carries the pin to Envoy; client copies are always removed.
+    #[serde(default = "default_pin_header")]
+    pub pin_header: String,
+    #[serde(default)]
+    pub cookie: CookieDto,
+    /// First = current (seals), the rest are still accepted (rotation).
+    pub keys: Vec<KeyDto>,
+    /// Store a keyed hash of the verified subject in the cookie and require it back.
+    #[serde(default)]
+    pub bind_subject: bool,
+    /// Emit a hash header for Envoy's ring-hash policy when no cookie pins.
+    #[serde(default)]
+    pub hash_key: Option<HashKeyDto>,
+    /// Per-route enable/disable, first matching prefix wins; default enabled.
+    #[serde(default)]
+    pub routes: Vec<RouteDto>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeDto {
+    StatefulSession,
+    OverrideHost,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieDto {
+    #[serde(default = "default_cookie_name")]
+    pub name: String,
+    #[serde(default = "default_cookie_path")]
+    pub path: String,
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Absolute session lifetime, e.g. `"1h"`.
+    #[serde(default = "default_max_age")]
+    pub max_age: String,
+    /// Sliding expiry: the cookie is valid this long after its last
+    /// (re)issue and is re-issued once half of it has elapsed, up to `max_age`.
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    #[serde(default = "yes")]
+    pub secure: bool,
+    #[serde(default = "yes")]
+    pub http_only: bool,
+    #[serde(default = "default_same_site")]
+    pub same_site: SameSite,
+}
+
+impl Default for CookieDto {
+    fn default() -> Self {
+        Self {
+            name: default_cookie_name(),
+            path: default_cookie_path(),
+            domain: None,
+            max_age: default_max_age(),
+            idle_timeout: None,
+            secure: true,
+            http_only: true,
+            same_site: default_same_site(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDto {
+    /// Key id written into cookies: 1..16 of `[A-Za-z0-9_-]`.
+    pub id: String,
+    /// Name of the environment variable holding the base64 32-byte key.
+    pub env: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashKeyDto {
+    #[serde(default = "default_hash_header")]
+    pub header: String,
+    /// Hash the verified subject (logged-in users hash consistently).
+    #[serde(default = "yes")]
+    pub identity: bool,
+    /// For anonymous requests: hash this application session cookie's value.
+    #[serde(default)]
+    pub session_cookie: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDto {
+    pub path_prefix: String,
+    pub enabled: bool,
+}
+
+fn default_pin_header() -> String {
+    "x-sticky-endpoint".into()
+}
+fn default_hash_header() -> String {
+    "x-sticky-hash".into()
+}
+fn default_cookie_name() -> String {
+    "__Host-sticky".into()
+}
+fn default_cookie_path() -> String {
+    "/".into()
+}
+fn default_max_age() -> String {
+    "1h".into()
+}
+fn default_same_site() -> SameSite {
+    SameSite::Lax
+}
+fn yes() -> bool {
+    true
+}
+
+/// Where the ring-hash header value comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HashKeyPolicy {
+    pub(crate) header: String,
+    pub(crate) identity: bool,
+    pub(crate) session_cookie: Option<String>,
+}
+
+/// The compiled, validated sticky-session policy; built once per configure.
+#[derive(Debug)]
+pub struct StickyPolicy {
+    pub(crate) mode: PinMode,
+    pub(crate) pin_header: String,
+    pub(crate) cookie: CookieAttributes,
+    pub(crate) max_age_secs: u64,
+    pub(crate) idle_timeout_secs: Option<u64>,
+    pub(crate) keys: KeyRing,
+    pub(crate) bind_subject: bool,
+    pub(crate) hash_key: Option<HashKeyPolicy>,
+    pub(crate) routes: Vec<RouteRule>,
+}
+
+impl StickyPolicy {
+    pub fn mode(&self) -> PinMode {
+        self.mode
+    }
+    /// Lower-case name of the pin header.
+    pub fn pin_header(&self) -> &str {
+        &self.pin_header
+    }
+    /// Lower-case name of the ring-hash header, when configured.
+    pub fn hash_header(&self) -> Option<&str> {
+        self.hash_key.as_ref().map(|h| h.header.as_str())
+    }
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie.name
+    }
+    /// Id of the key that seals new cookies.
+    pub fn current_key_id(&self) -> &str {
+        &self.keys.current.id
+    }
+}
+
+/// Parses and compiles the plugin configuration bytes.
+pub fn load(raw: &[u8], env: EnvResolver<'_>) -> Result<StickyPolicy, ConfigError> {
+    parse_json::<StickyConfig>(raw)?.compile(env)
+}
+
+impl StickyConfig {
+    /// Validates every field and resolves the keys through `env`.
+    pub fn compile(self, env: EnvResolver<'_>) -> Result<StickyPolicy, ConfigError> {
+        let mode = match self.mode {
+            ModeDto::StatefulSession => PinMode::StatefulSession,
+            ModeDto::OverrideHost => PinMode::OverrideHost,
+        };
+        let pin_header = header_name("pin_header", &self.pin_header)?;
+        let (cookie, max_age_secs, idle_timeout_secs) = compile_cookie(self.cookie)?;
+        let keys = compile_keys(self.keys, env)?;
+        let hash_key = self
+            .hash_key
+            .map(|h| compile_hash_key(h, &pin_header))
+            .transpose()?;
+        let routes = compile_routes(self.routes)?;
+        Ok(StickyPolicy {
+            mode,
+            pin_header,
+            cookie,
+            max_age_secs,
+            idle_timeout_secs,
+            keys,
+            bind_subject: self.bind_subject,
+            hash_key,
+            routes,
+        })
+    }
+}
+
+fn compile_cookie(c: CookieDto) -> Result<(CookieAttributes, u64, Option<u64>), ConfigError> {
+    if !is_token(&c.name) || c.name.len() > 64 {
+        return Err(ConfigError::new(
+            "cookie.name",
+            format!("`{}` is not a valid cookie name", c.name),
+        )
+        .with_hint("use 1..64 letters, digits or `-_.`, e.g. `__Host-sticky`"));
+    }
+    if !c.path.starts_with('/')
+        || c.path.len() > 256
+        || !c
+            .path
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b';')
+    {
+        return Err(ConfigError::new(
+            "cookie.path",
+            "must start with `/` and contain no spaces, `;` or control characters",
+        ));
+    }
+    if let Some(d) = &c.domain {
+        let host = d.strip_prefix('.').unwrap_or(d);
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(ConfigError::new(
+                "cookie.domain",
+                format!("`{d}` is not a host name"),
+            ));
+        }
+    }
+    let lower = c.name.to_ascii_lowercase();
+    if lower.starts_with("__host-") {
+        if !c.secure {
+            return Err(prefix_error(
+                "cookie.secure",
+                &c.name,
+                "requires `secure: true`",
+            ));
+        }
+        if c.path != "/" {
+            return Err(prefix_error(
+                "cookie.path",
+                &c.name,
+                "requires `path: \"/\"`",
+            ));
+        }
+        if c.domain.is_some() {
+            return Err(prefix_error("cookie.domain", &c.name, "forbids `domain`"));
+        }
+    } else if lower.starts_with("__secure-") && !c.secure {
+        return Err(prefix_error(
+            "cookie.secure",
+            &c.name,
+            "requires `secure: true`",
+        ));
+    }
+    if c.same_site == SameSite::None && !c.secure {
+        return Err(
+            ConfigError::new("cookie.same_site", "`None` requires `secure: true`")
+                .with_hint("browsers drop SameSite=None cookies that are not Secure"),
+        );
+    }
+    let max_age_secs = parse_duration_ms("cookie.max_age", &c.max_age)? / 1000;
+    if !(1..=MAX_AGE_LIMIT_SECS).contains(&max_age_secs) {
+        return Err(ConfigError::new(
+            "cookie.max_age",
+            "must be between 1s and 400 days (9600h)",
+        ));
+    }
+    let idle_timeout_secs = match &c.idle_timeout {
+        None => None,
+        Some(text) => {
+            let secs = parse_duration_ms("cookie.idle_timeout", text)? / 1000;
+            if secs < 2 || secs > max_age_secs {
+                return Err(ConfigError::new(
+                    "cookie.idle_timeout",
+                    "must be at least 2s and at most `cookie.max_age`",
+                ));
+            }
+            Some(secs)
+        }
+    };
+    let attrs = CookieAttributes {
+        name: c.name,
+        path: c.path,
+        domain: c.domain,
+        secure: c.secure,
+        http_only: c.http_only,
+        same_site: c.same_site,
+    };
+    Ok((attrs, max_age_secs, idle_timeout_secs))
+}
+
+fn prefix_error(path: &str, name: &str, what: &str) -> ConfigError {
+    ConfigError::new(path, format!("the cookie name prefix of `{name}` {what}"))
+        .with_hint("browsers silently drop prefixed cookies that break these rules")
+}
+
+/// Standard or URL-safe base64, padded or not: whatever `openssl rand -base64 32`
+/// or a Kubernetes Secret template produces.
+const KEY_ENGINES: [GeneralPurpose; 2] = [
+    GeneralPurpose::new(&alphabet::STANDARD, LENIENT_PADDING),
+    GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT_PADDING),
+];
+const LENIENT_PADDING: GeneralPurposeConfig =
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+
+fn compile_keys(keys: Vec<KeyDto>, env: EnvResolver<'_>) -> Result<KeyRing, ConfigError> {
+    if keys.is_empty() || keys.len() > MAX_KEYS {
+        return Err(ConfigError::new(
+            "keys",
+            format!("list 1 to {MAX_KEYS} keys; the first seals new cookies"),
+        ));
+    }
+    let mut current = None;
+    let mut previous = Vec::with_capacity(keys.len().saturating_sub(1));
+    let mut seen: Vec<String> = Vec::new();
+    for (i, k) in keys.into_iter().enumerate() {
+        if !is_valid_key_id(&k.id) {
+            return Err(ConfigError::new(
+                format!("keys[{i}].id"),
+                format!("`{}` is not a key id: use 1..16 of [A-Za-z0-9_-]", k.id),
+            ));
+        }
+        if seen.contains(&k.id) {
+            return Err(ConfigError::new(
+                format!("keys[{i}].id"),
+                format!("key id `{}` is listed twice", k.id),
+            ));
+        }
+        let master = resolve_key(&format!("keys[{i}].env"), &k.env, env)?;
+        seen.push(k.id.clone());
+        if current.is_none() {
+            current = Some((k.id, master));
+        } else {
+            previous.push(CookieKey::new(k.id, &master));
+        }
+    }
+    let (id, master) = current.ok_or_else(|| ConfigError::new("keys", "no key is listed"))?;
+    Ok(KeyRing::new((id, &master), previous))
+}
+
+fn resolve_key(
+    path: &str,
+    var: &str,
+    env: EnvResolver<'_>,
+) -> Result<Zeroizing<[u8; KEY_LEN]>, ConfigError> {
+    if var.is_empty()
+        || var.len() > 128
+        || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(ConfigError::new(
+            path,
+            "must be an environment variable name ([A-Za-z0-9_])",
+        ));
+    }
+    let hint = "set it to the base64 of 32 random bytes, e.g. `openssl rand -base64 32`";
+    let text = Zeroizing::new(env(var).ok_or_else(|| {
+        ConfigError::new(path, format!("environment variable `{var}` is not set")).with_hint(hint)
+    })?);
+    let decoded = KEY_ENGINES
+        .iter()
+        .find_map(|e| e.decode(text.trim()).ok())
+        .map(Zeroizing::new)
+        .ok_or_else(|| {
+            ConfigError::new(path, format!("environment variable `{var}` is not base64"))
+                .with_hint(hint)
+        })?;
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    if decoded.len() != KEY_LEN {
+        return Err(ConfigError::new(
+            path,
+            format!(
+                "environment variable `{var}` decodes to {} bytes, expected {KEY_LEN}",
+                decoded.len()
+            ),
+        )
+        .with_hint(hint));
+    }
+    key.iter_mut()
+        .zip(decoded.iter())
+        .for_each(|(k, d)| *k = *d);
+    if key.iter().all(|b| Some(b) == key.first()) {
+        return Err(ConfigError::new(
+            path,
+            format!("environment variable `{var}` holds a degenerate key (all bytes equal)"),
+        )
+        .with_hint(hint));
+    }
+    Ok(key)
+}
+
+fn compile_hash_key(h: HashKeyDto, pin_header: &str) -> Result<HashKeyPolicy, ConfigError> {
+    let header = header_name("hash_key.header", &h.header)?;
+    if header == pin_header {
+        return Err(ConfigError::new(
+            "hash_key.header",
+            "must differ from `pin_header`",
+        ));
+    }
+    if let Some(name) = &h.session_cookie {
+        if !is_token(name) {
+            return Err(ConfigError::new(
+                "hash_key.session_cookie",
+                format!("`{name}` is not a valid cookie name"),
+            ));
+        }
+    }
+    if !h.identity && h.session_cookie.is_none() {
+        return Err(ConfigError::new(
+            "hash_key.identity",
+            "with `identity: false`, set `session_cookie`, or drop `hash_key`",
+        ));
+    }
+    Ok(HashKeyPolicy {
+        header,
+        identity: h.identity,
+        session_cookie: h.session_cookie,
+    })
+}
+
+fn compile_routes(routes: Vec<RouteDto>) -> Result<Vec<RouteRule>, ConfigError> {
+    if routes.len() > MAX_ROUTES {
+        return Err(ConfigError::new(
+            "routes",
+            format!("at most {MAX_ROUTES} rules"),
+        ));
+    }
+    routes
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if r.path_prefix.starts_with('/') {
+                Ok(RouteRule {
+                    path_prefix: r.path_prefix,
+                    enabled: r.enabled,
+                })
+            } else {
+                Err(ConfigError::new(
+                    format!("routes[{i}].path_prefix"),
+                    "must start with `/`",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Headers the filter must never overwrite or strip on a client's behalf.
+const RESERVED_HEADERS: [&str; 12] = [
+    "host",
+    "cookie",
+    "set-cookie",
+    "authorization",
+    "proxy-authorization",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "x-forwarded-for",
+];
+
+/// A lower-cased header name of `[a-z0-9-_]`, not reserved.
+fn header_name(path: &str, name: &str) -> Result<String, ConfigError> {
+    let lower = name.to_ascii_lowercase();
+    let valid = !lower.is_empty()
+        && lower.len() <= 64
+        && lower
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(ConfigError::new(
+            path,
+            format!("`{name}` is not a header name: use 1..64 of [a-z0-9-_]"),
+        ));
+    }
+    if RESERVED_HEADERS.contains(&lower.as_str()) {
+        return Err(ConfigError::new(
+            path,
+            format!("`{name}` is a reserved header"),
+        ));
+    }
+    Ok(lower)
+}
+
+/// RFC 7230 `token`: what a cookie name may contain.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Key ids travel in the cookie: 1..16 of `[A-Za-z0-9_-]`.
+pub(crate) fn is_valid_key_id(id: &str) -> bool {
+    (1..=16).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

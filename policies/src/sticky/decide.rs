@@ -1,0 +1,249 @@
+//! The two decisions the filter applies: which headers to strip and set on
+//! the request, and which cookie (if any) to set on the response.
+
+use super::codec::{open, seal, Claims, Pin, NONCE_LEN};
+use super::config::StickyPolicy;
+use super::cookie_header::cookie_values;
+use super::endpoint::Endpoint;
+use super::rejection::CookieRejection;
+use super::routes::enabled_for;
+use crate::env::{Now, Random};
+use crate::secret::Secret;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+/// Longest application session cookie value we hash for the ring-hash header.
+const MAX_SESSION_COOKIE_LEN: usize = 4096;
+
+/// What the filter read from the request, once.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestInput<'a> {
+    /// Every `Cookie` header value, in order.
+    pub cookie_headers: &'a [&'a str],
+    /// `:path`, query included or not.
+    pub path: &'a str,
+    /// The verified subject (e.g. the JWT `sub` checked by the auth filter).
+    pub subject: Option<&'a str>,
+    pub now: Now,
+}
+
+/// The state of the request's sticky cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieStatus {
+    /// A valid cookie pins the request.
+    Valid,
+    /// No cookie with our name.
+    Absent,
+    /// Cookies with our name were present and none was valid; the reason is
+    /// the first one's.
+    Rejected(CookieRejection),
+    /// Stickiness is disabled for this route; the cookie was not read.
+    Skipped,
+}
+
+/// What to do with the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestDecision {
+    /// Whether stickiness applies to this path.
+    pub route_enabled: bool,
+    /// Remove these request headers first (always the pin header, and the
+    /// hash header when configured): a client must not choose its endpoint.
+    pub remove_headers: Vec<String>,
+    /// Then set these `(name, value)` request headers.
+    pub set_headers: Vec<(String, String)>,
+    /// The pin from a valid cookie.
+    pub pin: Option<Pin>,
+    pub cookie_status: CookieStatus,
+}
+
+impl RequestDecision {
+    pub fn pinned_endpoint(&self) -> Option<Endpoint> {
+        self.pin.map(|p| p.endpoint)
+    }
+}
+
+/// What the filter read from the response, plus the request's decision.
+pub struct ResponseInput<'a> {
+    /// Envoy's `upstream.address` property, e.g. `127.0.0.1:8081`.
+    pub upstream_address: Option<&'a str>,
+    pub request: &'a RequestDecision,
+    /// The verified subject, as in the request.
+    pub subject: Option<&'a str>,
+    pub now: Now,
+    /// Nonce source (the host's randomness in the filter).
+    pub rng: &'a mut dyn Random,
+}
+
+/// What happened on the response; also the metric to count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseEvent {
+    /// Served by the pinned endpoint; no new cookie.
+    Kept,
+    /// No valid pin: a cookie pinning the serving endpoint is set.
+    NewSession,
+    /// Served elsewhere than the pin (failover): the cookie moves there.
+    Repinned,
+    /// Same endpoint, cookie re-issued: sliding expiry, key rotation or
+    /// subject binding after login.
+    Renewed,
+    /// Route disabled: nothing to do.
+    None,
+    /// `upstream.address` absent or not `ip:port` (local reply, pipe,
+    /// internal listener): nothing to pin to, no cookie.
+    UpstreamUnusable,
+    /// Sealing the cookie failed; no cookie.
+    SealFailed,
+}
+
+/// What to do with the response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResponseDecision {
+    /// A full `Set-Cookie` header value to add. A `Secret`: it is a bearer
+    /// credential for the endpoint pin and must not be logged.
+    pub set_cookie: Option<Secret>,
+    pub event: ResponseEvent,
+}
+
+impl StickyPolicy {
+    /// Decides the request: strip client pin headers, honour a valid cookie
+    /// or fall back to the ring-hash header.
+    ///
+    /// Several cookies with our name (a browser sends one per matching
+    /// Path/Domain, most specific first): the first valid one wins.
+    pub fn on_request(&self, input: &RequestInput<'_>) -> RequestDecision {
+        let mut remove_headers = vec![self.pin_header.clone()];
+        if let Some(h) = &self.hash_key {
+            remove_headers.push(h.header.clone());
+        }
+        let mut decision = RequestDecision {
+            route_enabled: enabled_for(&self.routes, input.path),
+            remove_headers,
+            set_headers: Vec::new(),
+            pin: None,
+            cookie_status: CookieStatus::Skipped,
+        };
+        if !decision.route_enabled {
+            return decision;
+        }
+        let now = input.now.unix_secs();
+        let mut first_rejection = None;
+        for value in cookie_values(input.cookie_headers, &self.cookie.name) {
+            match open(&self.keys, &self.cookie.name, value, input.subject, now) {
+                Ok(pin) => {
+                    decision.pin = Some(pin);
+                    break;
+                }
+                Err(reason) => {
+                    first_rejection.get_or_insert(reason);
+                }
+            }
+        }
+        decision.cookie_status = match (&decision.pin, first_rejection) {
+            (Some(_), _) => CookieStatus::Valid,
+            (None, Some(reason)) => CookieStatus::Rejected(reason),
+            (None, None) => CookieStatus::Absent,
+        };
+        if let Some(pin) = &decision.pin {
+            decision.set_headers.push((
+                self.pin_header.clone(),
+                pin.endpoint.pin_header_value(self.mode),
+            ));
+        } else if let Some(header) = self.hash_key_header(input) {
+            decision.set_headers.push(header);
+        }
+        decision
+    }
+
+    /// The ring-hash header for an unpinned request: the verified subject's
+    /// hash, else the application session cookie's hash, else nothing.
+    fn hash_key_header(&self, input: &RequestInput<'_>) -> Option<(String, String)> {
+        let h = self.hash_key.as_ref()?;
+        let hash = match (h.identity, input.subject, &h.session_cookie) {
+            (true, Some(subject), _) => self.keys.hash_key_value(b"subject", subject),
+            (_, _, Some(name)) => {
+                let value = cookie_values(input.cookie_headers, name)
+                    .into_iter()
+                    .find(|v| !v.is_empty() && v.len() <= MAX_SESSION_COOKIE_LEN)?;
+                self.keys.hash_key_value(b"session", value)
+            }
+            _ => return None,
+        };
+        Some((h.header.clone(), URL_SAFE_NO_PAD.encode(hash)))
+    }
+
+    /// Decides the response: keep, set, move or renew the cookie.
+    pub fn on_response(&self, input: ResponseInput<'_>) -> ResponseDecision {
+        let none = |event| ResponseDecision {
+            set_cookie: None,
+            event,
+        };
+        if !input.request.route_enabled {
+            return none(ResponseEvent::None);
+        }
+        let Some(served) = input.upstream_address.and_then(Endpoint::parse) else {
+            return none(ResponseEvent::UpstreamUnusable);
+        };
+        let now = input.now.unix_secs();
+        let (issued_at, event) = match &input.request.pin {
+            None => (now, ResponseEvent::NewSession),
+            Some(pin) if pin.endpoint != served => (pin.issued_at, ResponseEvent::Repinned),
+            Some(pin) if self.needs_renewal(pin, input.subject, now) => {
+                (pin.issued_at, ResponseEvent::Renewed)
+            }
+            Some(_) => return none(ResponseEvent::Kept),
+        };
+        let expires_at = self.expiry(issued_at, now);
+        let claims = Claims {
+            endpoint: served,
+            issued_at,
+            expires_at,
+            subject_hash: self
+                .bind_subject
+                .then_some(input.subject)
+                .flatten()
+                .map(|s| self.keys.current.subject_hash(s)),
+        };
+        let mut nonce = [0u8; NONCE_LEN];
+        input.rng.fill(&mut nonce);
+        match seal(&self.keys.current, &self.cookie.name, &claims, nonce) {
+            Ok(value) => ResponseDecision {
+                set_cookie: Some(Secret::new(
+                    self.cookie
+                        .render(&value, expires_at.saturating_sub(now).max(1)),
+                )),
+                event,
+            },
+            Err(_) => none(ResponseEvent::SealFailed),
+        }
+    }
+
+    /// End of validity for a cookie issued now for a session started at
+    /// `issued_at`: the sliding window, capped by the absolute lifetime.
+    fn expiry(&self, issued_at: u64, now: u64) -> u64 {
+        let cap = issued_at.saturating_add(self.max_age_secs);
+        match self.idle_timeout_secs {
+            Some(idle) => now.saturating_add(idle).min(cap),
+            None => cap,
+        }
+    }
+
+    /// Re-issue a cookie that still pins the serving endpoint when it was
+    /// sealed with an old key, should now carry a subject binding, or has
+    /// used up half of its sliding window (and may still be extended).
+    fn needs_renewal(&self, pin: &Pin, subject: Option<&str>, now: u64) -> bool {
+        if !pin.sealed_with_current_key {
+            return true;
+        }
+        if self.bind_subject && subject.is_some() && !pin.bound_to_subject {
+            return true;
+        }
+        match self.idle_timeout_secs {
+            Some(idle) => {
+                let extendable = pin.expires_at < self.expiry(pin.issued_at, now);
+                let remaining = pin.expires_at.saturating_sub(now);
+                extendable && remaining <= idle / 2
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Sticky sessions: pin a client to the upstream endpoint that served it,
+//! through a tamper-proof cookie the proxy issues and checks.
+//!
+//! Flow: `on_request` opens the cookie (ChaCha20-Poly1305, see `codec.rs`)
+//! and turns a valid pin into the header Envoy's `stateful_session` (header
+//! state) filter or `override_host` LB policy reads; it always strips
+//! client-supplied copies of that header. `on_response` learns the serving
+//! endpoint from `upstream.address` and sets, moves or renews the cookie.
+//!
+//! Architecture invariant: pure. Time, randomness (nonces) and environment
+//! variables (keys) come in as arguments.
+
+mod codec;
+mod config;
+mod cookie_header;
+mod decide;
+mod endpoint;
+mod keys;
+pub mod metrics;
+mod rejection;
+mod routes;
+mod set_cookie;
+
+pub use codec::{Pin, SealError, MAX_COOKIE_VALUE_LEN, NONCE_LEN};
+pub use config::{
+    load, CookieDto, EnvResolver, HashKeyDto, KeyDto, ModeDto, RouteDto, StickyConfig, StickyPolicy,
+};
+pub use cookie_header::{cookie_values, MAX_CANDIDATES};
+pub use decide::{
+    CookieStatus, RequestDecision, RequestInput, ResponseDecision, ResponseEvent, ResponseInput,
+};
+pub use endpoint::{Endpoint, PinMode};
+pub use keys::KEY_LEN;
+pub use rejection::CookieRejection;
+pub use routes::RouteRule;
+pub use set_cookie::{CookieAttributes, SameSite};
+
+#[cfg(test)]
+mod tests;
