@@ -40,6 +40,7 @@ stop:
 
 lint: setup
 	cargo fmt --all -- --check
+	python3 scripts/wasm_test_shim.py --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) -p policies -p mesh-host $(addprefix -p ,$(FILTERS)) -- -D warnings
 
@@ -48,7 +49,7 @@ unit: setup
 
 # The policies unit tests again, compiled to wasm32 and run under Node.
 wasm-unit: setup
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(CURDIR)/.tools/bin/wasm-bindgen-test-runner \
 	  cargo test -p policies --lib --target wasm32-unknown-unknown
 
 e2e: build

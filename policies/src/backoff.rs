@@ -32,6 +32,8 @@ impl Backoff {
 mod tests {
     use super::*;
     use crate::env::SeededRandom;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn delay_doubles_until_the_cap_and_stays_within_jitter_bounds() {

@@ -125,6 +125,8 @@ pub fn parse_duration_ms(path: &str, text: &str) -> Result<u64, ConfigError> {
 mod tests {
     use super::*;
     use serde::Deserialize;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -43,6 +43,8 @@ impl VerifiedIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn identity_round_trips_and_garbage_is_unauthenticated() {

@@ -38,6 +38,8 @@ impl fmt::Display for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn formatting_never_shows_the_value() {

@@ -97,6 +97,8 @@ impl Denial {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn statuses_and_challenges_follow_rfc6750() {

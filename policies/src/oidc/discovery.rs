@@ -93,6 +93,8 @@ pub fn parse_discovery(body: &[u8], issuer: &str) -> Result<UrlParts, DiscoveryE
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn urls_split_into_authority_and_path() {

@@ -61,6 +61,8 @@ pub fn all_counters() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn counter_names_are_distinct_snake_case() {

@@ -22,6 +22,8 @@ pub fn enabled_for(rules: &[RouteRule], path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn rule(prefix: &str, enabled: bool) -> RouteRule {
         RouteRule {

@@ -2,6 +2,8 @@ use super::super::codec::{open, seal, seal_raw, Claims};
 use super::super::keys::{CookieKey, KeyRing};
 use super::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const NAME: &str = "__Host-sticky";
 

@@ -1,4 +1,6 @@
 use super::*;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const UP1: &str = "127.0.0.1:8081";
 const UP2: &str = "127.0.0.1:8082";
