@@ -9,3 +9,4 @@ pub mod backoff;
 pub mod config;
 pub mod env;
 pub mod secret;
+pub mod vault;

@@ -1,0 +1,222 @@
+//! Vault HTTP requests as data: the host turns a [`VaultRequest`] into one
+//! `dispatch_http_call`. Bodies and tokens are [`Secret`]s; nothing here logs.
+
+use super::config::Connection;
+use crate::secret::Secret;
+use serde_json::json;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// A header value; tokens are kept as [`Secret`] so `Debug` redacts them.
+#[derive(Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl HeaderValue {
+    /// The value to put on the wire.
+    pub fn expose(&self) -> &str {
+        match self {
+            HeaderValue::Plain(s) => s,
+            HeaderValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+impl fmt::Debug for HeaderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderValue::Plain(s) => write!(f, "{s:?}"),
+            HeaderValue::Secret(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// One Vault API call. `path` already carries the API prefix and mount.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultRequest {
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(&'static str, HeaderValue)>,
+    /// JSON body; a secret because login and unwrap bodies carry credentials.
+    pub body: Option<Secret>,
+}
+
+impl VaultRequest {
+    /// Body bytes for the callout (empty for GET).
+    pub fn body_bytes(&self) -> &[u8] {
+        self.body
+            .as_ref()
+            .map(|b| b.expose().as_bytes())
+            .unwrap_or_default()
+    }
+
+    /// Pseudo-headers plus headers, ready for `dispatch_http_call`.
+    pub fn wire_headers<'a>(&'a self, authority: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut out = vec![
+            (":method", self.method.as_str()),
+            (":path", self.path.as_str()),
+            (":authority", authority),
+        ];
+        out.extend(self.headers.iter().map(|(k, v)| (*k, v.expose())));
+        out
+    }
+}
+
+/// Where requests go: the API prefix and optional namespace of a [`Connection`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    prefix: String,
+    namespace: Option<String>,
+}
+
+impl Endpoint {
+    pub fn new(conn: &Connection) -> Self {
+        Self {
+            prefix: conn.path_prefix.clone(),
+            namespace: conn.namespace.clone(),
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&Secret>,
+        body: Option<serde_json::Value>,
+    ) -> VaultRequest {
+        let mut headers = Vec::new();
+        if let Some(t) = token {
+            headers.push(("x-vault-token", HeaderValue::Secret(t.clone())));
+        }
+        if let Some(ns) = &self.namespace {
+            headers.push(("x-vault-namespace", HeaderValue::Plain(ns.clone())));
+        }
+        if body.is_some() {
+            headers.push((
+                "content-type",
+                HeaderValue::Plain("application/json".into()),
+            ));
+        }
+        VaultRequest {
+            method,
+            path: format!("{}/{}", self.prefix, path),
+            headers,
+            // `Value::to_string` cannot fail, unlike `to_vec`.
+            body: body.map(|b| Secret::new(b.to_string())),
+        }
+    }
+
+    /// `POST auth/<mount>/login {role, jwt}` (Kubernetes auth).
+    pub fn kubernetes_login(&self, mount: &str, role: &str, jwt: &Secret) -> VaultRequest {
+        let body = json!({"role": role, "jwt": jwt.expose()});
+        self.request(
+            Method::Post,
+            &format!("auth/{mount}/login"),
+            None,
+            Some(body),
+        )
+    }
+
+    /// `POST auth/<mount>/login {role_id, secret_id}` (AppRole).
+    pub fn approle_login(&self, mount: &str, role_id: &Secret, secret_id: &Secret) -> VaultRequest {
+        let body = json!({"role_id": role_id.expose(), "secret_id": secret_id.expose()});
+        self.request(
+            Method::Post,
+            &format!("auth/{mount}/login"),
+            None,
+            Some(body),
+        )
+    }
+
+    /// `POST auth/<mount>/login {role?, jwt}` (JWT/OIDC auth; no role → default_role).
+    pub fn jwt_login(&self, mount: &str, role: Option<&str>, jwt: &Secret) -> VaultRequest {
+        let body = match role {
+            Some(r) => json!({"role": r, "jwt": jwt.expose()}),
+            None => json!({"jwt": jwt.expose()}),
+        };
+        self.request(
+            Method::Post,
+            &format!("auth/{mount}/login"),
+            None,
+            Some(body),
+        )
+    }
+
+    /// `POST sys/wrapping/unwrap` with the wrapping token as `X-Vault-Token`.
+    pub fn unwrap(&self, wrapping_token: &Secret) -> VaultRequest {
+        self.request(
+            Method::Post,
+            "sys/wrapping/unwrap",
+            Some(wrapping_token),
+            None,
+        )
+    }
+
+    /// `GET <mount>/data/<path>[?version=N]` (KV v2).
+    pub fn kv2_read(
+        &self,
+        token: &Secret,
+        mount: &str,
+        path: &str,
+        version: Option<u64>,
+    ) -> VaultRequest {
+        let p = match version {
+            Some(v) => format!("{mount}/data/{path}?version={v}"),
+            None => format!("{mount}/data/{path}"),
+        };
+        self.request(Method::Get, &p, Some(token), None)
+    }
+
+    /// `GET <path>`, e.g. `database/creds/app` (dynamic secret with a lease).
+    pub fn dynamic_read(&self, token: &Secret, path: &str) -> VaultRequest {
+        self.request(Method::Get, path, Some(token), None)
+    }
+
+    /// `POST sys/leases/renew {lease_id, increment}` (increment in seconds).
+    pub fn lease_renew(&self, token: &Secret, lease_id: &str, increment_s: u64) -> VaultRequest {
+        let body = json!({"lease_id": lease_id, "increment": increment_s});
+        self.request(Method::Post, "sys/leases/renew", Some(token), Some(body))
+    }
+
+    /// `POST sys/leases/revoke {lease_id}` (answers 204).
+    pub fn lease_revoke(&self, token: &Secret, lease_id: &str) -> VaultRequest {
+        self.request(
+            Method::Post,
+            "sys/leases/revoke",
+            Some(token),
+            Some(json!({"lease_id": lease_id})),
+        )
+    }
+
+    /// `POST auth/token/renew-self {increment}` (seconds).
+    pub fn token_renew_self(&self, token: &Secret, increment_s: u64) -> VaultRequest {
+        let body = json!({"increment": increment_s});
+        self.request(
+            Method::Post,
+            "auth/token/renew-self",
+            Some(token),
+            Some(body),
+        )
+    }
+
+    /// `GET auth/token/lookup-self`.
+    pub fn token_lookup_self(&self, token: &Secret) -> VaultRequest {
+        self.request(Method::Get, "auth/token/lookup-self", Some(token), None)
+    }
+}
