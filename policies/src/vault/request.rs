@@ -220,3 +220,176 @@ impl Endpoint {
         self.request(Method::Get, "auth/token/lookup-self", Some(token), None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(namespace: Option<&str>) -> Endpoint {
+        Endpoint {
+            prefix: "/v1".into(),
+            namespace: namespace.map(str::to_string),
+        }
+    }
+
+    fn header<'a>(r: &'a VaultRequest, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.expose())
+    }
+
+    fn body(r: &VaultRequest) -> serde_json::Value {
+        serde_json::from_slice(r.body_bytes()).unwrap()
+    }
+
+    #[test]
+    fn requests_have_the_documented_method_path_and_body() {
+        let e = ep(None);
+        let tok = Secret::new("s.client-token");
+        let jwt = Secret::new("eyJ.jwt-secret.sig");
+        // (request, method, path, token header, body)
+        let cases = [
+            (
+                e.kubernetes_login("kubernetes", "app", &jwt),
+                Method::Post,
+                "/v1/auth/kubernetes/login",
+                None,
+                Some(json!({"role": "app", "jwt": "eyJ.jwt-secret.sig"})),
+            ),
+            (
+                e.approle_login("approle", &Secret::new("rid"), &Secret::new("sid")),
+                Method::Post,
+                "/v1/auth/approle/login",
+                None,
+                Some(json!({"role_id": "rid", "secret_id": "sid"})),
+            ),
+            (
+                e.jwt_login("jwt", None, &jwt),
+                Method::Post,
+                "/v1/auth/jwt/login",
+                None,
+                Some(json!({"jwt": "eyJ.jwt-secret.sig"})),
+            ),
+            (
+                e.jwt_login("oidc", Some("r"), &jwt),
+                Method::Post,
+                "/v1/auth/oidc/login",
+                None,
+                Some(json!({"role": "r", "jwt": "eyJ.jwt-secret.sig"})),
+            ),
+            (
+                e.unwrap(&Secret::new("s.wrapping")),
+                Method::Post,
+                "/v1/sys/wrapping/unwrap",
+                Some("s.wrapping"),
+                None,
+            ),
+            (
+                e.kv2_read(&tok, "secret", "apps/web", None),
+                Method::Get,
+                "/v1/secret/data/apps/web",
+                Some("s.client-token"),
+                None,
+            ),
+            (
+                e.kv2_read(&tok, "kv", "a", Some(4)),
+                Method::Get,
+                "/v1/kv/data/a?version=4",
+                Some("s.client-token"),
+                None,
+            ),
+            (
+                e.dynamic_read(&tok, "database/creds/app"),
+                Method::Get,
+                "/v1/database/creds/app",
+                Some("s.client-token"),
+                None,
+            ),
+            (
+                e.lease_renew(&tok, "database/creds/app/L1", 600),
+                Method::Post,
+                "/v1/sys/leases/renew",
+                Some("s.client-token"),
+                Some(json!({"lease_id": "database/creds/app/L1", "increment": 600})),
+            ),
+            (
+                e.lease_revoke(&tok, "database/creds/app/L1"),
+                Method::Post,
+                "/v1/sys/leases/revoke",
+                Some("s.client-token"),
+                Some(json!({"lease_id": "database/creds/app/L1"})),
+            ),
+            (
+                e.token_renew_self(&tok, 3600),
+                Method::Post,
+                "/v1/auth/token/renew-self",
+                Some("s.client-token"),
+                Some(json!({"increment": 3600})),
+            ),
+            (
+                e.token_lookup_self(&tok),
+                Method::Get,
+                "/v1/auth/token/lookup-self",
+                Some("s.client-token"),
+                None,
+            ),
+        ];
+        for (r, method, path, token, want_body) in cases {
+            assert_eq!((r.method, r.path.as_str()), (method, path));
+            assert_eq!(header(&r, "x-vault-token"), token, "{path}");
+            assert_eq!(header(&r, "x-vault-namespace"), None);
+            match want_body {
+                Some(b) => {
+                    assert_eq!(body(&r), b, "{path}");
+                    assert_eq!(header(&r, "content-type"), Some("application/json"));
+                }
+                None => assert!(
+                    r.body_bytes().is_empty() && header(&r, "content-type").is_none(),
+                    "{path}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn namespace_header_and_pseudo_headers_are_added() {
+        let r = ep(Some("team-a/")).token_lookup_self(&Secret::new("s.t"));
+        assert_eq!(header(&r, "x-vault-namespace"), Some("team-a/"));
+        let wire = r.wire_headers("vault:8200");
+        assert_eq!(
+            &wire[..3],
+            &[
+                (":method", "GET"),
+                (":path", "/v1/auth/token/lookup-self"),
+                (":authority", "vault:8200")
+            ]
+        );
+        assert!(wire.contains(&("x-vault-token", "s.t")));
+    }
+
+    #[test]
+    fn json_special_characters_in_credentials_stay_inside_their_string() {
+        let r = ep(None).kubernetes_login("kubernetes", "app", &Secret::new(r#"a","role":"admin"#));
+        assert_eq!(body(&r)["role"], "app");
+        assert_eq!(body(&r)["jwt"], r#"a","role":"admin"#);
+    }
+
+    #[test]
+    fn debug_of_requests_never_shows_tokens_or_credentials() {
+        let e = ep(Some("ns/"));
+        let reqs = [
+            e.kubernetes_login("kubernetes", "app", &Secret::new("jwt-SECRET-1")),
+            e.approle_login(
+                "approle",
+                &Secret::new("role-SECRET-2"),
+                &Secret::new("sid-SECRET-3"),
+            ),
+            e.unwrap(&Secret::new("wrap-SECRET-4")),
+            e.lease_renew(&Secret::new("tok-SECRET-5"), "lease/1", 60),
+        ];
+        let dbg = format!("{reqs:?}");
+        assert!(!dbg.contains("SECRET"), "{dbg}");
+        assert!(dbg.contains("ns/") && dbg.contains("/v1/sys/leases/renew"));
+    }
+}
