@@ -78,6 +78,16 @@ impl VaultClient {
         &self.endpoint
     }
 
+    /// The login call for a request's verified user JWT (`per_user_jwt`);
+    /// `None` when not configured. Cache the answer in a [`super::UserTokenCache`].
+    pub fn per_user_login(&self, user_jwt: &Secret) -> Option<VaultRequest> {
+        let p = self.config.per_user_jwt.as_ref()?;
+        Some(
+            self.endpoint
+                .jwt_login(&p.mount, p.role.as_deref(), user_jwt),
+        )
+    }
+
     /// Calls due at `now`. Each returned action is marked in flight until
     /// [`Self::on_response`] or [`Self::on_dispatch_failed`] is called for it;
     /// calls unanswered past the timeout are failed here as timeouts.

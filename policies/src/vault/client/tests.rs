@@ -427,3 +427,27 @@ fn debug_of_client_never_shows_tokens_or_values() {
         assert!(!dbg.contains(s), "{s} in {dbg}");
     }
 }
+
+#[test]
+fn per_user_login_uses_the_configured_mount_and_role() {
+    assert!(
+        k8s().per_user_login(&Secret::new("eyJ.user")).is_none(),
+        "not configured"
+    );
+    let json = r#"{"connection": {"cluster": "vault", "authority": "vault:8200"},
+        "auth": {"kubernetes": {"role": "app", "jwt_env": "SA_JWT"}},
+        "per_user_jwt": {"mount": "oidc", "role": "user"}}"#;
+    let c = VaultClient::new(
+        parse_json::<VaultConfigDto>(json.as_bytes())
+            .unwrap()
+            .compile(&env)
+            .unwrap(),
+    );
+    let r = c.per_user_login(&Secret::new("eyJ.user-SECRET")).unwrap();
+    assert_eq!(r.path, "/v1/auth/oidc/login");
+    let sent: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(
+        (sent["role"].as_str(), sent["jwt"].as_str()),
+        (Some("user"), Some("eyJ.user-SECRET"))
+    );
+}
