@@ -12,3 +12,4 @@ pub mod identity;
 pub mod oidc;
 pub mod secret;
 pub mod sticky;
+pub mod vault;

@@ -1,0 +1,476 @@
+//! The pure orchestrator: decides which Vault calls are due, builds them,
+//! applies their answers, and answers "current value of secret X, or why not".
+
+use super::config::{AuthMethod, SecretKind, VaultConfig};
+use super::error::{Unavailable, UnavailableReason, VaultError};
+use super::request::{Endpoint, VaultRequest};
+use super::response::{
+    parse_dynamic, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self, parse_token_renew,
+    parse_unwrap_secret_id,
+};
+use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
+use super::snapshot::SecretSnapshot;
+use super::token_state::{TokenAction, TokenState};
+use super::value::SecretValue;
+use super::{jittered, REPLACE_FRACTION};
+use crate::env::{Now, Random};
+use crate::secret::Secret;
+
+/// An in-flight call is considered lost this long after the callout timeout.
+const LOST_CALL_GRACE_MS: u64 = 5_000;
+
+/// One Vault call to make. Secrets are referred to by their index in
+/// [`VaultConfig::secrets`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// Unwrap the response-wrapped AppRole secret-id before the first login.
+    Unwrap,
+    Login,
+    RenewToken,
+    LookupToken,
+    Fetch(usize),
+    RenewLease(usize),
+}
+
+/// Vault client state for one plugin instance (the owner VM drives it).
+#[derive(Clone, Debug)]
+pub struct VaultClient {
+    config: VaultConfig,
+    endpoint: Endpoint,
+    token: TokenState,
+    /// The unwrapped AppRole secret-id, kept for later logins.
+    unwrapped_secret_id: Option<Secret>,
+    secrets: Vec<SecretState>,
+    in_flight: Vec<(Action, Now)>,
+}
+
+impl VaultClient {
+    pub fn new(config: VaultConfig) -> Self {
+        let token = match &config.auth {
+            AuthMethod::Token { token } => TokenState::with_static_token(token.clone()),
+            _ => TokenState::for_login(),
+        };
+        let secrets = config
+            .secrets
+            .iter()
+            .map(|_| SecretState::new(config.kv_refresh_interval_ms))
+            .collect();
+        Self {
+            endpoint: Endpoint::new(&config.connection),
+            config,
+            token,
+            unwrapped_secret_id: None,
+            secrets,
+            in_flight: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &VaultConfig {
+        &self.config
+    }
+
+    pub fn token_state(&self) -> &TokenState {
+        &self.token
+    }
+
+    /// Request builders for this connection (e.g. per-user logins).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The login call for a request's verified user JWT (`per_user_jwt`);
+    /// `None` when not configured. Cache the answer in a [`super::UserTokenCache`].
+    pub fn per_user_login(&self, user_jwt: &Secret) -> Option<VaultRequest> {
+        let p = self.config.per_user_jwt.as_ref()?;
+        Some(
+            self.endpoint
+                .jwt_login(&p.mount, p.role.as_deref(), user_jwt),
+        )
+    }
+
+    /// Calls due at `now`. Each returned action is marked in flight until
+    /// [`Self::on_response`] or [`Self::on_dispatch_failed`] is called for it;
+    /// calls unanswered past the timeout are failed here as timeouts.
+    pub fn next_actions(&mut self, now: Now, rng: &mut dyn Random) -> Vec<Action> {
+        let lost_after = self
+            .config
+            .connection
+            .timeout_ms
+            .saturating_add(LOST_CALL_GRACE_MS);
+        let lost: Vec<Action> = self
+            .in_flight
+            .iter()
+            .filter(|(_, started)| now.unix_ms.saturating_sub(started.unix_ms) > lost_after)
+            .map(|(a, _)| *a)
+            .collect();
+        for action in lost {
+            self.on_dispatch_failed(action, &VaultError::Timeout, now, rng);
+        }
+
+        let mut out = Vec::new();
+        let token_busy = self.in_flight.iter().any(|(a, _)| is_token_action(*a));
+        if !token_busy {
+            let action = match self.token.due(now) {
+                Some(TokenAction::Login) if self.needs_unwrap() => Some(Action::Unwrap),
+                Some(TokenAction::Login) => Some(Action::Login),
+                Some(TokenAction::Renew) => Some(Action::RenewToken),
+                Some(TokenAction::Lookup) => Some(Action::LookupToken),
+                None => None,
+            };
+            out.extend(action);
+        }
+        if self.token.token(now).is_some() {
+            for (i, s) in self.secrets.iter().enumerate() {
+                if self
+                    .in_flight
+                    .iter()
+                    .any(|(a, _)| secret_index(*a) == Some(i))
+                {
+                    continue;
+                }
+                match s.due(now) {
+                    Some(SecretAction::Fetch) => out.push(Action::Fetch(i)),
+                    Some(SecretAction::Renew) => out.push(Action::RenewLease(i)),
+                    None => {}
+                }
+            }
+        }
+        self.in_flight.extend(out.iter().map(|a| (*a, now)));
+        out
+    }
+
+    /// The HTTP call for `action`; `None` when it cannot be built now (no
+    /// valid token, unknown secret): report that with [`Self::on_dispatch_failed`].
+    pub fn request_for(&self, action: Action, now: Now) -> Option<VaultRequest> {
+        let ep = &self.endpoint;
+        match action {
+            Action::Unwrap => match &self.config.auth {
+                AuthMethod::AppRole { secret_id, .. } => Some(ep.unwrap(secret_id)),
+                _ => None,
+            },
+            Action::Login => match &self.config.auth {
+                AuthMethod::Kubernetes { mount, role, jwt } => {
+                    Some(ep.kubernetes_login(mount, role, jwt))
+                }
+                AuthMethod::Jwt { mount, role, jwt } => {
+                    Some(ep.jwt_login(mount, role.as_deref(), jwt))
+                }
+                AuthMethod::AppRole {
+                    mount,
+                    role_id,
+                    secret_id,
+                    secret_id_wrapped,
+                } => {
+                    let sid = if *secret_id_wrapped {
+                        self.unwrapped_secret_id.as_ref()?
+                    } else {
+                        secret_id
+                    };
+                    Some(ep.approle_login(mount, role_id, sid))
+                }
+                AuthMethod::Token { .. } => None,
+            },
+            Action::RenewToken => {
+                Some(ep.token_renew_self(self.token.token(now)?, self.token.renew_increment_s()))
+            }
+            Action::LookupToken => Some(ep.token_lookup_self(self.token.token(now)?)),
+            Action::Fetch(i) => {
+                let token = self.token.token(now)?;
+                Some(match &self.config.secrets.get(i)?.kind {
+                    SecretKind::Kv2 {
+                        mount,
+                        path,
+                        version,
+                    } => ep.kv2_read(token, mount, path, *version),
+                    SecretKind::Dynamic { path } => ep.dynamic_read(token, path),
+                })
+            }
+            Action::RenewLease(i) => {
+                let (lease_id, increment) = self.secrets.get(i)?.lease()?;
+                Some(ep.lease_renew(self.token.token(now)?, lease_id, increment))
+            }
+        }
+    }
+
+    /// Applies Vault's answer (`status` from `:status`, `body` capped by the
+    /// host). Returns the classified error for logging/metrics. Answers for
+    /// calls no longer in flight (given up as lost) are ignored.
+    pub fn on_response(
+        &mut self,
+        action: Action,
+        status: u16,
+        body: &[u8],
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> Result<(), VaultError> {
+        let Some(started) = self.take_in_flight(action) else {
+            return Ok(());
+        };
+        match action {
+            Action::Unwrap => match parse_unwrap_secret_id(status, body) {
+                Ok(sid) => {
+                    self.unwrapped_secret_id = Some(sid);
+                    Ok(())
+                }
+                Err(e) => Err(self.fail_token(action, e, now, rng)),
+            },
+            Action::Login => match parse_login(status, body) {
+                Ok(auth) => {
+                    self.token.on_login(auth, started, now, rng);
+                    self.sync_secrets_with_token(now, rng);
+                    Ok(())
+                }
+                Err(e) => Err(self.fail_token(action, e, now, rng)),
+            },
+            Action::RenewToken => {
+                match parse_token_renew(status, body, self.token.renew_increment_s()) {
+                    Ok(r) => {
+                        self.token.on_renewed(r, started, now, rng);
+                        self.sync_secrets_with_token(now, rng);
+                        Ok(())
+                    }
+                    Err(e) => Err(self.fail_token(action, e, now, rng)),
+                }
+            }
+            Action::LookupToken => match parse_lookup_self(status, body) {
+                Ok(info) => {
+                    self.token.on_lookup(info, started, now, rng);
+                    self.sync_secrets_with_token(now, rng);
+                    Ok(())
+                }
+                Err(e) => Err(self.fail_token(action, e, now, rng)),
+            },
+            Action::Fetch(i) => {
+                let Some(spec) = self.config.secrets.get(i) else {
+                    return Ok(());
+                };
+                let parsed = match spec.kind {
+                    SecretKind::Kv2 { .. } => {
+                        parse_kv2(status, body, &spec.fields).map(Fetched::Kv2)
+                    }
+                    SecretKind::Dynamic { .. } => {
+                        parse_dynamic(status, body, &spec.fields).map(Fetched::Dynamic)
+                    }
+                };
+                let token = (self.token.generation(), self.token.expires_at());
+                match parsed {
+                    Ok(f) => {
+                        if let Some(s) = self.secrets.get_mut(i) {
+                            s.on_fetched(f, token, started, now, rng);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(self.fail_secret(action, e, now, rng)),
+                }
+            }
+            Action::RenewLease(i) => {
+                let requested = self
+                    .secrets
+                    .get(i)
+                    .and_then(|s| s.lease())
+                    .map_or(0, |(_, inc)| inc);
+                match parse_lease_renew(status, body, requested) {
+                    Ok(r) => {
+                        if let Some(s) = self.secrets.get_mut(i) {
+                            s.on_renewed(r, started, now, rng);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(self.fail_secret(action, e, now, rng)),
+                }
+            }
+        }
+    }
+
+    /// The call could not be sent (`dispatch_http_call` failed, or
+    /// [`Self::request_for`] returned `None`): treated as a failed call.
+    pub fn on_dispatch_failed(
+        &mut self,
+        action: Action,
+        err: &VaultError,
+        now: Now,
+        rng: &mut dyn Random,
+    ) {
+        if self.take_in_flight(action).is_none() {
+            return;
+        }
+        let e = err.clone();
+        if is_token_action(action) {
+            self.fail_token(action, e, now, rng);
+        } else {
+            self.fail_secret(action, e, now, rng);
+        }
+    }
+
+    /// The current value of secret `name`, or why there is none.
+    pub fn secret(&self, name: &str, now: Now) -> Result<&SecretValue, Unavailable> {
+        let Some(i) = self.index_of(name) else {
+            return Err(Unavailable {
+                reason: UnavailableReason::NotConfigured,
+                last_error: None,
+            });
+        };
+        let Some(state) = self.secrets.get(i) else {
+            return Err(Unavailable {
+                reason: UnavailableReason::NotConfigured,
+                last_error: None,
+            });
+        };
+        state.current(now).map_err(|mut u| {
+            // Never fetched because login keeps failing: say so.
+            if u.reason == UnavailableReason::NotLoaded && self.token.last_error().is_some() {
+                u.reason = UnavailableReason::VaultUnavailable;
+                u.last_error = self.token.last_error();
+            }
+            u
+        })
+    }
+
+    /// Seconds until secret `name` expires, for a gauge (see [`SecretState::expires_in_s`]).
+    pub fn expires_in_s(&self, name: &str, now: Now) -> Option<i64> {
+        self.secrets.get(self.index_of(name)?)?.expires_in_s(now)
+    }
+
+    /// The secret's lifecycle state (failures, version, lease).
+    pub fn secret_state(&self, name: &str) -> Option<&SecretState> {
+        self.secrets.get(self.index_of(name)?)
+    }
+
+    /// Snapshots of every loaded secret, for the shared-data record.
+    pub fn snapshots(&self) -> Vec<SecretSnapshot> {
+        self.config
+            .secrets
+            .iter()
+            .zip(&self.secrets)
+            .filter_map(|(spec, s)| {
+                let l = s.loaded.as_ref()?;
+                Some(SecretSnapshot {
+                    name: spec.name.clone(),
+                    version: l.version,
+                    fetched_at_ms: l.fetched_at.unix_ms,
+                    expires_at_ms: l.expiry().map(|e| e.unix_ms),
+                    values: l.value.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Installs snapshots written by the owner VM when they are newer than
+    /// what this VM holds. Adopted values have no lease of ours: should this
+    /// VM become the owner, it fetches replacements before they expire.
+    pub fn adopt(&mut self, snapshots: &[SecretSnapshot], now: Now, rng: &mut dyn Random) {
+        for snap in snapshots {
+            let Some(i) = self.index_of(&snap.name) else {
+                continue;
+            };
+            let refresh_ms = self.config.kv_refresh_interval_ms;
+            let Some(state) = self.secrets.get_mut(i) else {
+                continue;
+            };
+            if state
+                .loaded
+                .as_ref()
+                .is_some_and(|l| l.fetched_at.unix_ms >= snap.fetched_at_ms)
+            {
+                continue;
+            }
+            let expires_at = snap.expires_at_ms.map(Now::from_unix_ms);
+            let replace_at = expires_at.map(|e| {
+                let remaining = e.unix_ms.saturating_sub(now.unix_ms);
+                now.plus_ms(jittered(remaining, REPLACE_FRACTION, rng))
+            });
+            let fetched_at = Now::from_unix_ms(snap.fetched_at_ms);
+            state.loaded = Some(Loaded {
+                value: snap.values.clone(),
+                version: snap.version,
+                fetched_at,
+                lease: None,
+                expires_at,
+                refresh_at: Some(replace_at.unwrap_or_else(|| fetched_at.plus_ms(refresh_ms))),
+                token_generation: 0,
+                token_deadline: None,
+            });
+        }
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.config.secrets.iter().position(|s| s.name == name)
+    }
+
+    fn needs_unwrap(&self) -> bool {
+        matches!(
+            self.config.auth,
+            AuthMethod::AppRole {
+                secret_id_wrapped: true,
+                ..
+            }
+        ) && self.unwrapped_secret_id.is_none()
+    }
+
+    fn take_in_flight(&mut self, action: Action) -> Option<Now> {
+        let pos = self.in_flight.iter().position(|(a, _)| *a == action)?;
+        Some(self.in_flight.swap_remove(pos).1)
+    }
+
+    fn fail_token(
+        &mut self,
+        action: Action,
+        e: VaultError,
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> VaultError {
+        match action {
+            Action::RenewToken => self.token.on_renew_failed(&e, now, rng),
+            Action::LookupToken => self.token.on_lookup_failed(&e, now, rng),
+            _ => self.token.on_login_failed(&e, now, rng),
+        }
+        e
+    }
+
+    fn fail_secret(
+        &mut self,
+        action: Action,
+        e: VaultError,
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> VaultError {
+        let (i, kind) = match action {
+            Action::Fetch(i) => (i, SecretAction::Fetch),
+            Action::RenewLease(i) => (i, SecretAction::Renew),
+            _ => return e,
+        };
+        if let Some(s) = self.secrets.get_mut(i) {
+            s.on_failed(kind, &e, now, rng);
+        }
+        if e.needs_relogin() {
+            // The token may still be valid for other paths: keep it serving
+            // and log in again (policies may have changed).
+            self.token.request_relogin(now);
+        }
+        e
+    }
+
+    fn sync_secrets_with_token(&mut self, now: Now, rng: &mut dyn Random) {
+        let (generation, expires) = (self.token.generation(), self.token.expires_at());
+        for s in &mut self.secrets {
+            s.sync_token(generation, expires, now, rng);
+        }
+    }
+}
+
+fn is_token_action(a: Action) -> bool {
+    matches!(
+        a,
+        Action::Unwrap | Action::Login | Action::RenewToken | Action::LookupToken
+    )
+}
+
+fn secret_index(a: Action) -> Option<usize> {
+    match a {
+        Action::Fetch(i) | Action::RenewLease(i) => Some(i),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

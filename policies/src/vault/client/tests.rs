@@ -1,0 +1,455 @@
+use super::*;
+use crate::config::parse_json;
+use crate::env::SeededRandom;
+use crate::vault::config::VaultConfigDto;
+use crate::vault::snapshot::{OwnerLease, SharedState};
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const T0: u64 = 1_700_000_000_000;
+
+fn at(secs: u64) -> Now {
+    Now::from_unix_ms(T0 + secs * 1000)
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "SA_JWT" => Some("eyJ.sa-jwt-SECRET.sig".into()),
+        "ROLE_ID" => Some("role-id-SECRET".into()),
+        "WRAPPED" => Some("s.wrapping-SECRET".into()),
+        _ => None,
+    }
+}
+
+fn client(auth: &str) -> VaultClient {
+    let json = format!(
+        r#"{{"connection": {{"cluster": "vault", "authority": "vault:8200", "namespace": "ns1"}},
+             "auth": {auth},
+             "secrets": [
+               {{"name": "db", "kind": {{"dynamic": {{"path": "database/creds/app", "fields": ["username", "password"]}}}}}},
+               {{"name": "api", "kind": {{"kv2": {{"path": "web", "fields": ["key"]}}}}}}
+             ]}}"#
+    );
+    VaultClient::new(
+        parse_json::<VaultConfigDto>(json.as_bytes())
+            .unwrap()
+            .compile(&env)
+            .unwrap(),
+    )
+}
+
+fn k8s() -> VaultClient {
+    client(r#"{"kubernetes": {"role": "app", "jwt_env": "SA_JWT"}}"#)
+}
+
+fn login_body(ttl: u64, renewable: bool) -> String {
+    format!(
+        r#"{{"request_id":"r","lease_id":"","renewable":false,"lease_duration":0,"data":null,"warnings":null,"auth":{{"client_token":"s.client-SECRET","accessor":"a","policies":["default","app"],"lease_duration":{ttl},"renewable":{renewable},"token_type":"service"}}}}"#
+    )
+}
+
+fn db_body(password: &str, lease: &str, ttl: u64) -> String {
+    format!(
+        r#"{{"request_id":"r","lease_id":"{lease}","renewable":true,"lease_duration":{ttl},"data":{{"username":"v-app","password":"{password}"}},"warnings":null,"auth":null}}"#
+    )
+}
+
+fn kv_body(key: &str, version: u64) -> String {
+    format!(
+        r#"{{"data":{{"data":{{"key":"{key}"}},"metadata":{{"created_time":"2026-11-02T10:00:00Z","deletion_time":"","destroyed":false,"version":{version}}}}}}}"#
+    )
+}
+
+fn field(c: &VaultClient, name: &str, f: &str, now: Now) -> Result<String, &'static str> {
+    c.secret(name, now)
+        .map(|v| v.field(f).unwrap().expose().to_string())
+        .map_err(|u| u.code())
+}
+
+/// Logs in and loads both secrets at t=0.
+fn started(rng: &mut SeededRandom) -> VaultClient {
+    let mut c = k8s();
+    assert_eq!(c.next_actions(at(0), rng), vec![Action::Login]);
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        at(0),
+        rng,
+    )
+    .unwrap();
+    assert_eq!(
+        c.next_actions(at(0), rng),
+        vec![Action::Fetch(0), Action::Fetch(1)]
+    );
+    c.on_response(
+        Action::Fetch(0),
+        200,
+        db_body("pw1", "database/creds/app/L1", 600).as_bytes(),
+        at(0),
+        rng,
+    )
+    .unwrap();
+    c.on_response(
+        Action::Fetch(1),
+        200,
+        kv_body("k1", 1).as_bytes(),
+        at(0),
+        rng,
+    )
+    .unwrap();
+    c
+}
+
+#[test]
+fn startup_logs_in_then_fetches_and_serves_every_secret() {
+    let mut rng = SeededRandom(1);
+    let mut c = k8s();
+    assert_eq!(field(&c, "db", "password", at(0)), Err("secret_not_loaded"));
+    assert_eq!(c.next_actions(at(0), &mut rng), vec![Action::Login]);
+    assert_eq!(
+        c.next_actions(at(0), &mut rng),
+        vec![],
+        "in flight: not issued twice"
+    );
+    let login = c.request_for(Action::Login, at(0)).unwrap();
+    assert_eq!(login.path, "/v1/auth/kubernetes/login");
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        at(0),
+        &mut rng,
+    )
+    .unwrap();
+    let fetch = c.request_for(Action::Fetch(1), at(0)).unwrap();
+    assert_eq!(fetch.path, "/v1/secret/data/web");
+    assert!(fetch
+        .wire_headers("vault:8200")
+        .contains(&("x-vault-token", "s.client-SECRET")));
+    assert!(fetch
+        .wire_headers("vault:8200")
+        .contains(&("x-vault-namespace", "ns1/")));
+
+    let c = started(&mut rng);
+    assert_eq!(field(&c, "db", "password", at(1)), Ok("pw1".into()));
+    assert_eq!(field(&c, "api", "key", at(1)), Ok("k1".into()));
+    assert_eq!(c.expires_in_s("db", at(100)), Some(500));
+    assert_eq!(c.expires_in_s("api", at(100)), None);
+    assert_eq!(field(&c, "nope", "x", at(1)), Err("secret_not_configured"));
+}
+
+#[test]
+fn lease_renewal_then_truncation_replaces_the_secret_before_expiry() {
+    let mut rng = SeededRandom(2);
+    let mut c = started(&mut rng);
+    let mut now = at(0);
+    // Find the renewal point.
+    let renew = loop {
+        now = now.plus_ms(1000);
+        let a = c.next_actions(now, &mut rng);
+        if a.contains(&Action::RenewLease(0)) {
+            break now;
+        }
+        for other in a {
+            // KV re-reads: answer with the same version.
+            c.on_response(other, 200, kv_body("k1", 1).as_bytes(), now, &mut rng)
+                .unwrap();
+        }
+    };
+    assert!(renew >= at(360) && renew <= at(451), "{renew:?}");
+    let req = c.request_for(Action::RenewLease(0), renew).unwrap();
+    assert_eq!(req.path, "/v1/sys/leases/renew");
+    let capped = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":100,"warnings":["TTL of \"10m\" exceeded the effective max_ttl of \"1m40s\"; TTL value is capped accordingly"]}"#;
+    c.on_response(
+        Action::RenewLease(0),
+        200,
+        capped.as_bytes(),
+        renew,
+        &mut rng,
+    )
+    .unwrap();
+    let expiry = renew.plus_ms(100_000);
+    let mut now = renew;
+    let replace = loop {
+        now = now.plus_ms(1000);
+        assert!(
+            now < expiry,
+            "replacement must start before the old lease expires"
+        );
+        let a = c.next_actions(now, &mut rng);
+        assert!(!a.contains(&Action::RenewLease(0)));
+        if a.contains(&Action::Fetch(0)) {
+            break now;
+        }
+        for other in a {
+            c.on_response(other, 200, kv_body("k1", 1).as_bytes(), now, &mut rng)
+                .unwrap();
+        }
+    };
+    assert_eq!(field(&c, "db", "password", replace), Ok("pw1".into()));
+    c.on_response(
+        Action::Fetch(0),
+        200,
+        db_body("pw2", "database/creds/app/L2", 600).as_bytes(),
+        replace,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(field(&c, "db", "password", expiry), Ok("pw2".into()));
+}
+
+#[test]
+fn outage_serves_cached_value_until_its_expiry_then_fails_closed() {
+    let mut rng = SeededRandom(3);
+    let mut c = started(&mut rng);
+    let mut now = at(0);
+    let mut failures = 0;
+    while now < at(700) {
+        now = now.plus_ms(1000);
+        for a in c.next_actions(now, &mut rng) {
+            let err = c
+                .on_response(a, 503, b"no healthy upstream", now, &mut rng)
+                .unwrap_err();
+            assert_eq!(err.reason(), "vault_unreachable");
+            failures += 1;
+        }
+        let want = if now < at(600) {
+            Ok("pw1".to_string())
+        } else {
+            Err("secret_expired")
+        };
+        assert_eq!(
+            field(&c, "db", "password", now),
+            want,
+            "at {}",
+            (now.unix_ms - T0) / 1000
+        );
+    }
+    assert!(
+        failures < 40,
+        "backoff keeps the call count low: {failures}"
+    );
+    assert_eq!(field(&c, "api", "key", now), Ok("k1".into()));
+    let u = c.secret("db", now).unwrap_err();
+    assert_eq!(u.last_error, Some("vault_unreachable"));
+    // Recovery: the next due fetch succeeds and serves again.
+    let mut recovered = false;
+    while !recovered && now < at(1100) {
+        now = now.plus_ms(1000);
+        for a in c.next_actions(now, &mut rng) {
+            let body = match a {
+                Action::Fetch(0) => db_body("pw3", "database/creds/app/L3", 600),
+                Action::Fetch(1) => kv_body("k1", 1),
+                _ => login_body(3600, true),
+            };
+            c.on_response(a, 200, body.as_bytes(), now, &mut rng)
+                .unwrap();
+            recovered |= a == Action::Fetch(0);
+        }
+    }
+    assert!(recovered);
+    assert_eq!(field(&c, "db", "password", now), Ok("pw3".into()));
+}
+
+#[test]
+fn login_failure_is_reported_as_vault_unavailable() {
+    let mut rng = SeededRandom(4);
+    let mut c = k8s();
+    c.next_actions(at(0), &mut rng);
+    let err = c
+        .on_response(
+            Action::Login,
+            400,
+            br#"{"errors":["invalid role name \"app\""]}"#,
+            at(0),
+            &mut rng,
+        )
+        .unwrap_err();
+    assert_eq!(err.reason(), "vault_bad_request");
+    let u = c.secret("db", at(0)).unwrap_err();
+    assert_eq!(
+        (u.code(), u.last_error),
+        ("vault_unavailable", Some("vault_bad_request"))
+    );
+    assert_eq!(c.next_actions(at(0), &mut rng), vec![], "backing off");
+}
+
+#[test]
+fn permission_denied_on_a_read_triggers_a_new_login_and_replacement() {
+    let mut rng = SeededRandom(5);
+    let mut c = started(&mut rng);
+    let mut now = at(50);
+    // KV re-read denied (policy changed or token revoked).
+    let a = loop {
+        let a = c.next_actions(now, &mut rng);
+        if !a.is_empty() {
+            break a;
+        }
+        now = now.plus_ms(1000);
+    };
+    assert_eq!(a, vec![Action::Fetch(1)]);
+    c.on_response(
+        Action::Fetch(1),
+        403,
+        br#"{"errors":["permission denied"]}"#,
+        now,
+        &mut rng,
+    )
+    .unwrap_err();
+    assert_eq!(c.next_actions(now, &mut rng), vec![Action::Login]);
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        now,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(c.token_state().generation(), 2);
+    // The db lease belongs to the old token: a replacement is due before
+    // that token would have expired, even though the lease itself is fine.
+    let mut t = now;
+    let mut saw_fetch = false;
+    while t < at(3600) && !saw_fetch {
+        t = t.plus_ms(10_000);
+        for a in c.next_actions(t, &mut rng) {
+            assert_ne!(
+                a,
+                Action::RenewLease(0),
+                "a lease of the old token is not renewed"
+            );
+            saw_fetch |= a == Action::Fetch(0);
+            let body = if a == Action::Fetch(0) {
+                db_body("pw2", "L2", 600)
+            } else {
+                kv_body("k1", 1)
+            };
+            c.on_response(a, 200, body.as_bytes(), t, &mut rng).unwrap();
+        }
+    }
+    assert!(saw_fetch);
+}
+
+#[test]
+fn wrapped_approle_secret_id_is_unwrapped_once_then_used_to_log_in() {
+    let mut rng = SeededRandom(6);
+    let mut c = client(
+        r#"{"approle": {"role_id_env": "ROLE_ID", "secret_id_env": "WRAPPED", "secret_id_wrapped": true}}"#,
+    );
+    assert_eq!(c.next_actions(at(0), &mut rng), vec![Action::Unwrap]);
+    let unwrap = c.request_for(Action::Unwrap, at(0)).unwrap();
+    assert_eq!(unwrap.path, "/v1/sys/wrapping/unwrap");
+    assert!(unwrap
+        .wire_headers("v")
+        .contains(&("x-vault-token", "s.wrapping-SECRET")));
+    let body = r#"{"data":{"secret_id":"real-secret-id-SECRET","secret_id_accessor":"x"}}"#;
+    c.on_response(Action::Unwrap, 200, body.as_bytes(), at(0), &mut rng)
+        .unwrap();
+    assert_eq!(c.next_actions(at(0), &mut rng), vec![Action::Login]);
+    let login = c.request_for(Action::Login, at(0)).unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(login.body_bytes()).unwrap();
+    assert_eq!(sent["secret_id"], "real-secret-id-SECRET");
+    assert_eq!(sent["role_id"], "role-id-SECRET");
+    assert!(!format!("{c:?} {login:?}").contains("SECRET"));
+}
+
+#[test]
+fn lost_calls_time_out_and_late_answers_are_ignored() {
+    let mut rng = SeededRandom(7);
+    let mut c = k8s();
+    assert_eq!(c.next_actions(at(0), &mut rng), vec![Action::Login]);
+    // No answer within timeout (5 s) + grace (5 s): failed as a timeout.
+    assert_eq!(c.next_actions(at(11), &mut rng), vec![]);
+    assert_eq!(
+        c.secret("db", at(11)).unwrap_err().last_error,
+        Some("vault_timeout")
+    );
+    // The late answer does nothing.
+    assert_eq!(
+        c.on_response(
+            Action::Login,
+            200,
+            login_body(3600, true).as_bytes(),
+            at(12),
+            &mut rng
+        ),
+        Ok(())
+    );
+    assert!(c.token_state().token(at(12)).is_none());
+    // Dispatch failures are failures too.
+    let a = c.next_actions(at(20), &mut rng);
+    assert_eq!(a, vec![Action::Login]);
+    c.on_dispatch_failed(Action::Login, &VaultError::Unreachable, at(20), &mut rng);
+    assert_eq!(c.token_state().last_error(), Some("vault_unreachable"));
+}
+
+#[test]
+fn snapshots_let_other_vms_serve_the_same_values_until_expiry() {
+    let mut rng = SeededRandom(8);
+    let owner = started(&mut rng);
+    let shared = SharedState {
+        owner: Some(OwnerLease::claim("vm-1", at(0), 30_000)),
+        secrets: owner.snapshots(),
+    };
+    let bytes = shared.to_bytes().unwrap();
+    assert!(
+        !format!("{shared:?}").contains("pw1"),
+        "Debug stays redacted"
+    );
+    let read = SharedState::from_bytes(&bytes).unwrap();
+    assert_eq!(read, shared);
+    assert!(read.owner.as_ref().unwrap().may_fetch("vm-1", at(1)));
+    assert!(!read.owner.as_ref().unwrap().may_fetch("vm-2", at(1)));
+    assert!(read.owner.as_ref().unwrap().may_fetch("vm-2", at(30)));
+
+    let mut worker = k8s();
+    worker.adopt(&read.secrets, at(1), &mut rng);
+    assert_eq!(field(&worker, "db", "password", at(1)), Ok("pw1".into()));
+    assert_eq!(field(&worker, "api", "key", at(1)), Ok("k1".into()));
+    assert_eq!(
+        field(&worker, "db", "password", at(600)),
+        Err("secret_expired")
+    );
+    // An older snapshot does not roll back a newer value.
+    let mut older = read.secrets.clone();
+    older[1].fetched_at_ms -= 1;
+    older[1].values = SecretValue::default();
+    worker.adopt(&older, at(2), &mut rng);
+    assert_eq!(field(&worker, "api", "key", at(2)), Ok("k1".into()));
+    assert!(SharedState::from_bytes(b"{garbage").is_err());
+}
+
+#[test]
+fn debug_of_client_never_shows_tokens_or_values() {
+    let mut rng = SeededRandom(9);
+    let c = started(&mut rng);
+    let dbg = format!("{c:?}");
+    for s in ["SECRET", "pw1", "k1\""] {
+        assert!(!dbg.contains(s), "{s} in {dbg}");
+    }
+}
+
+#[test]
+fn per_user_login_uses_the_configured_mount_and_role() {
+    assert!(
+        k8s().per_user_login(&Secret::new("eyJ.user")).is_none(),
+        "not configured"
+    );
+    let json = r#"{"connection": {"cluster": "vault", "authority": "vault:8200"},
+        "auth": {"kubernetes": {"role": "app", "jwt_env": "SA_JWT"}},
+        "per_user_jwt": {"mount": "oidc", "role": "user"}}"#;
+    let c = VaultClient::new(
+        parse_json::<VaultConfigDto>(json.as_bytes())
+            .unwrap()
+            .compile(&env)
+            .unwrap(),
+    );
+    let r = c.per_user_login(&Secret::new("eyJ.user-SECRET")).unwrap();
+    assert_eq!(r.path, "/v1/auth/oidc/login");
+    let sent: serde_json::Value = serde_json::from_slice(r.body_bytes()).unwrap();
+    assert_eq!(
+        (sent["role"].as_str(), sent["jwt"].as_str()),
+        (Some("user"), Some("eyJ.user-SECRET"))
+    );
+}

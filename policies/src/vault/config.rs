@@ -1,0 +1,451 @@
+//! Vault configuration: DTO (`deny_unknown_fields`) → [`VaultConfig`].
+//!
+//! Credentials never appear in the configuration: it names environment
+//! variables (`*_env`), resolved once at compile time through an
+//! [`EnvResolver`]. Errors name the JSON field and the variable, never a value.
+
+use crate::config::{join_path, parse_duration_ms, ConfigError};
+use crate::secret::Secret;
+use serde::Deserialize;
+
+/// Looks up an environment variable by name (`std::env::var` in the host).
+pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+const DEFAULT_TIMEOUT: &str = "5s";
+const DEFAULT_PREFIX: &str = "/v1";
+const DEFAULT_KV_REFRESH: &str = "60s";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfigDto {
+    pub connection: ConnectionDto,
+    pub auth: AuthDto,
+    #[serde(default)]
+    pub per_user_jwt: Option<PerUserJwtDto>,
+    #[serde(default)]
+    pub secrets: Vec<SecretDto>,
+    /// How often KV v2 secrets are re-read, e.g. `"60s"`.
+    #[serde(default)]
+    pub kv_refresh_interval: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionDto {
+    /// Envoy cluster name the callouts go to.
+    pub cluster: String,
+    /// `:authority` of the callouts, e.g. `vault.vault.svc:8200`.
+    pub authority: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum AuthDto {
+    Kubernetes {
+        role: String,
+        #[serde(default)]
+        mount: Option<String>,
+        jwt_env: String,
+    },
+    Approle {
+        #[serde(default)]
+        mount: Option<String>,
+        role_id_env: String,
+        secret_id_env: String,
+        #[serde(default)]
+        secret_id_wrapped: bool,
+    },
+    Jwt {
+        #[serde(default)]
+        mount: Option<String>,
+        #[serde(default)]
+        role: Option<String>,
+        jwt_env: String,
+    },
+    /// A fixed token (development only).
+    Token { token_env: String },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerUserJwtDto {
+    #[serde(default)]
+    pub mount: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretDto {
+    pub name: String,
+    pub kind: SecretKindDto,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretKindDto {
+    Kv2 {
+        #[serde(default)]
+        mount: Option<String>,
+        path: String,
+        #[serde(default)]
+        version: Option<u64>,
+        fields: Vec<String>,
+    },
+    Dynamic {
+        path: String,
+        fields: Vec<String>,
+    },
+}
+
+/// Compiled, validated Vault configuration.
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    pub connection: Connection,
+    pub auth: AuthMethod,
+    pub per_user_jwt: Option<PerUserJwt>,
+    pub secrets: Vec<SecretSpec>,
+    pub kv_refresh_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub cluster: String,
+    pub authority: String,
+    /// Sent as `X-Vault-Namespace` when set.
+    pub namespace: Option<String>,
+    /// Callout timeout; never 0 (Envoy reads 0 as "no timeout").
+    pub timeout_ms: u64,
+    /// API prefix without a trailing `/`, e.g. `/v1`.
+    pub path_prefix: String,
+}
+
+/// How the plugin logs in; credentials are already resolved from the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    Kubernetes {
+        mount: String,
+        role: String,
+        jwt: Secret,
+    },
+    AppRole {
+        mount: String,
+        role_id: Secret,
+        secret_id: Secret,
+        secret_id_wrapped: bool,
+    },
+    Jwt {
+        mount: String,
+        role: Option<String>,
+        jwt: Secret,
+    },
+    Token {
+        token: Secret,
+    },
+}
+
+/// Login with the request's verified user JWT (per-subject Vault tokens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerUserJwt {
+    pub mount: String,
+    pub role: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretSpec {
+    pub name: String,
+    pub kind: SecretKind,
+    /// Fields picked from the secret's data map; each must be present.
+    pub fields: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    Kv2 {
+        mount: String,
+        path: String,
+        version: Option<u64>,
+    },
+    Dynamic {
+        path: String,
+    },
+}
+
+impl SecretSpec {
+    pub fn is_dynamic(&self) -> bool {
+        matches!(self.kind, SecretKind::Dynamic { .. })
+    }
+}
+
+impl VaultConfigDto {
+    /// Validates the DTO and resolves credentials through `env`.
+    pub fn compile(self, env: EnvResolver<'_>) -> Result<VaultConfig, ConfigError> {
+        let connection = self
+            .connection
+            .compile()
+            .map_err(|e| e.under("connection"))?;
+        let auth = self.auth.compile(env).map_err(|e| e.under("auth"))?;
+        let per_user_jwt = self
+            .per_user_jwt
+            .map(|p| -> Result<PerUserJwt, ConfigError> {
+                Ok(PerUserJwt {
+                    mount: mount_or(p.mount, "jwt", "mount")?,
+                    role: p.role.map(|r| name_like("role", r)).transpose()?,
+                })
+            })
+            .transpose()
+            .map_err(|e| e.under("per_user_jwt"))?;
+        let mut secrets: Vec<SecretSpec> = Vec::with_capacity(self.secrets.len());
+        for (i, s) in self.secrets.into_iter().enumerate() {
+            let at = format!("secrets[{i}]");
+            let spec = s.compile().map_err(|e| e.under(&at))?;
+            if secrets.iter().any(|o| o.name == spec.name) {
+                return Err(ConfigError::new(
+                    join_path(&at, "name"),
+                    format!("duplicate secret name `{}`", spec.name),
+                ));
+            }
+            secrets.push(spec);
+        }
+        let refresh = self
+            .kv_refresh_interval
+            .as_deref()
+            .unwrap_or(DEFAULT_KV_REFRESH);
+        let kv_refresh_interval_ms = parse_duration_ms("kv_refresh_interval", refresh)?;
+        if kv_refresh_interval_ms < 1_000 {
+            return Err(ConfigError::new(
+                "kv_refresh_interval",
+                "must be at least 1s",
+            ));
+        }
+        Ok(VaultConfig {
+            connection,
+            auth,
+            per_user_jwt,
+            secrets,
+            kv_refresh_interval_ms,
+        })
+    }
+}
+
+impl ConnectionDto {
+    fn compile(self) -> Result<Connection, ConfigError> {
+        if self.cluster.trim().is_empty() || self.cluster.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                "cluster",
+                "must be a non-empty Envoy cluster name",
+            ));
+        }
+        if self.authority.is_empty()
+            || self
+                .authority
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        {
+            return Err(ConfigError::new(
+                "authority",
+                "must be a host[:port] without spaces or `/`",
+            ));
+        }
+        let namespace = match self.namespace {
+            None => None,
+            Some(ns) => {
+                let trimmed = ns.trim_end_matches('/');
+                validate_path("namespace", trimmed)?;
+                Some(format!("{trimmed}/"))
+            }
+        };
+        let timeout_ms = parse_duration_ms(
+            "timeout",
+            self.timeout.as_deref().unwrap_or(DEFAULT_TIMEOUT),
+        )?;
+        if timeout_ms == 0 {
+            return Err(ConfigError::new("timeout", "must be greater than 0")
+                .with_hint("Envoy treats a 0 callout timeout as no timeout at all"));
+        }
+        let prefix = self
+            .path_prefix
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
+        let inner = prefix
+            .strip_prefix('/')
+            .ok_or_else(|| ConfigError::new("path_prefix", "must start with `/`, e.g. \"/v1\""))?;
+        let inner = inner.trim_end_matches('/');
+        validate_path("path_prefix", inner)?;
+        Ok(Connection {
+            cluster: self.cluster,
+            authority: self.authority,
+            namespace,
+            timeout_ms,
+            path_prefix: format!("/{inner}"),
+        })
+    }
+}
+
+impl AuthDto {
+    fn compile(self, env: EnvResolver<'_>) -> Result<AuthMethod, ConfigError> {
+        Ok(match self {
+            AuthDto::Kubernetes {
+                role,
+                mount,
+                jwt_env,
+            } => AuthMethod::Kubernetes {
+                mount: mount_or(mount, "kubernetes", "kubernetes.mount")?,
+                role: name_like("kubernetes.role", role)?,
+                jwt: from_env(env, "kubernetes.jwt_env", &jwt_env)?,
+            },
+            AuthDto::Approle {
+                mount,
+                role_id_env,
+                secret_id_env,
+                secret_id_wrapped,
+            } => AuthMethod::AppRole {
+                mount: mount_or(mount, "approle", "approle.mount")?,
+                role_id: from_env(env, "approle.role_id_env", &role_id_env)?,
+                secret_id: from_env(env, "approle.secret_id_env", &secret_id_env)?,
+                secret_id_wrapped,
+            },
+            AuthDto::Jwt {
+                mount,
+                role,
+                jwt_env,
+            } => AuthMethod::Jwt {
+                mount: mount_or(mount, "jwt", "jwt.mount")?,
+                role: role.map(|r| name_like("jwt.role", r)).transpose()?,
+                jwt: from_env(env, "jwt.jwt_env", &jwt_env)?,
+            },
+            AuthDto::Token { token_env } => AuthMethod::Token {
+                token: from_env(env, "token.token_env", &token_env)?,
+            },
+        })
+    }
+}
+
+impl SecretDto {
+    fn compile(self) -> Result<SecretSpec, ConfigError> {
+        let name = self.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(ConfigError::new("name", "must be non-empty [A-Za-z0-9_.-]"));
+        }
+        let (kind, fields) = match self.kind {
+            SecretKindDto::Kv2 {
+                mount,
+                path,
+                version,
+                fields,
+            } => {
+                validate_path("kind.kv2.path", &path)?;
+                if version == Some(0) {
+                    return Err(ConfigError::new("kind.kv2.version", "versions start at 1"));
+                }
+                let mount = mount_or(mount, "secret", "kind.kv2.mount")?;
+                let fields = validate_fields("kind.kv2.fields", fields)?;
+                (
+                    SecretKind::Kv2 {
+                        mount,
+                        path,
+                        version,
+                    },
+                    fields,
+                )
+            }
+            SecretKindDto::Dynamic { path, fields } => {
+                validate_path("kind.dynamic.path", &path)?;
+                let fields = validate_fields("kind.dynamic.fields", fields)?;
+                (SecretKind::Dynamic { path }, fields)
+            }
+        };
+        Ok(SecretSpec { name, kind, fields })
+    }
+}
+
+fn validate_fields(at: &str, fields: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    if fields.is_empty() {
+        return Err(ConfigError::new(at, "list at least one field to read"));
+    }
+    for (i, f) in fields.iter().enumerate() {
+        if f.is_empty() || f.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                format!("{at}[{i}]"),
+                "must be a non-empty field name",
+            ));
+        }
+        if fields.iter().take(i).any(|o| o == f) {
+            return Err(ConfigError::new(
+                format!("{at}[{i}]"),
+                format!("duplicate field `{f}`"),
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+fn mount_or(mount: Option<String>, default: &str, at: &str) -> Result<String, ConfigError> {
+    let m = mount.unwrap_or_else(|| default.to_string());
+    let m = m.trim_end_matches('/').to_string();
+    validate_path(at, &m)?;
+    Ok(m)
+}
+
+/// A role name goes into a JSON body, not a path; still refuse control characters.
+fn name_like(at: &str, value: String) -> Result<String, ConfigError> {
+    if value.is_empty() || value.chars().any(char::is_control) {
+        return Err(ConfigError::new(at, "must be a non-empty name"));
+    }
+    Ok(value)
+}
+
+/// A relative Vault API path: segments of safe characters, no `..`, no leading
+/// `/`, no query or fragment characters (they would change the request).
+pub(crate) fn validate_path(at: &str, path: &str) -> Result<(), ConfigError> {
+    let bad = |msg: &str| Err(ConfigError::new(at, msg.to_string()));
+    if path.is_empty() {
+        return bad("must not be empty");
+    }
+    if path.starts_with('/') {
+        return bad("must not start with `/` (it is relative to the API prefix)");
+    }
+    if path
+        .chars()
+        .any(|c| matches!(c, '?' | '#' | '%' | '&' | '\\') || c.is_whitespace() || c.is_control())
+    {
+        return bad("must not contain `?`, `#`, `%`, `&`, `\\`, spaces or control characters");
+    }
+    if path
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return bad("must not contain empty, `.` or `..` segments");
+    }
+    Ok(())
+}
+
+fn from_env(env: EnvResolver<'_>, at: &str, var: &str) -> Result<Secret, ConfigError> {
+    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ConfigError::new(
+            at,
+            "must be an environment variable name [A-Za-z0-9_]",
+        ));
+    }
+    match env(var) {
+        Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+        _ => Err(ConfigError::new(
+            at,
+            format!("environment variable `{var}` is not set or empty"),
+        )
+        .with_hint("list it in vm_config.environment_variables (Istio: vmConfig.env)")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

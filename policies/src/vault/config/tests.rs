@@ -1,0 +1,309 @@
+use super::*;
+use crate::config::parse_json;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "VAULT_JWT" => Some("eyJ.sa-jwt-value.sig".into()),
+        "ROLE_ID" => Some("role-id-value".into()),
+        "SECRET_ID" => Some("secret-id-value".into()),
+        "DEV_TOKEN" => Some("s.dev-token-value".into()),
+        "EMPTY" => Some("  ".into()),
+        _ => None,
+    }
+}
+
+fn compile(json: &str) -> Result<VaultConfig, ConfigError> {
+    parse_json::<VaultConfigDto>(json.as_bytes())?.compile(&env)
+}
+
+const BASE: &str = r#"{
+  "connection": {"cluster": "outbound|8200||vault", "authority": "vault:8200"},
+  "auth": {"kubernetes": {"role": "app", "jwt_env": "VAULT_JWT"}},
+  "secrets": [
+    {"name": "db", "kind": {"dynamic": {"path": "database/creds/app", "fields": ["username", "password"]}}},
+    {"name": "api", "kind": {"kv2": {"path": "apps/web", "fields": ["api_key"]}}}
+  ]
+}"#;
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = compile(BASE).unwrap();
+    assert_eq!(c.connection.path_prefix, "/v1");
+    assert_eq!(c.connection.timeout_ms, 5_000);
+    assert_eq!(c.connection.namespace, None);
+    assert_eq!(c.kv_refresh_interval_ms, 60_000);
+    match &c.auth {
+        AuthMethod::Kubernetes { mount, role, jwt } => {
+            assert_eq!((mount.as_str(), role.as_str()), ("kubernetes", "app"));
+            assert_eq!(jwt.expose(), "eyJ.sa-jwt-value.sig");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.secrets[1].kind,
+        SecretKind::Kv2 {
+            mount: "secret".into(),
+            path: "apps/web".into(),
+            version: None
+        }
+    );
+    assert!(c.secrets[0].is_dynamic());
+}
+
+#[test]
+fn every_auth_method_compiles_with_its_defaults() {
+    let cases = [
+        (
+            r#"{"approle": {"role_id_env": "ROLE_ID", "secret_id_env": "SECRET_ID", "secret_id_wrapped": true}}"#,
+            AuthMethod::AppRole {
+                mount: "approle".into(),
+                role_id: Secret::new("role-id-value"),
+                secret_id: Secret::new("secret-id-value"),
+                secret_id_wrapped: true,
+            },
+        ),
+        (
+            r#"{"jwt": {"jwt_env": "VAULT_JWT"}}"#,
+            AuthMethod::Jwt {
+                mount: "jwt".into(),
+                role: None,
+                jwt: Secret::new("eyJ.sa-jwt-value.sig"),
+            },
+        ),
+        (
+            r#"{"jwt": {"mount": "oidc/", "role": "r", "jwt_env": "VAULT_JWT"}}"#,
+            AuthMethod::Jwt {
+                mount: "oidc".into(),
+                role: Some("r".into()),
+                jwt: Secret::new("eyJ.sa-jwt-value.sig"),
+            },
+        ),
+        (
+            r#"{"token": {"token_env": "DEV_TOKEN"}}"#,
+            AuthMethod::Token {
+                token: Secret::new("s.dev-token-value"),
+            },
+        ),
+    ];
+    for (auth, want) in cases {
+        let json = BASE.replace(
+            r#"{"kubernetes": {"role": "app", "jwt_env": "VAULT_JWT"}}"#,
+            auth,
+        );
+        assert_eq!(compile(&json).unwrap().auth, want, "{auth}");
+    }
+}
+
+#[test]
+fn optional_connection_and_refresh_settings_are_honoured() {
+    let json = BASE
+        .replace(
+            r#""authority": "vault:8200"}"#,
+            r#""authority": "vault:8200", "namespace": "team-a", "timeout": "2s", "path_prefix": "/vault/v1/"}"#,
+        )
+        .replace(r#""secrets""#, r#""kv_refresh_interval": "5m", "per_user_jwt": {"role": "user"}, "secrets""#);
+    let c = compile(&json).unwrap();
+    assert_eq!(c.connection.namespace.as_deref(), Some("team-a/"));
+    assert_eq!(c.connection.timeout_ms, 2_000);
+    assert_eq!(c.connection.path_prefix, "/vault/v1");
+    assert_eq!(c.kv_refresh_interval_ms, 300_000);
+    assert_eq!(
+        c.per_user_jwt,
+        Some(PerUserJwt {
+            mount: "jwt".into(),
+            role: Some("user".into())
+        })
+    );
+}
+
+#[test]
+fn invalid_configs_are_rejected_naming_the_field() {
+    let k8s = r#"{"kubernetes": {"role": "app", "jwt_env": "VAULT_JWT"}}"#;
+    let db_path = r#""path": "database/creds/app""#;
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            BASE.replace(db_path, r#""path": "database/../sys/raw""#),
+            "secrets[0].kind.dynamic.path",
+            "..",
+        ),
+        (
+            BASE.replace(db_path, r#""path": "/database/creds/app""#),
+            "secrets[0].kind.dynamic.path",
+            "start with",
+        ),
+        (
+            BASE.replace(db_path, r#""path": "database/creds/app?x=1""#),
+            "secrets[0].kind.dynamic.path",
+            "?",
+        ),
+        (
+            BASE.replace(db_path, r#""path": "database//app""#),
+            "secrets[0].kind.dynamic.path",
+            "empty",
+        ),
+        (
+            BASE.replace(r#""path": "apps/web""#, r#""path": "apps/web#frag""#),
+            "secrets[1].kind.kv2.path",
+            "#",
+        ),
+        (
+            BASE.replace(r#""fields": ["api_key"]"#, r#""fields": []"#),
+            "secrets[1].kind.kv2.fields",
+            "at least one",
+        ),
+        (
+            BASE.replace(r#""fields": ["api_key"]"#, r#""fields": ["a", "a"]"#),
+            "secrets[1].kind.kv2.fields[1]",
+            "duplicate",
+        ),
+        (
+            BASE.replace(
+                r#""fields": ["api_key"]"#,
+                r#""fields": ["a"], "version": 0"#,
+            ),
+            "secrets[1].kind.kv2.version",
+            "start at 1",
+        ),
+        (
+            BASE.replace(r#""name": "api""#, r#""name": "db""#),
+            "secrets[1].name",
+            "duplicate",
+        ),
+        (
+            BASE.replace(r#""name": "api""#, r#""name": "a b""#),
+            "secrets[1].name",
+            "[A-Za-z0-9_.-]",
+        ),
+        (
+            BASE.replace("VAULT_JWT", "MISSING_VAR"),
+            "auth.kubernetes.jwt_env",
+            "`MISSING_VAR` is not set",
+        ),
+        (
+            BASE.replace("VAULT_JWT", "EMPTY"),
+            "auth.kubernetes.jwt_env",
+            "`EMPTY` is not set or empty",
+        ),
+        (
+            BASE.replace("VAULT_JWT", "not a name"),
+            "auth.kubernetes.jwt_env",
+            "environment variable name",
+        ),
+        (
+            BASE.replace(
+                k8s,
+                r#"{"approle": {"role_id_env": "ROLE_ID", "secret_id_env": "NOPE"}}"#,
+            ),
+            "auth.approle.secret_id_env",
+            "`NOPE`",
+        ),
+        (
+            BASE.replace(
+                k8s,
+                r#"{"kubernetes": {"role": "app", "mount": "../x", "jwt_env": "VAULT_JWT"}}"#,
+            ),
+            "auth.kubernetes.mount",
+            "..",
+        ),
+        (
+            BASE.replace(
+                r#""authority": "vault:8200""#,
+                r#""authority": "vault:8200", "timeout": "0s""#,
+            ),
+            "connection.timeout",
+            "greater than 0",
+        ),
+        (
+            BASE.replace(
+                r#""authority": "vault:8200""#,
+                r#""authority": "vault:8200", "timeout": "soon""#,
+            ),
+            "connection.timeout",
+            "not a duration",
+        ),
+        (
+            BASE.replace(
+                r#""authority": "vault:8200""#,
+                r#""authority": "vault:8200", "path_prefix": "v1""#,
+            ),
+            "connection.path_prefix",
+            "start with `/`",
+        ),
+        (
+            BASE.replace(
+                r#""authority": "vault:8200""#,
+                r#""authority": "vault:8200", "namespace": "a/../b""#,
+            ),
+            "connection.namespace",
+            "..",
+        ),
+        (
+            BASE.replace(r#""authority": "vault:8200""#, r#""authority": "vault/x""#),
+            "connection.authority",
+            "host[:port]",
+        ),
+        (
+            BASE.replace(r#""cluster": "outbound|8200||vault""#, r#""cluster": " ""#),
+            "connection.cluster",
+            "non-empty",
+        ),
+        (
+            BASE.replace(
+                r#""secrets""#,
+                r#""kv_refresh_interval": "10ms", "secrets""#,
+            ),
+            "kv_refresh_interval",
+            "at least 1s",
+        ),
+        (
+            BASE.replace(
+                r#""secrets""#,
+                r#""per_user_jwt": {"mount": "a?b"}, "secrets""#,
+            ),
+            "per_user_jwt.mount",
+            "?",
+        ),
+    ];
+    for (json, path, msg) in cases {
+        let err = compile(&json).unwrap_err();
+        assert_eq!(err.path, path, "{err}");
+        assert!(err.to_string().contains(msg), "{err} should mention {msg}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_path() {
+    let cases = [
+        (
+            BASE.replace(r#""role": "app""#, r#""role": "app", "jwt": "inline""#),
+            "auth.kubernetes.jwt",
+        ),
+        (
+            BASE.replace(r#""cluster""#, r#""clustr": 1, "cluster""#),
+            "connection.clustr",
+        ),
+        (
+            BASE.replace(
+                r#""path": "apps/web""#,
+                r#""path": "apps/web", "field": "x""#,
+            ),
+            "secrets[1].kind.kv2.field",
+        ),
+    ];
+    for (json, path) in cases {
+        let err = compile(&json).unwrap_err();
+        assert_eq!(err.path, path, "{err}");
+    }
+}
+
+#[test]
+fn env_errors_never_contain_the_variable_value() {
+    let err = compile(&BASE.replace("VAULT_JWT", "EMPTY")).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("sa-jwt-value") && !text.contains("secret-id-value"));
+    let c = compile(BASE).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("sa-jwt-value"), "{dbg}");
+}

@@ -1,0 +1,52 @@
+//! Vault (OpenBao) client core: configuration, request builders, response
+//! parsing and the token/secret lifecycle state machines.
+//!
+//! Architecture invariant: nothing here performs I/O. The host asks
+//! [`VaultClient::next_actions`] what to send, turns each [`Action`] into a
+//! [`VaultRequest`] with [`VaultClient::request_for`], dispatches it, and feeds
+//! the status and body back through [`VaultClient::on_response`]. Requests
+//! read secrets through [`VaultClient::secret`], which fails closed with a
+//! reason code when no valid value exists.
+
+mod client;
+mod config;
+mod error;
+mod request;
+mod response;
+mod secret_state;
+mod snapshot;
+mod token_state;
+mod user_cache;
+mod value;
+
+pub use client::{Action, VaultClient};
+pub use config::{
+    AuthDto, AuthMethod, Connection, ConnectionDto, EnvResolver, PerUserJwt, PerUserJwtDto,
+    SecretDto, SecretKind, SecretKindDto, SecretSpec, VaultConfig, VaultConfigDto,
+};
+pub use error::{Unavailable, UnavailableReason, VaultError};
+pub use request::{Endpoint, HeaderValue, Method, VaultRequest};
+pub use response::{
+    parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
+    parse_token_renew, parse_unwrap_secret_id, AuthInfo, DynamicSecret, Kv2Secret, Renewal,
+    TokenInfo, MAX_RESPONSE_BYTES,
+};
+pub use secret_state::{Fetched, SecretAction, SecretState};
+pub use snapshot::{OwnerLease, SecretSnapshot, SharedState};
+pub use token_state::{TokenAction, TokenState};
+pub use user_cache::UserTokenCache;
+pub use value::SecretValue;
+
+/// Fraction of a TTL at which a renewal is scheduled: uniform in this range.
+pub const RENEW_FRACTION: (f64, f64) = (0.6, 0.75);
+/// Fraction of the remaining lifetime at which a replacement is fetched when a
+/// lease cannot be renewed any further.
+pub const REPLACE_FRACTION: (f64, f64) = (0.8, 0.9);
+/// Backoff for failed Vault calls: 1 s doubling up to 5 min, with jitter.
+pub const RETRY_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff::new(1_000, 300_000);
+
+/// A point `fraction` (drawn uniformly from `range`) of the way through `span_ms`.
+pub(crate) fn jittered(span_ms: u64, range: (f64, f64), rng: &mut dyn crate::env::Random) -> u64 {
+    let f = range.0 + (range.1 - range.0) * rng.unit();
+    (span_ms as f64 * f) as u64
+}

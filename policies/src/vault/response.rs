@@ -1,0 +1,298 @@
+//! Parsing Vault answers. Bodies come from the network (or from Envoy when
+//! Vault is down): size-limited, never trusted, never a panic.
+
+use super::error::VaultError;
+use super::value::SecretValue;
+use crate::secret::Secret;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Larger bodies are refused before parsing. The host should also cap what it
+/// reads from the callout (`get_http_call_response_body(0, MAX_RESPONSE_BYTES + 1)`).
+pub const MAX_RESPONSE_BYTES: usize = 128 * 1024;
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// The common success envelope; unknown fields are ignored (Vault adds some).
+#[derive(Default, Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    lease_id: Option<String>,
+    #[serde(default)]
+    renewable: Option<bool>,
+    #[serde(default)]
+    lease_duration: Option<u64>,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    auth: Option<AuthBody>,
+    #[serde(default)]
+    warnings: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+struct AuthBody {
+    #[serde(default)]
+    client_token: Option<String>,
+    #[serde(default)]
+    accessor: Option<String>,
+    #[serde(default)]
+    policies: Option<Vec<String>>,
+    #[serde(default)]
+    lease_duration: Option<u64>,
+    #[serde(default)]
+    renewable: Option<bool>,
+    #[serde(default)]
+    entity_id: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    errors: Vec<Value>,
+}
+
+/// A successful login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthInfo {
+    pub client_token: Secret,
+    pub accessor: String,
+    pub policies: Vec<String>,
+    /// Token TTL in seconds; 0 means the token never expires (root).
+    pub lease_duration_s: u64,
+    pub renewable: bool,
+    pub entity_id: String,
+    pub token_type: String,
+}
+
+/// A KV v2 read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kv2Secret {
+    pub version: u64,
+    pub value: SecretValue,
+}
+
+/// A dynamic secret read (e.g. `database/creds/<role>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DynamicSecret {
+    /// `None` when Vault attached no lease.
+    pub lease_id: Option<String>,
+    pub renewable: bool,
+    pub lease_duration_s: u64,
+    pub value: SecretValue,
+}
+
+/// The answer to a lease or token renewal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Renewal {
+    /// TTL granted, in seconds.
+    pub lease_duration_s: u64,
+    pub renewable: bool,
+    /// Vault capped the TTL (max_ttl reached): the next renewal will not help.
+    pub truncated: bool,
+}
+
+/// `auth/token/lookup-self` data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Remaining TTL in seconds; 0 means it never expires.
+    pub ttl_s: u64,
+    pub renewable: bool,
+}
+
+/// Status + body → the success envelope, or the classified error.
+fn envelope(status: u16, body: &[u8]) -> Result<Envelope, VaultError> {
+    if body.len() > MAX_RESPONSE_BYTES {
+        return Err(VaultError::ResponseTooLarge(body.len()));
+    }
+    if (200..300).contains(&status) {
+        if status == 204 || body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Envelope::default());
+        }
+        return serde_json::from_slice(body).map_err(|e| VaultError::Malformed(shape_error(&e)));
+    }
+    let vault_errors = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|e| messages(&e.errors));
+    let message = vault_errors.clone().unwrap_or_default();
+    Err(match status {
+        400 => VaultError::BadRequest(message),
+        403 => VaultError::PermissionDenied(message),
+        404 => VaultError::NotFound,
+        429 => VaultError::RateLimited,
+        // Vault answers 503 with its JSON error body; Envoy's own 503 (no
+        // healthy upstream, connect failure) is plain text.
+        503 => match vault_errors {
+            Some(m) => VaultError::Sealed(m),
+            None => VaultError::Unreachable,
+        },
+        504 => VaultError::Timeout,
+        500..=599 => VaultError::ServerError { status, message },
+        other => VaultError::UnexpectedStatus(other),
+    })
+}
+
+/// Vault's error strings, joined, stripped of control characters, truncated.
+fn messages(errors: &[Value]) -> String {
+    let joined = errors
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    joined
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_MESSAGE_CHARS)
+        .collect()
+}
+
+/// serde_json's message without echoing input (it names types, not values).
+fn shape_error(e: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
+fn malformed(what: &str) -> VaultError {
+    VaultError::Malformed(format!("missing or invalid `{what}`"))
+}
+
+fn data_map(data: Option<Value>, what: &str) -> Result<Map<String, Value>, VaultError> {
+    match data {
+        Some(Value::Object(m)) => Ok(m),
+        _ => Err(malformed(what)),
+    }
+}
+
+/// A login answer (`auth/<mount>/login`): requires `auth.client_token`.
+pub fn parse_login(status: u16, body: &[u8]) -> Result<AuthInfo, VaultError> {
+    let auth = envelope(status, body)?
+        .auth
+        .ok_or_else(|| malformed("auth"))?;
+    let token = auth
+        .client_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| malformed("auth.client_token"))?;
+    Ok(AuthInfo {
+        client_token: Secret::new(token),
+        accessor: auth.accessor.unwrap_or_default(),
+        policies: auth.policies.unwrap_or_default(),
+        lease_duration_s: auth.lease_duration.unwrap_or(0),
+        renewable: auth.renewable.unwrap_or(false),
+        entity_id: auth.entity_id.unwrap_or_default(),
+        token_type: auth.token_type.unwrap_or_default(),
+    })
+}
+
+/// `sys/wrapping/unwrap` of a wrapped AppRole secret-id: `data.secret_id`.
+pub fn parse_unwrap_secret_id(status: u16, body: &[u8]) -> Result<Secret, VaultError> {
+    let data = data_map(envelope(status, body)?.data, "data")?;
+    match data.get("secret_id") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(Secret::new(s.clone())),
+        _ => Err(malformed("data.secret_id")),
+    }
+}
+
+/// A KV v2 read: `data.data` (fields picked from it) and `data.metadata.version`.
+pub fn parse_kv2(status: u16, body: &[u8], fields: &[String]) -> Result<Kv2Secret, VaultError> {
+    let mut outer = data_map(envelope(status, body)?.data, "data")?;
+    let version = outer
+        .get("metadata")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_u64)
+        .ok_or_else(|| malformed("data.metadata.version"))?;
+    let inner = data_map(outer.remove("data"), "data.data")?;
+    Ok(Kv2Secret {
+        version,
+        value: SecretValue::select(&inner, fields)?,
+    })
+}
+
+/// A dynamic secret: top-level lease fields and `data`.
+pub fn parse_dynamic(
+    status: u16,
+    body: &[u8],
+    fields: &[String],
+) -> Result<DynamicSecret, VaultError> {
+    let env = envelope(status, body)?;
+    let data = data_map(env.data, "data")?;
+    Ok(DynamicSecret {
+        lease_id: env.lease_id.filter(|l| !l.is_empty()),
+        renewable: env.renewable.unwrap_or(false),
+        lease_duration_s: env.lease_duration.unwrap_or(0),
+        value: SecretValue::select(&data, fields)?,
+    })
+}
+
+/// `sys/leases/renew`: top-level `lease_duration`; truncation detected from
+/// `warnings` or from a grant shorter than `requested_s`.
+pub fn parse_lease_renew(
+    status: u16,
+    body: &[u8],
+    requested_s: u64,
+) -> Result<Renewal, VaultError> {
+    let env = envelope(status, body)?;
+    let granted = env
+        .lease_duration
+        .ok_or_else(|| malformed("lease_duration"))?;
+    Ok(Renewal {
+        lease_duration_s: granted,
+        renewable: env.renewable.unwrap_or(false),
+        truncated: truncated(env.warnings.as_deref(), granted, requested_s),
+    })
+}
+
+/// `auth/token/renew-self`: `auth.lease_duration`, `auth.renewable`.
+pub fn parse_token_renew(
+    status: u16,
+    body: &[u8],
+    requested_s: u64,
+) -> Result<Renewal, VaultError> {
+    let env = envelope(status, body)?;
+    let auth = env.auth.ok_or_else(|| malformed("auth"))?;
+    let granted = auth
+        .lease_duration
+        .ok_or_else(|| malformed("auth.lease_duration"))?;
+    Ok(Renewal {
+        lease_duration_s: granted,
+        renewable: auth.renewable.unwrap_or(false),
+        truncated: truncated(env.warnings.as_deref(), granted, requested_s),
+    })
+}
+
+/// `auth/token/lookup-self`: `data.ttl`, `data.renewable`.
+pub fn parse_lookup_self(status: u16, body: &[u8]) -> Result<TokenInfo, VaultError> {
+    let data = data_map(envelope(status, body)?.data, "data")?;
+    let ttl_s = data
+        .get("ttl")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| malformed("data.ttl"))?;
+    let renewable = data
+        .get("renewable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(TokenInfo { ttl_s, renewable })
+}
+
+/// An empty-bodied success such as `sys/leases/revoke` (204).
+pub fn parse_empty(status: u16, body: &[u8]) -> Result<(), VaultError> {
+    envelope(status, body).map(|_| ())
+}
+
+fn truncated(warnings: Option<&[Value]>, granted_s: u64, requested_s: u64) -> bool {
+    let warned = warnings
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .any(|w| {
+            let w = w.to_ascii_lowercase();
+            w.contains("capped") || w.contains("max_ttl") || w.contains("max ttl")
+        });
+    warned || (requested_s > 0 && granted_s < requested_s)
+}
+
+#[cfg(test)]
+mod tests;

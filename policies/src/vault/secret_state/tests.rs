@@ -1,0 +1,313 @@
+use super::*;
+use crate::env::SeededRandom;
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const T0: u64 = 1_700_000_000_000;
+
+fn at(secs: u64) -> Now {
+    Now::from_unix_ms(T0 + secs * 1000)
+}
+
+fn value(password: &str) -> SecretValue {
+    SecretValue::new(BTreeMap::from([(
+        "password".to_string(),
+        Secret::new(password),
+    )]))
+}
+
+fn dynamic(password: &str, lease: &str, ttl_s: u64, renewable: bool) -> Fetched {
+    Fetched::Dynamic(DynamicSecret {
+        lease_id: Some(lease.into()),
+        renewable,
+        lease_duration_s: ttl_s,
+        value: value(password),
+    })
+}
+
+fn kv(password: &str, version: u64) -> Fetched {
+    Fetched::Kv2(Kv2Secret {
+        version,
+        value: value(password),
+    })
+}
+
+fn password(s: &SecretState, now: Now) -> Result<String, &'static str> {
+    s.current(now)
+        .map(|v| v.field("password").unwrap().expose().to_string())
+        .map_err(|u| u.code())
+}
+
+fn first_due(s: &SecretState, from: Now, until: Now, want: SecretAction) -> Option<Now> {
+    let mut t = from;
+    while t <= until {
+        if s.due(t) == Some(want) {
+            return Some(t);
+        }
+        t = t.plus_ms(1000);
+    }
+    None
+}
+
+const NO_TOKEN_LIMIT: (u64, Option<Now>) = (1, None);
+
+#[test]
+fn a_secret_is_fetched_at_start_and_unavailable_until_then() {
+    let s = SecretState::new(60_000);
+    assert_eq!(s.due(at(0)), Some(SecretAction::Fetch));
+    assert_eq!(password(&s, at(0)), Err("secret_not_loaded"));
+}
+
+#[test]
+fn dynamic_lease_is_renewed_within_jitter_bounds() {
+    for seed in 0..50 {
+        let mut rng = SeededRandom(seed);
+        let mut s = SecretState::new(60_000);
+        s.on_fetched(
+            dynamic("p1", "db/creds/app/L1", 600, true),
+            NO_TOKEN_LIMIT,
+            at(0),
+            at(1),
+            &mut rng,
+        );
+        assert_eq!(password(&s, at(1)), Ok("p1".into()));
+        assert_eq!(s.lease(), Some(("db/creds/app/L1", 600)));
+        let renew = first_due(&s, at(1), at(600), SecretAction::Renew).unwrap();
+        assert!(
+            renew >= at(360) && renew <= at(451),
+            "seed {seed}: {renew:?}"
+        );
+        assert_eq!(s.expires_in_s(at(100)), Some(500));
+    }
+}
+
+#[test]
+fn truncated_renewal_fetches_a_new_secret_before_the_old_lease_expires() {
+    let mut rng = SeededRandom(1);
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(
+        dynamic("old", "L1", 600, true),
+        NO_TOKEN_LIMIT,
+        at(0),
+        at(0),
+        &mut rng,
+    );
+    // Vault caps the renewal at max_ttl: 100 s left.
+    s.on_renewed(
+        Renewal {
+            lease_duration_s: 100,
+            renewable: true,
+            truncated: true,
+        },
+        at(400),
+        at(400),
+        &mut rng,
+    );
+    assert_eq!(
+        first_due(&s, at(400), at(500), SecretAction::Renew),
+        None,
+        "no more renewals"
+    );
+    let replace = first_due(&s, at(400), at(500), SecretAction::Fetch).unwrap();
+    assert!(replace >= at(480) && replace <= at(491), "{replace:?}");
+    assert_eq!(
+        password(&s, replace),
+        Ok("old".into()),
+        "old value serves meanwhile"
+    );
+    s.on_fetched(
+        dynamic("new", "L2", 600, true),
+        NO_TOKEN_LIMIT,
+        replace,
+        replace,
+        &mut rng,
+    );
+    assert_eq!(password(&s, at(520)), Ok("new".into()));
+    assert_eq!(s.lease(), Some(("L2", 600)));
+}
+
+#[test]
+fn failed_renewal_switches_to_replacement_and_lost_lease_is_replaced_at_once() {
+    // (error, earliest replacement, latest replacement) after a failure at 400 s of a 600 s lease.
+    let cases = [
+        (VaultError::Unreachable, 400 + 160, 400 + 181),
+        (
+            VaultError::ServerError {
+                status: 500,
+                message: String::new(),
+            },
+            400 + 160,
+            400 + 181,
+        ),
+        (VaultError::BadRequest("lease not found".into()), 400, 402),
+    ];
+    for (err, lo, hi) in cases {
+        let mut rng = SeededRandom(2);
+        let mut s = SecretState::new(60_000);
+        s.on_fetched(
+            dynamic("old", "L1", 600, true),
+            NO_TOKEN_LIMIT,
+            at(0),
+            at(0),
+            &mut rng,
+        );
+        s.on_failed(SecretAction::Renew, &err, at(400), &mut rng);
+        let fetch = first_due(&s, at(400), at(600), SecretAction::Fetch).unwrap();
+        assert!(fetch >= at(lo) && fetch <= at(hi), "{err:?}: {fetch:?}");
+        assert_eq!(first_due(&s, at(400), at(600), SecretAction::Renew), None);
+        assert_eq!(password(&s, at(599)), Ok("old".into()), "{err:?}");
+    }
+}
+
+#[test]
+fn an_expired_value_is_never_served() {
+    let mut rng = SeededRandom(3);
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(
+        dynamic("p", "L1", 600, false),
+        NO_TOKEN_LIMIT,
+        at(0),
+        at(2),
+        &mut rng,
+    );
+    assert_eq!(password(&s, at(599)), Ok("p".into()));
+    // Lease counted from when the request was sent (0), not answered (2).
+    assert_eq!(password(&s, at(600)), Err("secret_expired"));
+    s.on_failed(
+        SecretAction::Fetch,
+        &VaultError::Sealed("Vault is sealed".into()),
+        at(600),
+        &mut rng,
+    );
+    let err = s.current(at(601)).unwrap_err();
+    assert_eq!(
+        (err.code(), err.last_error),
+        ("secret_expired", Some("vault_sealed"))
+    );
+    assert_eq!(s.expires_in_s(at(610)), Some(-10));
+}
+
+#[test]
+fn non_renewable_lease_is_replaced_at_80_to_90_percent() {
+    let mut rng = SeededRandom(4);
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(
+        dynamic("p", "L1", 1000, false),
+        NO_TOKEN_LIMIT,
+        at(0),
+        at(0),
+        &mut rng,
+    );
+    let fetch = first_due(&s, at(0), at(1000), SecretAction::Fetch).unwrap();
+    assert!(fetch >= at(800) && fetch <= at(901), "{fetch:?}");
+}
+
+#[test]
+fn fetch_failures_back_off_exponentially_then_recover() {
+    let mut rng = SeededRandom(5);
+    let mut s = SecretState::new(60_000);
+    let mut now = at(0);
+    let mut gaps = vec![];
+    for _ in 0..11 {
+        s.on_failed(SecretAction::Fetch, &VaultError::Unreachable, now, &mut rng);
+        assert_eq!(password(&s, now), Err("vault_unavailable"));
+        let next = first_due(&s, now, now.plus_ms(400_000), SecretAction::Fetch).unwrap();
+        gaps.push((next.unix_ms - now.unix_ms) / 1000);
+        now = next;
+    }
+    assert_eq!(s.failures(), 11);
+    for (i, g) in gaps.iter().enumerate() {
+        let ceiling = RETRY_BACKOFF.ceiling_ms(i as u32 + 1) / 1000;
+        assert!(
+            *g >= ceiling / 2 && *g <= ceiling + 1,
+            "failure {}: {g}s vs {ceiling}s",
+            i + 1
+        );
+    }
+    assert!(
+        gaps.windows(2).take(7).all(|w| w[1] >= w[0]),
+        "grows: {gaps:?}"
+    );
+    s.on_fetched(kv("p", 1), NO_TOKEN_LIMIT, now, now, &mut rng);
+    assert_eq!(password(&s, now), Ok("p".into()));
+    assert_eq!((s.failures(), s.last_error()), (0, None));
+}
+
+#[test]
+fn kv_is_reread_every_interval_and_only_a_newer_version_replaces_it() {
+    let mut rng = SeededRandom(6);
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(kv("v3", 3), NO_TOKEN_LIMIT, at(0), at(0), &mut rng);
+    assert_eq!(s.expires_in_s(at(0)), None, "KV values have no lease");
+    let refresh = first_due(&s, at(0), at(120), SecretAction::Fetch).unwrap();
+    assert!(refresh >= at(54) && refresh <= at(61), "{refresh:?}");
+    // (version read, expected value)
+    for (version, want) in [(2, "v3"), (3, "v3"), (4, "v4"), (4, "v4")] {
+        s.on_fetched(
+            kv(&format!("v{version}"), version),
+            NO_TOKEN_LIMIT,
+            refresh,
+            refresh,
+            &mut rng,
+        );
+        assert_eq!(
+            password(&s, refresh),
+            Ok(want.into()),
+            "read version {version}"
+        );
+    }
+    assert_eq!(s.version(), Some(4));
+    assert_eq!(s.due(refresh), None, "rescheduled after each read");
+    assert_eq!(
+        password(&s, at(1_000_000)),
+        Ok("v4".into()),
+        "KV keeps serving while Vault is away"
+    );
+}
+
+#[test]
+fn lease_dies_with_its_token_and_is_replaced_after_a_new_login() {
+    let mut rng = SeededRandom(7);
+    let mut s = SecretState::new(60_000);
+    // Token generation 1 expires at 300 s; the lease would live 600 s.
+    s.on_fetched(
+        dynamic("p", "L1", 600, true),
+        (1, Some(at(300))),
+        at(0),
+        at(0),
+        &mut rng,
+    );
+    assert_eq!(s.expires_in_s(at(0)), Some(300));
+    // The same token renewed to 900 s: the lease may live its full 600 s.
+    s.sync_token(1, Some(at(900)), at(200), &mut rng);
+    assert_eq!(s.expires_in_s(at(200)), Some(400));
+    // A new login (generation 2): the lease ends with token 1 at 900 s.
+    s.sync_token(2, Some(at(2000)), at(500), &mut rng);
+    assert_eq!(s.expires_in_s(at(500)), Some(100));
+    let fetch = first_due(&s, at(500), at(600), SecretAction::Fetch).unwrap();
+    assert!(fetch >= at(580) && fetch <= at(591), "{fetch:?}");
+    assert_eq!(first_due(&s, at(500), at(600), SecretAction::Renew), None);
+    // Repeated syncs do not keep pulling the replacement earlier.
+    s.sync_token(2, Some(at(2000)), at(501), &mut rng);
+    assert_eq!(
+        first_due(&s, at(500), at(600), SecretAction::Fetch),
+        Some(fetch)
+    );
+}
+
+#[test]
+fn debug_never_shows_secret_values() {
+    let mut rng = SeededRandom(8);
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(
+        dynamic("hunter2-db-password", "L1", 600, true),
+        NO_TOKEN_LIMIT,
+        at(0),
+        at(0),
+        &mut rng,
+    );
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+}

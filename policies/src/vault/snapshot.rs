@@ -1,0 +1,87 @@
+//! What the host stores in proxy shared data so every worker VM serves the
+//! same secret and only one VM (the owner) talks to Vault.
+//!
+//! The serialized form contains secret values in clear: the host keeps it in
+//! proxy memory only (shared data), never in logs, files or metrics.
+//! `Debug` stays redacted.
+
+use super::error::VaultError;
+use super::value::SecretValue;
+use crate::env::Now;
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One secret as last loaded by the owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSnapshot {
+    pub name: String,
+    /// KV v2 version; `None` for dynamic secrets.
+    pub version: Option<u64>,
+    pub fetched_at_ms: u64,
+    /// The value must not be served at or after this instant.
+    pub expires_at_ms: Option<u64>,
+    #[serde(with = "exposed")]
+    pub values: SecretValue,
+}
+
+/// Which VM may call Vault, until when. Claimed with a CAS write; a VM that
+/// stops refreshing it (crashed, reloaded) loses it after `until_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerLease {
+    pub owner: String,
+    pub until_ms: u64,
+}
+
+impl OwnerLease {
+    /// `me` may fetch when it owns the lease or the lease has lapsed.
+    pub fn may_fetch(&self, me: &str, now: Now) -> bool {
+        self.owner == me || now.unix_ms >= self.until_ms
+    }
+
+    /// The lease `me` writes (CAS) to claim or extend ownership for `ttl_ms`.
+    pub fn claim(me: &str, now: Now, ttl_ms: u64) -> Self {
+        Self {
+            owner: me.to_string(),
+            until_ms: now.unix_ms.saturating_add(ttl_ms),
+        }
+    }
+}
+
+/// The whole shared-data record: owner plus every loaded secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedState {
+    pub owner: Option<OwnerLease>,
+    pub secrets: Vec<SecretSnapshot>,
+}
+
+impl SharedState {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, VaultError> {
+        serde_json::to_vec(self)
+            .map_err(|_| VaultError::Malformed("cannot serialize shared state".into()))
+    }
+
+    /// Parses shared data written by another VM (same plugin build).
+    pub fn from_bytes(raw: &[u8]) -> Result<Self, VaultError> {
+        serde_json::from_slice(raw)
+            .map_err(|_| VaultError::Malformed("unreadable shared state".into()))
+    }
+}
+
+/// Serializes field values in clear; only used for the shared-data record.
+mod exposed {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &SecretValue, s: S) -> Result<S::Ok, S::Error> {
+        let raw: BTreeMap<&str, &str> = v.fields().map(|(k, v)| (k, v.expose())).collect();
+        raw.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretValue, D::Error> {
+        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        Ok(SecretValue::new(
+            raw.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+        ))
+    }
+}
