@@ -6,6 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod claims;
 pub mod config;
+pub mod cors;
 pub mod env;
+pub mod refresh;
+pub mod routes;
 pub mod secret;
