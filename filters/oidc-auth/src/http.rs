@@ -43,16 +43,31 @@ impl Request {
     /// Decides and applies; returns the filter action.
     fn decide_and_apply(&mut self, may_fetch: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
-            LocalReply::new(503, "not_configured", "the authentication plugin has no valid configuration").send();
+            LocalReply::new(
+                503,
+                "not_configured",
+                "the authentication plugin has no valid configuration",
+            )
+            .send();
             return Action::Pause;
         };
         let now = clock::now();
         let verdict = {
             let keys = shared.keys.borrow();
-            let lookup = crate::keys::KeysAt { keys: &keys, now, stale_used: Cell::new(false) };
-            let facts = RequestFacts { method: &self.method, path: &self.path, headers: &self.headers };
+            let lookup = crate::keys::KeysAt {
+                keys: &keys,
+                now,
+                stale_used: Cell::new(false),
+            };
+            let facts = RequestFacts {
+                method: &self.method,
+                path: &self.path,
+                headers: &self.headers,
+            };
             let mut cache = shared.cache.borrow_mut();
-            let v = shared.policy.decide(&facts, &lookup, &mut cache, &InVm, now, may_fetch);
+            let v = shared
+                .policy
+                .decide(&facts, &lookup, &mut cache, &InVm, now, may_fetch);
             if lookup.stale_used.get() {
                 shared.metrics.jwks_stale_served.inc();
             }
@@ -74,7 +89,10 @@ impl Request {
                 }
                 if let Some(identity) = &allowed.identity {
                     if !properties::publish(IDENTITY_PROPERTY, &identity.to_bytes()) {
-                        log::warn!("oidc-auth[{}]: could not publish the verified identity", self.context_id);
+                        log::warn!(
+                            "oidc-auth[{}]: could not publish the verified identity",
+                            self.context_id
+                        );
                     }
                 }
                 match allowed.cache {
@@ -87,7 +105,13 @@ impl Request {
             }
             Verdict::Deny { denial, headers } => {
                 shared.metrics.denied.inc(denial.reason());
-                log::debug!("oidc-auth[{}]: denied {} {}: {}", self.context_id, self.method, path_only(&self.path), denial.reason());
+                log::debug!(
+                    "oidc-auth[{}]: denied {} {}: {}",
+                    self.context_id,
+                    self.method,
+                    path_only(&self.path),
+                    denial.reason()
+                );
                 let mut reply = LocalReply::new(denial.status(), denial.reason(), denial.message());
                 for (n, v) in headers {
                     reply = reply.with_header(n, v);
@@ -100,12 +124,22 @@ impl Request {
     }
 
     /// Starts a rate-limited key fetch and pauses, or decides without one.
-    fn fetch_keys(&mut self, shared: &Rc<Shared>, provider_idx: usize, reason: &'static str) -> Action {
+    fn fetch_keys(
+        &mut self,
+        shared: &Rc<Shared>,
+        provider_idx: usize,
+        reason: &'static str,
+    ) -> Action {
         let now = clock::now();
         let call = {
             let mut keys = shared.keys.borrow_mut();
-            match (shared.policy.providers.get(provider_idx), keys.get_mut(provider_idx)) {
-                (Some(provider), Some(k)) if k.grant_forced_refetch(provider, now) => fetch_plan::first_call(provider, k.jwks_url()),
+            match (
+                shared.policy.providers.get(provider_idx),
+                keys.get_mut(provider_idx),
+            ) {
+                (Some(provider), Some(k)) if k.grant_forced_refetch(provider, now) => {
+                    fetch_plan::first_call(provider, k.jwks_url())
+                }
                 _ => None,
             }
         };
@@ -132,12 +166,18 @@ fn path_only(path: &str) -> &str {
 
 impl Context for Request {
     fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
-        let Some((token, provider, step)) = self.waiting.take() else { return };
+        let Some((token, provider, step)) = self.waiting.take() else {
+            return;
+        };
         if token != token_id {
             return;
         }
-        let Some(shared) = self.shared.clone() else { return };
-        if let Some((next, next_step)) = root::continue_fetch(&shared, provider, &step, body_size, &mut self.rng) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        if let Some((next, next_step)) =
+            root::continue_fetch(&shared, provider, &step, body_size, &mut self.rng)
+        {
             self.waiting = Some((next, provider, next_step));
             return;
         }
@@ -158,5 +198,8 @@ impl HttpContext for Request {
 }
 
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }

@@ -60,20 +60,30 @@ impl ProviderKeys {
 
     /// Takes what another VM stored, if it changed since we last looked.
     pub fn sync_from_shared(&mut self, provider: &Provider) {
-        let Some(refresher) = self.refresher.as_mut() else { return };
-        let Ok(entry) = shared::read(&self.shared_key) else { return };
+        let Some(refresher) = self.refresher.as_mut() else {
+            return;
+        };
+        let Ok(entry) = shared::read(&self.shared_key) else {
+            return;
+        };
         let Some(bytes) = entry.bytes else { return };
         if entry.cas == self.seen_cas {
             return;
         }
         self.seen_cas = entry.cas;
-        let Ok(stored) = serde_json::from_slice::<SharedKeys>(&bytes) else { return };
+        let Ok(stored) = serde_json::from_slice::<SharedKeys>(&bytes) else {
+            return;
+        };
         let keys = stored.document.as_deref().and_then(|doc| {
             let extra = match &provider.keys {
-                policies::oidc::policy::JwksSource::Remote { extra_keys, .. } => extra_keys.as_slice(),
+                policies::oidc::policy::JwksSource::Remote { extra_keys, .. } => {
+                    extra_keys.as_slice()
+                }
                 policies::oidc::policy::JwksSource::Inline(_) => &[],
             };
-            fetch_plan::keys_from_document(doc.as_bytes(), extra).ok().map(|(k, _)| k)
+            fetch_plan::keys_from_document(doc.as_bytes(), extra)
+                .ok()
+                .map(|(k, _)| k)
         });
         if let Some(url) = stored.jwks_url.as_deref().and_then(UrlParts::parse) {
             self.jwks_url = Some(url);
@@ -83,7 +93,9 @@ impl ProviderKeys {
 
     /// Writes our schedule (and, after a fetch, the document) for all VMs.
     fn publish(&mut self, document: Option<&[u8]>) {
-        let Some(refresher) = self.refresher.as_ref() else { return };
+        let Some(refresher) = self.refresher.as_ref() else {
+            return;
+        };
         let previous: SharedKeys = shared::read(&self.shared_key)
             .ok()
             .and_then(|e| e.bytes)
@@ -92,7 +104,9 @@ impl ProviderKeys {
         let stored = SharedKeys {
             schedule: refresher.schedule().clone(),
             jwks_url: self.jwks_url.as_ref().map(url_text).or(previous.jwks_url),
-            document: document.map(|d| String::from_utf8_lossy(d).into_owned()).or(previous.document),
+            document: document
+                .map(|d| String::from_utf8_lossy(d).into_owned())
+                .or(previous.document),
         };
         if let Ok(bytes) = serde_json::to_vec(&stored) {
             if shared::write(&self.shared_key, &bytes).is_ok() {
@@ -121,8 +135,12 @@ impl ProviderKeys {
     /// back with CAS; a lost race counts as refused).
     pub fn grant_forced_refetch(&mut self, provider: &Provider, now: Now) -> bool {
         self.sync_from_shared(provider);
-        let Some(refresher) = self.refresher.as_mut() else { return false };
-        let Ok(entry) = shared::read(&self.shared_key) else { return false };
+        let Some(refresher) = self.refresher.as_mut() else {
+            return false;
+        };
+        let Ok(entry) = shared::read(&self.shared_key) else {
+            return false;
+        };
         if !refresher.request_forced_refetch(now) {
             return false;
         }
@@ -133,7 +151,9 @@ impl ProviderKeys {
             .and_then(|b| serde_json::from_slice(b).ok())
             .unwrap_or_default();
         stored.schedule = refresher.schedule().clone();
-        let Ok(bytes) = serde_json::to_vec(&stored) else { return false };
+        let Ok(bytes) = serde_json::to_vec(&stored) else {
+            return false;
+        };
         let written = if entry.bytes.is_none() {
             shared::write(&self.shared_key, &bytes)
         } else {
@@ -155,7 +175,12 @@ impl ProviderKeys {
         let next = fetch_plan::on_response(provider, step, status, body);
         match &next {
             FetchNext::Call(..) => {}
-            FetchNext::Done { keys, document, jwks_url, .. } => {
+            FetchNext::Done {
+                keys,
+                document,
+                jwks_url,
+                ..
+            } => {
                 self.jwks_url = Some(jwks_url.clone());
                 if let Some(r) = self.refresher.as_mut() {
                     r.record_success(keys.clone(), now);
@@ -187,7 +212,9 @@ impl ProviderKeys {
         match self.refresher.as_ref().map(|r| r.current(now)) {
             Some(Current::Usable(set)) => (KeyState::Usable(set), false),
             Some(Current::Stale(set)) => (KeyState::Usable(set), true),
-            Some(Current::Unavailable(Unavailable::TooStale)) => (KeyState::Unavailable("keys_too_stale"), false),
+            Some(Current::Unavailable(Unavailable::TooStale)) => {
+                (KeyState::Unavailable("keys_too_stale"), false)
+            }
             _ => (KeyState::Unavailable("keys_not_loaded"), false),
         }
     }

@@ -47,10 +47,18 @@ impl Root {
     }
 
     fn refresh_keys(&mut self) {
-        let Some(shared) = self.shared.clone() else { return };
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
         let now = clock::now();
         let mut keys = shared.keys.borrow_mut();
-        for (i, (provider, k)) in shared.policy.providers.iter().zip(keys.iter_mut()).enumerate() {
+        for (i, (provider, k)) in shared
+            .policy
+            .providers
+            .iter()
+            .zip(keys.iter_mut())
+            .enumerate()
+        {
             if !k.is_remote() {
                 continue;
             }
@@ -62,7 +70,9 @@ impl Root {
             if !shared::try_acquire_lease(k.lease_key(), shared.vm_owner, now.unix_ms, lease_ms) {
                 continue;
             }
-            let Some((step, call)) = fetch_plan::first_call(provider, k.jwks_url()) else { continue };
+            let Some((step, call)) = fetch_plan::first_call(provider, k.jwks_url()) else {
+                continue;
+            };
             k.start_fetch(now);
             match dispatch(&call) {
                 Some(token) => {
@@ -92,7 +102,10 @@ pub fn dispatch(call: &FetchCall) -> Option<u32> {
     match callout::dispatch(&c) {
         Ok(token) => Some(token),
         Err(e) => {
-            log::warn!("oidc-auth: cannot reach cluster {} for keys: {e:?}", call.cluster);
+            log::warn!(
+                "oidc-auth: cannot reach cluster {} for keys: {e:?}",
+                call.cluster
+            );
             None
         }
     }
@@ -107,7 +120,11 @@ pub fn continue_fetch(
     rng: &mut dyn Random,
 ) -> Option<(u32, FetchStep)> {
     let response = CalloutResponse::read(body_size, MAX_IDP_RESPONSE_BYTES);
-    let status = if body_size > MAX_IDP_RESPONSE_BYTES && response.is_success() { 413 } else { response.status };
+    let status = if body_size > MAX_IDP_RESPONSE_BYTES && response.is_success() {
+        413
+    } else {
+        response.status
+    };
     let provider = shared.policy.providers.get(provider_idx)?;
     let now = clock::now();
     let mut keys = shared.keys.borrow_mut();
@@ -122,9 +139,16 @@ pub fn continue_fetch(
                 None
             }
         },
-        FetchNext::Done { keys: set, skipped, .. } => {
+        FetchNext::Done {
+            keys: set, skipped, ..
+        } => {
             shared.metrics.jwks_fetch_ok.inc();
-            log::info!("oidc-auth: provider {} has {} keys ({} skipped)", provider.name, set.len(), skipped);
+            log::info!(
+                "oidc-auth: provider {} has {} keys ({} skipped)",
+                provider.name,
+                set.len(),
+                skipped
+            );
             // Tokens verified with the old keys stay valid until their exp;
             // nothing to clear on rotation.
             shared::release_lease(k.lease_key(), shared.vm_owner);
@@ -132,7 +156,10 @@ pub fn continue_fetch(
         }
         FetchNext::Failed(reason) => {
             shared.metrics.jwks_fetch_failed.inc(reason);
-            log::warn!("oidc-auth: fetching keys of provider {} failed: {reason}", provider.name);
+            log::warn!(
+                "oidc-auth: fetching keys of provider {} failed: {reason}",
+                provider.name
+            );
             shared::release_lease(k.lease_key(), shared.vm_owner);
             None
         }
@@ -141,9 +168,15 @@ pub fn continue_fetch(
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
-        let Some((provider, step)) = self.pending.remove(&token_id) else { return };
-        let Some(shared) = self.shared.clone() else { return };
-        if let Some((token, next)) = continue_fetch(&shared, provider, &step, body_size, &mut self.rng) {
+        let Some((provider, step)) = self.pending.remove(&token_id) else {
+            return;
+        };
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        if let Some((token, next)) =
+            continue_fetch(&shared, provider, &step, body_size, &mut self.rng)
+        {
             self.pending.insert(token, (provider, next));
         }
     }
@@ -165,7 +198,12 @@ impl RootContext for Root {
                 return false;
             }
         };
-        log::info!("{}: configuration accepted ({} providers, {} rules)", info.name, policy.providers.len(), policy.rules.len());
+        log::info!(
+            "{}: configuration accepted ({} providers, {} rules)",
+            info.name,
+            policy.providers.len(),
+            policy.rules.len()
+        );
         let keys = keys::all_for(&policy);
         let cache = TokenCache::new(policy.token_cache_entries);
         self.shared = Some(Rc::new(Shared {
@@ -186,7 +224,10 @@ impl RootContext for Root {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Returning None would make the SDK panic: an unconfigured VM answers 503.
-        Some(Box::new(crate::http::Request::new(context_id, self.shared.clone())))
+        Some(Box::new(crate::http::Request::new(
+            context_id,
+            self.shared.clone(),
+        )))
     }
 
     fn get_type(&self) -> Option<ContextType> {
