@@ -8,4 +8,5 @@
 pub mod backoff;
 pub mod config;
 pub mod env;
+pub mod jwt;
 pub mod secret;
