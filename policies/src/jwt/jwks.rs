@@ -40,9 +40,19 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// A key set from already compiled keys (e.g. a configured HMAC secret).
-    pub fn from_keys(keys: Vec<Jwk>) -> Self {
-        Self { keys }
+    /// A key set from already compiled keys (e.g. configured HMAC secrets).
+    /// Two keys with the same `kid` are a configuration error: which one a
+    /// token means would be ambiguous.
+    pub fn from_keys(keys: Vec<Jwk>) -> Result<Self, JwtError> {
+        for (i, key) in keys.iter().enumerate() {
+            let dup = key
+                .kid()
+                .is_some_and(|kid| keys.iter().skip(i + 1).any(|k| k.kid() == Some(kid)));
+            if dup {
+                return Err(JwtError::InvalidKey("two keys share one kid"));
+            }
+        }
+        Ok(Self { keys })
     }
 
     /// Parses a JWKS document. Fails only when the document itself is

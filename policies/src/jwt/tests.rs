@@ -103,7 +103,7 @@ fn build_keyset() -> KeySet {
     keys.push(Jwk::hmac_secret(Some("hs".into()), Algorithm::Hs256, HS_SECRET).unwrap());
     keys.push(Jwk::hmac_secret(Some("hs384".into()), Algorithm::Hs384, HS_SECRET).unwrap());
     keys.push(Jwk::hmac_secret(Some("hs512".into()), Algorithm::Hs512, HS_SECRET).unwrap());
-    set = KeySet::from_keys(keys);
+    set = KeySet::from_keys(keys).unwrap();
     set
 }
 
@@ -548,7 +548,7 @@ fn kid_selection_reports_unknown_kid_distinctly() {
     let many: Vec<Jwk> = (0..5)
         .map(|i| Jwk::from_json(&ed_jwk(&format!("ed{i}"))).unwrap())
         .collect();
-    let set = KeySet::from_keys(many);
+    let set = KeySet::from_keys(many).unwrap();
     assert_eq!(set.candidates(None, Algorithm::EdDsa, 3).unwrap().len(), 3);
     assert_eq!(
         set.candidates(None, Algorithm::Es256, 3).unwrap_err(),
@@ -722,6 +722,15 @@ fn hmac_secrets_must_be_at_least_the_hash_length() {
             "{alg:?} {len}"
         );
     }
+    let twice =
+        |kid: &str| Jwk::hmac_secret(Some(kid.into()), Algorithm::Hs256, HS_SECRET).unwrap();
+    assert_eq!(
+        KeySet::from_keys(vec![twice("a"), twice("a")])
+            .unwrap_err()
+            .reason(),
+        "invalid_key"
+    );
+    assert!(KeySet::from_keys(vec![twice("a"), twice("b")]).is_ok());
     let key = Jwk::hmac_secret(None, Algorithm::Hs256, HS_SECRET).unwrap();
     assert!(
         !format!("{key:?}").contains("0123"),
@@ -912,5 +921,38 @@ fn garbage_tokens_never_panic() {
         if t != good {
             assert!(check(&t).is_err(), "mutation {i} verified");
         }
+    }
+}
+
+/// Per-verify cost, for comparison with PLATFORM.md. Run natively in release:
+/// `cargo test -p policies --release --lib verify_timings -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn verify_timings() {
+    let set = keyset();
+    let p = policy();
+    for alg in [
+        Algorithm::Rs256,
+        Algorithm::Ps256,
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::EdDsa,
+        Algorithm::Hs256,
+    ] {
+        let t = token(alg, &good_claims());
+        let rounds = 200;
+        let mut samples = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let start = std::time::Instant::now();
+            verify_token(&t, &set, &p, now(), &InVm).unwrap();
+            samples.push(start.elapsed().as_micros());
+        }
+        samples.sort_unstable();
+        println!(
+            "{:6} median {:5} µs  p90 {:5} µs",
+            alg.name(),
+            samples[rounds / 2],
+            samples[rounds * 9 / 10]
+        );
     }
 }
