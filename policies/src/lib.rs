@@ -11,7 +11,8 @@ pub mod config;
 pub mod cors;
 pub mod env;
 pub mod identity;
-// pub mod oidc; (enabled once jwt lands)
+pub mod jwt;
+pub mod oidc;
 pub mod refresh;
 pub mod routes;
 pub mod secret;

@@ -3,13 +3,16 @@
 
 use super::discovery::{discovery_url, UrlParts};
 use super::policy::{DefaultAction, JwksSource, OidcPolicy, Provider, Requirement, Rule};
-use crate::backoff::Backoff;
-use crate::refresh::RefreshPolicy;
 use super::token_source::{TokenSource, TokenSourceConfig};
+use crate::backoff::Backoff;
 use crate::claims::{ArrayFormat, ClaimPathConfig, ConditionConfig, ExtractConfig};
 use crate::config::{parse_duration_ms, Compile, ConfigError};
 use crate::cors::CorsConfig;
-use crate::jwt::{parse_alg_list, Algorithm, ClaimsPolicy, JwksLimits, Jwk, KeySet, TokenPolicy, DEFAULT_MAX_TOKEN_BYTES};
+use crate::jwt::{
+    parse_alg_list, Algorithm, ClaimsPolicy, Jwk, JwksLimits, KeySet, TokenPolicy,
+    DEFAULT_MAX_TOKEN_BYTES,
+};
+use crate::refresh::RefreshPolicy;
 use crate::routes::{RouteMatchConfig, RouteTable};
 use serde::Deserialize;
 
@@ -140,10 +143,12 @@ fn default_cache_entries() -> usize {
     1024
 }
 fn default_algorithms() -> Vec<String> {
-    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 fn default_skew() -> String {
     "60s".into()
@@ -172,30 +177,54 @@ pub fn load(raw: &[u8], env: EnvResolver<'_>) -> Result<OidcPolicy, ConfigError>
 impl OidcConfig {
     pub fn compile_with(self, env: EnvResolver<'_>) -> Result<OidcPolicy, ConfigError> {
         if self.providers.is_empty() {
-            return Err(ConfigError::new("providers", "at least one provider is required"));
+            return Err(ConfigError::new(
+                "providers",
+                "at least one provider is required",
+            ));
         }
         let mut providers: Vec<Provider> = Vec::with_capacity(self.providers.len());
         for (i, p) in self.providers.into_iter().enumerate() {
             let path = format!("providers[{i}]");
             let compiled = p.compile(&path, env)?;
             if providers.iter().any(|q| q.name == compiled.name) {
-                return Err(ConfigError::new(format!("{path}.name"), format!("duplicate provider name `{}`", compiled.name)));
+                return Err(ConfigError::new(
+                    format!("{path}.name"),
+                    format!("duplicate provider name `{}`", compiled.name),
+                ));
             }
             if providers.iter().any(|q| q.issuer == compiled.issuer) {
-                return Err(ConfigError::new(format!("{path}.issuer"), "two providers have the same issuer")
-                    .with_hint("the provider is chosen by the token's `iss`, so issuers must be unique"));
+                return Err(ConfigError::new(
+                    format!("{path}.issuer"),
+                    "two providers have the same issuer",
+                )
+                .with_hint(
+                    "the provider is chosen by the token's `iss`, so issuers must be unique",
+                ));
             }
             providers.push(compiled);
         }
         let mut rules = Vec::with_capacity(self.rules.len());
         for (i, r) in self.rules.into_iter().enumerate() {
             let path = format!("rules[{i}]");
-            let matcher = r.matcher.compile().map_err(|e| e.under(&format!("{path}.match")))?;
-            let requirement = compile_requirement(&path, r.public, r.providers, r.claims, &providers)?;
-            rules.push((matcher, Rule { index: i, requirement }));
+            let matcher = r
+                .matcher
+                .compile()
+                .map_err(|e| e.under(&format!("{path}.match")))?;
+            let requirement =
+                compile_requirement(&path, r.public, r.providers, r.claims, &providers)?;
+            rules.push((
+                matcher,
+                Rule {
+                    index: i,
+                    requirement,
+                },
+            ));
         }
         if self.realm.contains(['"', '\\']) || self.realm.chars().any(|c| c.is_control()) {
-            return Err(ConfigError::new("realm", "must not contain quotes, backslashes or control characters"));
+            return Err(ConfigError::new(
+                "realm",
+                "must not contain quotes, backslashes or control characters",
+            ));
         }
         let cors = match self.cors {
             Some(c) => Some(c.compile().map_err(|e| e.under("cors"))?),
@@ -203,7 +232,10 @@ impl OidcConfig {
         };
         for (i, claim) in self.publish_claims.iter().enumerate() {
             if claim.is_empty() {
-                return Err(ConfigError::new(format!("publish_claims[{i}]"), "empty claim name"));
+                return Err(ConfigError::new(
+                    format!("publish_claims[{i}]"),
+                    "empty claim name",
+                ));
             }
         }
         Ok(OidcPolicy {
@@ -228,14 +260,18 @@ fn compile_requirement(
 ) -> Result<Requirement, ConfigError> {
     if public {
         if names.is_some() || claims.is_some() {
-            return Err(ConfigError::new(format!("{path}.public"), "a public rule cannot also require providers or claims"));
+            return Err(ConfigError::new(
+                format!("{path}.public"),
+                "a public rule cannot also require providers or claims",
+            ));
         }
         return Ok(Requirement::Public);
     }
     let allowed = match names {
         None => None,
         Some(list) if list.is_empty() => {
-            return Err(ConfigError::new(format!("{path}.providers"), "empty list").with_hint("omit `providers` to accept every provider"))
+            return Err(ConfigError::new(format!("{path}.providers"), "empty list")
+                .with_hint("omit `providers` to accept every provider"))
         }
         Some(list) => {
             let mut idx = Vec::with_capacity(list.len());
@@ -243,7 +279,10 @@ fn compile_requirement(
                 match providers.iter().position(|p| &p.name == name) {
                     Some(k) => idx.push(k),
                     None => {
-                        return Err(ConfigError::new(format!("{path}.providers[{j}]"), format!("no provider is named `{name}`")))
+                        return Err(ConfigError::new(
+                            format!("{path}.providers[{j}]"),
+                            format!("no provider is named `{name}`"),
+                        ))
                     }
                 }
             }
@@ -251,39 +290,71 @@ fn compile_requirement(
         }
     };
     let condition = match claims {
-        Some(c) => Some(c.compile().map_err(|e| e.under(&format!("{path}.claims")))?),
+        Some(c) => Some(
+            c.compile()
+                .map_err(|e| e.under(&format!("{path}.claims")))?,
+        ),
         None => None,
     };
-    Ok(Requirement::Token { providers: allowed, claims: condition })
+    Ok(Requirement::Token {
+        providers: allowed,
+        claims: condition,
+    })
 }
 
 impl ProviderConfig {
     fn compile(self, path: &str, env: EnvResolver<'_>) -> Result<Provider, ConfigError> {
         let field = |f: &str| format!("{path}.{f}");
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(ConfigError::new(field("name"), "use letters, digits, `-` and `_`"));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::new(
+                field("name"),
+                "use letters, digits, `-` and `_`",
+            ));
         }
         if self.issuer.is_empty() || self.issuer.trim() != self.issuer {
-            return Err(ConfigError::new(field("issuer"), "must be non-empty without surrounding spaces"));
+            return Err(ConfigError::new(
+                field("issuer"),
+                "must be non-empty without surrounding spaces",
+            ));
         }
         let algorithms = parse_alg_list(&field("algorithms"), &self.algorithms)?;
         if algorithms.is_empty() {
-            return Err(ConfigError::new(field("algorithms"), "at least one algorithm is required"));
+            return Err(ConfigError::new(
+                field("algorithms"),
+                "at least one algorithm is required",
+            ));
         }
-        let wants_hmac = algorithms.iter().any(|a| matches!(a, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512));
+        let wants_hmac = algorithms
+            .iter()
+            .any(|a| matches!(a, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512));
         let keys = self.key_source(path, wants_hmac, env)?;
         let ms = |f: &str, v: &str| parse_duration_ms(&field(f), v);
         let skew_ms = ms("clock_skew", &self.clock_skew)?;
-        let max_age_ms = self.max_token_age.as_deref().map(|v| ms("max_token_age", v)).transpose()?;
+        let max_age_ms = self
+            .max_token_age
+            .as_deref()
+            .map(|v| ms("max_token_age", v))
+            .transpose()?;
         let refresh = RefreshPolicy {
             refresh_interval_ms: ms("refresh_interval", &self.refresh_interval)?.max(1_000),
             max_staleness_ms: ms("max_staleness", &self.max_staleness)?,
-            min_forced_refetch_interval_ms: ms("unknown_kid_refetch_interval", &self.unknown_kid_refetch_interval)?,
+            min_forced_refetch_interval_ms: ms(
+                "unknown_kid_refetch_interval",
+                &self.unknown_kid_refetch_interval,
+            )?,
             fetch_timeout_ms: ms("fetch_timeout", &self.fetch_timeout)?.clamp(100, 60_000),
             backoff: Backoff::new(1_000, 300_000),
         };
         if refresh.max_staleness_ms < refresh.refresh_interval_ms {
-            return Err(ConfigError::new(field("max_staleness"), "must be at least `refresh_interval`"));
+            return Err(ConfigError::new(
+                field("max_staleness"),
+                "must be at least `refresh_interval`",
+            ));
         }
         let claims = ClaimsPolicy {
             issuer: Some(self.issuer.clone()),
@@ -295,7 +366,10 @@ impl ProviderConfig {
         let mut token = TokenPolicy::new(algorithms, claims);
         token.max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         if token.max_token_bytes < 256 || token.max_token_bytes > 64 * 1024 {
-            return Err(ConfigError::new(field("max_token_bytes"), "must be between 256 and 65536"));
+            return Err(ConfigError::new(
+                field("max_token_bytes"),
+                "must be between 256 and 65536",
+            ));
         }
         token.max_untagged_keys = self.max_untagged_keys.clamp(1, 8);
         let token_sources = if self.token_sources.is_empty() {
@@ -311,12 +385,25 @@ impl ProviderConfig {
         for (i, h) in self.claims_to_headers.into_iter().enumerate() {
             let p = field(&format!("claims_to_headers[{i}]"));
             let name = h.header.to_ascii_lowercase();
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') || name.starts_with(':') {
-                return Err(ConfigError::new(format!("{p}.header"), format!("`{}` is not a valid header name", h.header)));
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                || name.starts_with(':')
+            {
+                return Err(ConfigError::new(
+                    format!("{p}.header"),
+                    format!("`{}` is not a valid header name", h.header),
+                ));
             }
-            let extractor = ExtractConfig { claim: h.claim, array: h.array, separator: h.separator, max_length: h.max_length }
-                .compile()
-                .map_err(|e| e.under(&p))?;
+            let extractor = ExtractConfig {
+                claim: h.claim,
+                array: h.array,
+                separator: h.separator,
+                max_length: h.max_length,
+            }
+            .compile()
+            .map_err(|e| e.under(&p))?;
             claim_headers.push((name, extractor));
         }
         Ok(Provider {
@@ -338,45 +425,85 @@ impl ProviderConfig {
             .collect())
     }
 
-    fn key_source(&self, path: &str, wants_hmac: bool, env: EnvResolver<'_>) -> Result<JwksSource, ConfigError> {
+    fn key_source(
+        &self,
+        path: &str,
+        wants_hmac: bool,
+        env: EnvResolver<'_>,
+    ) -> Result<JwksSource, ConfigError> {
         let field = |f: &str| format!("{path}.{f}");
         let mut extra: Vec<Jwk> = Vec::new();
         if let Some(var) = &self.hmac_secret_env {
             let secret = env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-                ConfigError::new(field("hmac_secret_env"), format!("environment variable `{var}` is not set or empty"))
+                ConfigError::new(
+                    field("hmac_secret_env"),
+                    format!("environment variable `{var}` is not set or empty"),
+                )
             })?;
             for alg in self.hmac_algorithms()? {
-                extra.push(Jwk::hmac_secret(None, alg, secret.as_bytes()).map_err(|why| {
-                    ConfigError::new(field("hmac_secret_env"), format!("the secret in `{var}` is not usable for {}: {why}", alg.name()))
-                })?);
+                extra.push(
+                    Jwk::hmac_secret(None, alg, secret.as_bytes()).map_err(|why| {
+                        ConfigError::new(
+                            field("hmac_secret_env"),
+                            format!(
+                                "the secret in `{var}` is not usable for {}: {why}",
+                                alg.name()
+                            ),
+                        )
+                    })?,
+                );
             }
             if extra.is_empty() {
-                return Err(ConfigError::new(field("hmac_secret_env"), "set, but `algorithms` lists no HS256/384/512"));
+                return Err(ConfigError::new(
+                    field("hmac_secret_env"),
+                    "set, but `algorithms` lists no HS256/384/512",
+                ));
             }
         } else if wants_hmac {
-            return Err(ConfigError::new(field("algorithms"), "HS256/384/512 need `hmac_secret_env`")
-                .with_hint("HMAC algorithms are only accepted with an explicitly configured shared secret"));
+            return Err(ConfigError::new(
+                field("algorithms"),
+                "HS256/384/512 need `hmac_secret_env`",
+            )
+            .with_hint(
+                "HMAC algorithms are only accepted with an explicitly configured shared secret",
+            ));
         }
         if let Some(inline) = &self.inline_jwks {
             if self.jwks_uri.is_some() {
-                return Err(ConfigError::new(field("inline_jwks"), "set either `inline_jwks` or `jwks_uri`, not both"));
+                return Err(ConfigError::new(
+                    field("inline_jwks"),
+                    "set either `inline_jwks` or `jwks_uri`, not both",
+                ));
             }
             let text = serde_json::to_vec(inline).unwrap_or_default();
-            let (set, _skipped) = KeySet::from_jwks(&text, JwksLimits::default())
-                .map_err(|e| ConfigError::new(field("inline_jwks"), format!("not a usable JWKS: {e}")))?;
+            let (set, _skipped) = KeySet::from_jwks(&text, JwksLimits::default()).map_err(|e| {
+                ConfigError::new(field("inline_jwks"), format!("not a usable JWKS: {e}"))
+            })?;
             let mut keys: Vec<Jwk> = set.keys().to_vec();
             keys.extend(extra);
             if keys.is_empty() {
                 return Err(ConfigError::new(field("inline_jwks"), "no usable key"));
             }
-            return Ok(JwksSource::Inline(KeySet::from_keys(keys)));
+            let set = KeySet::from_keys(keys).map_err(|e| {
+                ConfigError::new(field("inline_jwks"), format!("not a usable key set: {e}"))
+            })?;
+            return Ok(JwksSource::Inline(set));
         }
         if self.jwks_uri.is_none() && self.cluster.is_none() && !extra.is_empty() {
-            return Ok(JwksSource::Inline(KeySet::from_keys(extra)));
+            let set = KeySet::from_keys(extra).map_err(|e| {
+                ConfigError::new(field("hmac_secret_env"), format!("not a usable key: {e}"))
+            })?;
+            return Ok(JwksSource::Inline(set));
         }
-        let cluster = self.cluster.clone().filter(|c| !c.is_empty()).ok_or_else(|| {
-            ConfigError::new(field("cluster"), "required to fetch keys").with_hint("the Envoy cluster that reaches the IdP, e.g. `outbound|443||idp.example.com`")
-        })?;
+        let cluster = self
+            .cluster
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(field("cluster"), "required to fetch keys").with_hint(
+                    "the Envoy cluster that reaches the IdP, e.g. `outbound|443||idp.example.com`",
+                )
+            })?;
         let (discovery, url_text) = match &self.jwks_uri {
             Some(u) => (false, u.clone()),
             None => (true, discovery_url(&self.issuer)),
@@ -385,6 +512,11 @@ impl ProviderConfig {
             let f = if discovery { "issuer" } else { "jwks_uri" };
             ConfigError::new(field(f), format!("`{url_text}` is not an http(s) URL"))
         })?;
-        Ok(JwksSource::Remote { cluster, discovery, url, extra_keys: extra })
+        Ok(JwksSource::Remote {
+            cluster,
+            discovery,
+            url,
+            extra_keys: extra,
+        })
     }
 }

@@ -3,7 +3,9 @@
 use super::answer::Denial;
 use super::policy::{DefaultAction, OidcPolicy, Provider, Requirement};
 use super::token_cache::{digest, TokenCache};
-use super::token_source::{extract, strip_cookie, strip_query_param, ExtractError, RequestTokens, TokenSource};
+use super::token_source::{
+    extract, strip_cookie, strip_query_param, ExtractError, RequestTokens, TokenSource,
+};
 use crate::claims::ClaimDenied;
 use crate::cors::is_preflight;
 use crate::env::Now;
@@ -23,7 +25,10 @@ pub struct RequestFacts<'a> {
 
 impl RequestFacts<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -70,7 +75,10 @@ pub enum Verdict {
     /// The token's provider has no usable keys, or the token names a `kid`
     /// the keys lack: the caller may fetch the provider's JWKS (rate-limited)
     /// and decide again with `may_fetch = false`.
-    FetchKeys { provider: usize, reason: &'static str },
+    FetchKeys {
+        provider: usize,
+        reason: &'static str,
+    },
 }
 
 #[derive(Deserialize)]
@@ -88,7 +96,11 @@ impl OidcPolicy {
         now: Now,
         may_fetch: bool,
     ) -> Verdict {
-        let claim_headers: Vec<String> = self.claim_header_names().into_iter().map(str::to_string).collect();
+        let claim_headers: Vec<String> = self
+            .claim_header_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         let allow_plain = |claim_headers: Vec<String>| {
             Verdict::Allow(Allowed {
                 remove_headers: claim_headers,
@@ -100,7 +112,11 @@ impl OidcPolicy {
             })
         };
         if self.allow_cors_preflight
-            && is_preflight(req.method, req.header("origin"), req.header("access-control-request-method"))
+            && is_preflight(
+                req.method,
+                req.header("origin"),
+                req.header("access-control-request-method"),
+            )
         {
             return allow_plain(claim_headers);
         }
@@ -120,7 +136,13 @@ impl OidcPolicy {
 
         let sources = self.token_sources();
         let (_, query) = split_path_and_query(req.path);
-        let token = match extract(&sources, &RequestTokens { headers: req.headers, query }) {
+        let token = match extract(
+            &sources,
+            &RequestTokens {
+                headers: req.headers,
+                query,
+            },
+        ) {
             Ok(Some(t)) => t,
             Ok(None) => return self.deny(req, Denial::MissingToken),
             Err(ExtractError::Ambiguous) => return self.deny(req, Denial::AmbiguousToken),
@@ -141,9 +163,14 @@ impl OidcPolicy {
                 let set = match keys.keys(provider_idx) {
                     KeyState::Usable(set) => set,
                     KeyState::Unavailable(reason) if may_fetch => {
-                        return Verdict::FetchKeys { provider: provider_idx, reason }
+                        return Verdict::FetchKeys {
+                            provider: provider_idx,
+                            reason,
+                        }
                     }
-                    KeyState::Unavailable(code) => return self.deny(req, Denial::KeysUnavailable { code }),
+                    KeyState::Unavailable(code) => {
+                        return self.deny(req, Denial::KeysUnavailable { code })
+                    }
                 };
                 match verify_token(token.expose(), set, &provider.token, now, backend) {
                     Ok(v) => {
@@ -151,7 +178,10 @@ impl OidcPolicy {
                         (provider_idx, v, CacheUse::Miss)
                     }
                     Err(JwtError::UnknownKid) if may_fetch => {
-                        return Verdict::FetchKeys { provider: provider_idx, reason: "unknown_kid" }
+                        return Verdict::FetchKeys {
+                            provider: provider_idx,
+                            reason: "unknown_kid",
+                        }
                     }
                     Err(e) => return self.deny(req, invalid_token(&e)),
                 }
@@ -167,7 +197,12 @@ impl OidcPolicy {
         }
         if let Some(condition) = condition {
             if let Err(denied) = condition.evaluate(&verified.claims) {
-                return self.deny(req, Denial::InsufficientClaims { scope_related: mentions_scope(&denied) });
+                return self.deny(
+                    req,
+                    Denial::InsufficientClaims {
+                        scope_related: mentions_scope(&denied),
+                    },
+                );
             }
         }
         Verdict::Allow(self.allowed(req, provider, &verified, claim_headers, cache_use))
@@ -176,15 +211,22 @@ impl OidcPolicy {
     /// The provider whose issuer is the token's `iss` (read before verifying,
     /// only to choose the keys; the verified `iss` is checked again).
     fn provider_for(&self, token: &Secret) -> Result<usize, Denial> {
-        let max = self.providers.iter().map(|p| p.token.max_token_bytes).max().unwrap_or(0);
+        let max = self
+            .providers
+            .iter()
+            .map(|p| p.token.max_token_bytes)
+            .max()
+            .unwrap_or(0);
         let jws = token::parse(token.expose(), max).map_err(|e| invalid_token(&e))?;
         let iss = serde_json::from_slice::<IssuerOnly>(&jws.payload)
             .map_err(|_| invalid_token(&JwtError::MalformedToken("payload is not a JSON object")))?
             .iss;
         match iss {
-            Some(serde_json::Value::String(iss)) => {
-                self.providers.iter().position(|p| p.issuer == iss).ok_or(Denial::UnknownIssuer)
-            }
+            Some(serde_json::Value::String(iss)) => self
+                .providers
+                .iter()
+                .position(|p| p.issuer == iss)
+                .ok_or(Denial::UnknownIssuer),
             Some(_) => Err(invalid_token(&JwtError::BadClaimType("iss"))),
             None => Err(Denial::UnknownIssuer),
         }
@@ -220,7 +262,11 @@ impl OidcPolicy {
                         let (path, query) = split_path_and_query(req.path);
                         if let Some(q) = query {
                             let rest = strip_query_param(q, param);
-                            new_path = Some(if rest.is_empty() { path.to_string() } else { format!("{path}?{rest}") });
+                            new_path = Some(if rest.is_empty() {
+                                path.to_string()
+                            } else {
+                                format!("{path}?{rest}")
+                            });
                         }
                     }
                 }
@@ -238,7 +284,14 @@ impl OidcPolicy {
             expires_at: verified.expires_at.unwrap_or(0),
             claims,
         };
-        Allowed { remove_headers, set_headers, new_path, new_cookie, identity: Some(identity), cache }
+        Allowed {
+            remove_headers,
+            set_headers,
+            new_path,
+            new_cookie,
+            identity: Some(identity),
+            cache,
+        }
     }
 
     fn deny(&self, req: &RequestFacts<'_>, denial: Denial) -> Verdict {
@@ -273,5 +326,8 @@ fn invalid_token(e: &JwtError) -> Denial {
         "token_too_large" => "the token is too large",
         _ => "the token is malformed or not acceptable",
     };
-    Denial::InvalidToken { code: e.reason(), description }
+    Denial::InvalidToken {
+        code: e.reason(),
+        description,
+    }
 }

@@ -28,14 +28,28 @@ pub enum FetchNext {
     Call(FetchStep, FetchCall),
     /// Keys ready; `document` is the raw JWKS to share with other VMs,
     /// `jwks_url` what discovery found (so the next fetch can skip it).
-    Done { keys: KeySet, document: Vec<u8>, jwks_url: UrlParts, skipped: usize },
+    Done {
+        keys: KeySet,
+        document: Vec<u8>,
+        jwks_url: UrlParts,
+        skipped: usize,
+    },
     Failed(&'static str),
 }
 
 /// The first call of a fetch. With discovery, a JWKS URL learned earlier is
 /// used directly (discovery is redone only when that fails).
-pub fn first_call(provider: &Provider, known_jwks_url: Option<&UrlParts>) -> Option<(FetchStep, FetchCall)> {
-    let JwksSource::Remote { cluster, discovery, url, .. } = &provider.keys else {
+pub fn first_call(
+    provider: &Provider,
+    known_jwks_url: Option<&UrlParts>,
+) -> Option<(FetchStep, FetchCall)> {
+    let JwksSource::Remote {
+        cluster,
+        discovery,
+        url,
+        ..
+    } = &provider.keys
+    else {
         return None;
     };
     let (step, target) = match (discovery, known_jwks_url) {
@@ -43,7 +57,10 @@ pub fn first_call(provider: &Provider, known_jwks_url: Option<&UrlParts>) -> Opt
         (true, Some(known)) => (FetchStep::Jwks { url: known.clone() }, known),
         (false, _) => (FetchStep::Jwks { url: url.clone() }, url),
     };
-    Some((step, call(cluster, target, provider.refresh.fetch_timeout_ms)))
+    Some((
+        step,
+        call(cluster, target, provider.refresh.fetch_timeout_ms),
+    ))
 }
 
 fn call(cluster: &str, url: &UrlParts, timeout_ms: u64) -> FetchCall {
@@ -57,7 +74,12 @@ fn call(cluster: &str, url: &UrlParts, timeout_ms: u64) -> FetchCall {
 
 /// Feeds a callout answer (status 0 = no answer / dispatch failure).
 pub fn on_response(provider: &Provider, step: &FetchStep, status: u16, body: &[u8]) -> FetchNext {
-    let JwksSource::Remote { cluster, extra_keys, .. } = &provider.keys else {
+    let JwksSource::Remote {
+        cluster,
+        extra_keys,
+        ..
+    } = &provider.keys
+    else {
         return FetchNext::Failed("not_fetchable");
     };
     if !(200..300).contains(&status) {
@@ -80,7 +102,12 @@ pub fn on_response(provider: &Provider, step: &FetchStep, status: u16, body: &[u
             Err(e) => FetchNext::Failed(e.reason()),
         },
         FetchStep::Jwks { url } => match keys_from_document(body, extra_keys) {
-            Ok((keys, skipped)) => FetchNext::Done { keys, document: body.to_vec(), jwks_url: url.clone(), skipped },
+            Ok((keys, skipped)) => FetchNext::Done {
+                keys,
+                document: body.to_vec(),
+                jwks_url: url.clone(),
+                skipped,
+            },
             Err(reason) => FetchNext::Failed(reason),
         },
     }
@@ -89,14 +116,19 @@ pub fn on_response(provider: &Provider, step: &FetchStep, status: u16, body: &[u
 /// Compiles a JWKS document (fetched here or by another VM) plus the
 /// provider's configured keys. A document with no usable key is a failure:
 /// the last good set keeps serving instead.
-pub fn keys_from_document(document: &[u8], extra: &[crate::jwt::Jwk]) -> Result<(KeySet, usize), &'static str> {
-    let (set, skipped) = KeySet::from_jwks(document, JwksLimits::default()).map_err(|e| e.reason())?;
+pub fn keys_from_document(
+    document: &[u8],
+    extra: &[crate::jwt::Jwk],
+) -> Result<(KeySet, usize), &'static str> {
+    let (set, skipped) =
+        KeySet::from_jwks(document, JwksLimits::default()).map_err(|e| e.reason())?;
     if set.is_empty() {
         return Err("jwks_no_usable_key");
     }
     let mut keys = set.keys().to_vec();
     keys.extend(extra.iter().cloned());
-    Ok((KeySet::from_keys(keys), skipped.len()))
+    let set = KeySet::from_keys(keys).map_err(|e| e.reason())?;
+    Ok((set, skipped.len()))
 }
 
 /// The provider's keys when it needs no fetching.

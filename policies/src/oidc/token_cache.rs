@@ -47,7 +47,10 @@ impl TokenCache {
 
     /// The cached verification, if the token has not expired at `now_secs`.
     pub fn get(&mut self, key: &TokenDigest, now_secs: u64) -> Option<&CachedToken> {
-        let expired = self.entries.get(key).is_some_and(|e| now_secs >= e.expires_at);
+        let expired = self
+            .entries
+            .get(key)
+            .is_some_and(|e| now_secs >= e.expires_at);
         if expired {
             self.entries.remove(key);
             return None;
@@ -56,8 +59,16 @@ impl TokenCache {
     }
 
     /// Caches a verified token; tokens without `exp` are never cached.
-    pub fn insert(&mut self, key: TokenDigest, provider: usize, token: VerifiedToken, now_secs: u64) {
-        let Some(expires_at) = token.expires_at else { return };
+    pub fn insert(
+        &mut self,
+        key: TokenDigest,
+        provider: usize,
+        token: VerifiedToken,
+        now_secs: u64,
+    ) {
+        let Some(expires_at) = token.expires_at else {
+            return;
+        };
         if self.capacity == 0 || expires_at <= now_secs {
             return;
         }
@@ -73,7 +84,18 @@ impl TokenCache {
                 None => break,
             }
         }
-        if self.entries.insert(key, CachedToken { provider, token, expires_at }).is_none() {
+        if self
+            .entries
+            .insert(
+                key,
+                CachedToken {
+                    provider,
+                    token,
+                    expires_at,
+                },
+            )
+            .is_none()
+        {
             self.order.push_back(key);
         }
     }
