@@ -66,7 +66,7 @@ impl Root {
             if !k.due(now) || self.pending.values().any(|(p, _)| *p == i) {
                 continue;
             }
-            let lease_ms = provider.refresh.fetch_timeout_ms.saturating_mul(2);
+            let lease_ms = provider.refresh.fetch_timeout_ms.saturating_add(1_000);
             if !shared::try_acquire_lease(k.lease_key(), shared.vm_owner, now.unix_ms, lease_ms) {
                 continue;
             }
@@ -76,6 +76,7 @@ impl Root {
             k.start_fetch(now);
             match dispatch(&call) {
                 Some(token) => {
+                    log::debug!("oidc-auth: fetching keys of provider {} ({}{})", provider.name, call.authority, call.path);
                     self.pending.insert(token, (i, step));
                 }
                 None => {
@@ -213,8 +214,9 @@ impl RootContext for Root {
             metrics: Metrics::define(),
             vm_owner: self.rng.next_u64(),
         }));
+        // The first fetch waits for the first tick: a callout dispatched
+        // from on_configure during Envoy start-up never gets its answer.
         self.set_tick_period(TICK);
-        self.refresh_keys();
         true
     }
 
