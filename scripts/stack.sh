@@ -31,7 +31,9 @@ log() { printf '\033[1m[stack]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[stack] %s\033[0m\n' "$*" >&2; exit 1; }
 
 pid_of() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid" || true; }
-alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+# A pid that runs and is not a zombie (in containers, pid 1 may never reap our orphans).
+running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && running "$p"; }
 
 # Detached (own session, so it survives the calling shell and Ctrl-C goes to us, not to it).
 start() {
@@ -58,9 +60,9 @@ stop_one() {
   local name=$1 p
   p=$(pid_of "$name")
   [ -n "$p" ] || return 0
-  if kill -0 "$p" 2>/dev/null; then
+  if running "$p"; then
     kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do running "$p" || break; sleep 0.1; done
     kill -KILL -- "-$p" 2>/dev/null || true
     log "stopped $name (pid $p)"
   fi

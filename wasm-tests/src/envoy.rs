@@ -92,8 +92,12 @@ impl Envoy {
         let root = paths::repo_root().display().to_string();
         let dist = paths::dist_dir().display().to_string();
         let (admin, listener) = (admin_port.to_string(), listener_port.to_string());
-        let mut vars: Vec<(&str, &str)> =
-            vec![("ADMIN_PORT", &admin), ("LISTENER_PORT", &listener), ("REPO_ROOT", &root), ("DIST", &dist)];
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("ADMIN_PORT", &admin),
+            ("LISTENER_PORT", &listener),
+            ("REPO_ROOT", &root),
+            ("DIST", &dist),
+        ];
         vars.extend(opts.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = template::render(config_template, &vars)?;
         let config_path = dir.join("envoy.yaml");
@@ -115,12 +119,21 @@ impl Envoy {
         let mut process = Process::spawn("envoy", cmd, &dir.join("envoy.log"))?;
         let admin_addr = format!("127.0.0.1:{admin_port}");
         process.wait_ready("ready (admin /ready LIVE)", opts.startup_timeout, || {
-            http::get(&admin_addr, "/ready").is_ok_and(|r| r.status == 200 && r.text().trim() == "LIVE")
+            http::get(&admin_addr, "/ready")
+                .is_ok_and(|r| r.status == 200 && r.text().trim() == "LIVE")
         })?;
         if config_template.contains("{{LISTENER_PORT}}") {
-            process.wait_ready("accepting on the listener", opts.startup_timeout, || http::tcp_accepts(listener_port))?;
+            process.wait_ready("accepting on the listener", opts.startup_timeout, || {
+                http::tcp_accepts(listener_port)
+            })?;
         }
-        Ok(Envoy { process, admin_port, listener_port, config_path, _dir: dir })
+        Ok(Envoy {
+            process,
+            admin_port,
+            listener_port,
+            config_path,
+            _dir: dir,
+        })
     }
 
     /// Runs `envoy --mode validate -c <path>` from the repo root (loads wasm, runs `on_configure`).
@@ -135,7 +148,10 @@ impl Envoy {
             .context(format!("running envoy --mode validate {}", path.display()))?;
         let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stderr));
-        Ok(Validation { ok: out.status.success(), output })
+        Ok(Validation {
+            ok: out.status.success(),
+            output,
+        })
     }
 
     /// Renders a template like [`Envoy::start`] would (with placeholder ports) and validates it.
@@ -143,8 +159,12 @@ impl Envoy {
         let dir = TempDir::new("envoy-validate")?;
         let root = paths::repo_root().display().to_string();
         let dist = paths::dist_dir().display().to_string();
-        let mut all: Vec<(&str, &str)> =
-            vec![("ADMIN_PORT", "9901"), ("LISTENER_PORT", "10000"), ("REPO_ROOT", &root), ("DIST", &dist)];
+        let mut all: Vec<(&str, &str)> = vec![
+            ("ADMIN_PORT", "9901"),
+            ("LISTENER_PORT", "10000"),
+            ("REPO_ROOT", &root),
+            ("DIST", &dist),
+        ];
         all.extend_from_slice(vars);
         let path = dir.join("envoy.yaml");
         std::fs::write(&path, template::render(config_template, &all)?)?;
@@ -212,9 +232,10 @@ impl Envoy {
     /// Waits until the log contains `needle`.
     pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Result<()> {
         let path = self.process.log_path().to_path_buf();
-        self.process.wait_ready(&format!("logging {needle:?}"), timeout, || {
-            std::fs::read_to_string(&path).is_ok_and(|l| l.contains(needle))
-        })
+        self.process
+            .wait_ready(&format!("logging {needle:?}"), timeout, || {
+                std::fs::read_to_string(&path).is_ok_and(|l| l.contains(needle))
+            })
     }
 
     /// The process guard (pid, log path).

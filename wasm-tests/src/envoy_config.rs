@@ -25,7 +25,12 @@ impl Default for Bootstrap {
 impl Bootstrap {
     /// Routes `/` to cluster `backend` (add it with [`Bootstrap::backend`]).
     pub fn new() -> Bootstrap {
-        Bootstrap { filters: Vec::new(), clusters: Vec::new(), routes: Vec::new(), route_cluster: "backend".into() }
+        Bootstrap {
+            filters: Vec::new(),
+            clusters: Vec::new(),
+            routes: Vec::new(),
+            route_cluster: "backend".into(),
+        }
     }
 
     /// A STATIC round-robin cluster of `127.0.0.1:<port>` endpoints.
@@ -75,14 +80,23 @@ impl Bootstrap {
 
     /// A proxy-wasm HTTP filter loading `dist/<wasm_file>` with `plugin_config` as its configuration,
     /// `FAIL_RELOAD` on traps (PLATFORM.md), and the given env keys passed from Envoy's environment.
-    pub fn wasm_filter(self, name: &str, wasm_file: &str, plugin_config: &Value, host_env_keys: &[&str]) -> Bootstrap {
+    pub fn wasm_filter(
+        self,
+        name: &str,
+        wasm_file: &str,
+        plugin_config: &Value,
+        host_env_keys: &[&str],
+    ) -> Bootstrap {
         let mut vm_config = json!({
             "vm_id": name,
             "runtime": "envoy.wasm.runtime.v8",
             "code": {"local": {"filename": format!("{{{{DIST}}}}/{wasm_file}")}}
         });
         if let (false, Some(vm)) = (host_env_keys.is_empty(), vm_config.as_object_mut()) {
-            vm.insert("environment_variables".into(), json!({"host_env_keys": host_env_keys}));
+            vm.insert(
+                "environment_variables".into(),
+                json!({"host_env_keys": host_env_keys}),
+            );
         }
         self.http_filter(json!({
             "name": name,
@@ -138,6 +152,7 @@ impl Bootstrap {
     /// The config text for [`crate::Envoy::start`] (JSON with `{{ADMIN_PORT}}`/`{{LISTENER_PORT}}`).
     pub fn build(&self) -> String {
         let text = serde_json::to_string_pretty(&self.to_value()).unwrap_or_default();
-        text.replace(&format!("\"{ADMIN}\""), "{{ADMIN_PORT}}").replace(&format!("\"{LISTENER}\""), "{{LISTENER_PORT}}")
+        text.replace(&format!("\"{ADMIN}\""), "{{ADMIN_PORT}}")
+            .replace(&format!("\"{LISTENER}\""), "{{LISTENER_PORT}}")
     }
 }

@@ -68,18 +68,28 @@ impl Idp {
 
     fn start_on(port: u16, env: &[(&str, &str)], dir: TempDir) -> Result<Idp> {
         let mut cmd = Command::new(paths::node_bin());
-        cmd.arg(paths::idp_script()?).args(["--port", &port.to_string()]).envs(env.iter().copied());
+        cmd.arg(paths::idp_script()?)
+            .args(["--port", &port.to_string()])
+            .envs(env.iter().copied());
         let mut process = Process::spawn("idp", cmd, &dir.join("idp.log"))?;
         let addr = format!("127.0.0.1:{port}");
         process.wait_ready("serving discovery", Duration::from_secs(20), || {
             http::get(&addr, "/.well-known/openid-configuration").is_ok_and(|r| r.status == 200)
         })?;
-        Ok(Idp { process, port, _dir: dir })
+        Ok(Idp {
+            process,
+            port,
+            _dir: dir,
+        })
     }
 
     /// Stops and starts it again on the same port: same issuer, NEW keys (unless `IDP_KEYS_FILE` is set).
     pub fn restart(self, env: &[(&str, &str)]) -> Result<Idp> {
-        let Idp { mut process, port, _dir } = self;
+        let Idp {
+            mut process,
+            port,
+            _dir,
+        } = self;
         process.stop();
         drop(process);
         Idp::start_on(port, env, _dir)
@@ -113,13 +123,22 @@ impl Idp {
     /// Mints a signed JWT access token through the TEST-ONLY endpoint.
     pub fn mint(&self, req: &TokenRequest) -> Result<MintedToken> {
         let mut body = serde_json::Map::new();
-        let strings = [("alg", &req.alg), ("sub", &req.sub), ("scope", &req.scope), ("client_id", &req.client_id)];
+        let strings = [
+            ("alg", &req.alg),
+            ("sub", &req.sub),
+            ("scope", &req.scope),
+            ("client_id", &req.client_id),
+        ];
         for (k, v) in strings {
             if let Some(v) = v {
                 body.insert(k.into(), json!(v));
             }
         }
-        for (k, v) in [("aud", &req.aud), ("claims", &req.claims), ("header", &req.header)] {
+        for (k, v) in [
+            ("aud", &req.aud),
+            ("claims", &req.claims),
+            ("header", &req.header),
+        ] {
             if let Some(v) = v {
                 body.insert(k.into(), v.clone());
             }
@@ -127,7 +146,9 @@ impl Idp {
         if let Some(ttl) = req.ttl {
             body.insert("ttl".into(), json!(ttl));
         }
-        let r = Request::post(self.addr(), "/test/token").json(&Value::Object(body)).send()?;
+        let r = Request::post(self.addr(), "/test/token")
+            .json(&Value::Object(body))
+            .send()?;
         let v = ok_json(r, "POST /test/token")?;
         let field = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
         Ok(MintedToken {
@@ -139,7 +160,14 @@ impl Idp {
     }
 
     /// Shorthand: a token with `alg`, `sub`, `aud`, extra `claims` (a JSON object or null) and `ttl` seconds.
-    pub fn mint_token(&self, alg: &str, sub: &str, aud: &str, claims: Value, ttl: i64) -> Result<String> {
+    pub fn mint_token(
+        &self,
+        alg: &str,
+        sub: &str,
+        aud: &str,
+        claims: Value,
+        ttl: i64,
+    ) -> Result<String> {
         let req = TokenRequest {
             alg: Some(alg.into()),
             sub: Some(sub.into()),
@@ -154,23 +182,33 @@ impl Idp {
     /// A token from the real `client_credentials` grant of `backend-client`.
     pub fn client_credentials_token(&self, scope: &str) -> Result<String> {
         let r = Request::post(self.addr(), "/token")
-            .header("authorization", "Basic YmFja2VuZC1jbGllbnQ6YmFja2VuZC1zZWNyZXQ=") // backend-client:backend-secret
+            .header(
+                "authorization",
+                "Basic YmFja2VuZC1jbGllbnQ6YmFja2VuZC1zZWNyZXQ=",
+            ) // backend-client:backend-secret
             .form(&[("grant_type", "client_credentials"), ("scope", scope)])
             .send()?;
         let v = ok_json(r, "POST /token")?;
-        v.get("access_token").and_then(Value::as_str).map(str::to_string).ok_or_else(|| Error(format!("no access_token in {v}")))
+        v.get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Error(format!("no access_token in {v}")))
     }
 
     /// Makes `/jwks` answer `ok`, `500`, `garbage`, `empty` or `slow` (delayed by `delay_ms`).
     pub fn set_jwks_fault(&self, mode: &str, delay_ms: u64) -> Result<()> {
-        let r = Request::post(self.addr(), "/test/fault").json(&json!({"jwks": mode, "delay_ms": delay_ms})).send()?;
+        let r = Request::post(self.addr(), "/test/fault")
+            .json(&json!({"jwks": mode, "delay_ms": delay_ms}))
+            .send()?;
         ok_json(r, "POST /test/fault").map(|_| ())
     }
 
     /// How often `/jwks` has been fetched so far.
     pub fn jwks_requests(&self) -> Result<u64> {
         let v = ok_json(http::get(&self.addr(), "/test/stats")?, "GET /test/stats")?;
-        Ok(v.get("jwks_requests").and_then(Value::as_u64).unwrap_or_default())
+        Ok(v.get("jwks_requests")
+            .and_then(Value::as_u64)
+            .unwrap_or_default())
     }
 
     /// Its log.
@@ -190,7 +228,9 @@ fn ok_json(r: http::Response, what: &str) -> Result<Value> {
 pub fn decode_jwt(token: &str) -> Result<(Value, Value)> {
     let mut parts = token.split('.');
     let mut part = || -> Result<Value> {
-        let p = parts.next().ok_or_else(|| Error::msg("not a compact JWT"))?;
+        let p = parts
+            .next()
+            .ok_or_else(|| Error::msg("not a compact JWT"))?;
         Ok(serde_json::from_slice(&base64url_decode(p)?)?)
     };
     let header = part()?;
@@ -209,7 +249,12 @@ pub fn base64url_decode(s: &str) -> Result<Vec<u8>> {
             b'0'..=b'9' => c - b'0' + 52,
             b'-' => 62,
             b'_' => 63,
-            _ => return Err(Error(format!("invalid base64url character {:?}", c as char))),
+            _ => {
+                return Err(Error(format!(
+                    "invalid base64url character {:?}",
+                    c as char
+                )))
+            }
         };
         acc = (acc << 6) | u32::from(v);
         bits += 6;

@@ -8,9 +8,9 @@
 //! Binaries come from the repo (`bash scripts/bootstrap.sh`): `.venv/bin/envoy`, `.venv/bin/bao`, `node`
 //! on PATH, PostgreSQL from `/usr/lib/postgresql/*/bin`, plugins from `dist/*.wasm` (`make build`).
 
-mod error;
 pub mod envoy;
 pub mod envoy_config;
+mod error;
 pub mod http;
 pub mod idp;
 pub mod openbao;

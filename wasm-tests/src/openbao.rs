@@ -13,13 +13,14 @@ use crate::{paths, ports, Error, Result};
 /// The dev root token.
 pub const ROOT_TOKEN: &str = "root";
 
-/// A running OpenBao dev server. KV v2 is mounted at `secret/`.
+/// A running OpenBao dev server. KV v2 is mounted at `secret/`; every request is audited (raw, not
+/// HMACed) to a file, see [`OpenBao::count_requests`].
 #[derive(Debug)]
 pub struct OpenBao {
     process: Process,
     port: u16,
-    dir: TempDir,
-    audit_path: Option<PathBuf>,
+    audit_path: PathBuf,
+    _dir: TempDir,
 }
 
 impl OpenBao {
@@ -27,8 +28,17 @@ impl OpenBao {
     pub fn start() -> Result<OpenBao> {
         let dir = TempDir::new("openbao")?;
         let port = ports::free_port_pair()?;
+        // OpenBao 2.x refuses to enable audit devices through the API: declare it in a config file.
+        let audit_path = dir.join("audit.log");
+        let config = format!(
+            "audit \"file\" \"file\" {{\n  options = {{\n    file_path = {:?}\n    log_raw = \"true\"\n  }}\n}}\n",
+            audit_path.display().to_string()
+        );
+        let config_path = dir.join("openbao.hcl");
+        std::fs::write(&config_path, config)?;
         let mut cmd = Command::new(paths::bao_bin()?);
         cmd.args(["server", "-dev", "-dev-no-store-token"])
+            .arg(format!("-config={}", config_path.display()))
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
             // Keep the token helper and CLI state out of $HOME.
@@ -38,7 +48,12 @@ impl OpenBao {
         process.wait_ready("unsealed", Duration::from_secs(20), || {
             http::get(&addr, "/v1/sys/health").is_ok_and(|r| r.status == 200)
         })?;
-        Ok(OpenBao { process, port, dir, audit_path: None })
+        Ok(OpenBao {
+            process,
+            port,
+            audit_path,
+            _dir: dir,
+        })
     }
 
     /// Its port.
@@ -57,8 +72,18 @@ impl OpenBao {
     }
 
     /// Raw call to `/v1/<path>` with `token` (no status check).
-    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<Response> {
-        let mut req = Request::new(method, self.addr(), &format!("/v1/{}", path.trim_start_matches('/')));
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Response> {
+        let mut req = Request::new(
+            method,
+            self.addr(),
+            &format!("/v1/{}", path.trim_start_matches('/')),
+        );
         if let Some(t) = token {
             req = req.header("x-vault-token", t);
         }
@@ -72,7 +97,11 @@ impl OpenBao {
     pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let r = self.call(method, path, Some(ROOT_TOKEN), body)?;
         if r.status >= 400 {
-            return Err(Error(format!("{method} /v1/{path} answered {}: {}", r.status, r.text())));
+            return Err(Error(format!(
+                "{method} /v1/{path} answered {}: {}",
+                r.status,
+                r.text()
+            )));
         }
         if r.body.is_empty() {
             Ok(Value::Null)
@@ -83,32 +112,60 @@ impl OpenBao {
 
     /// Writes a KV v2 secret at `secret/<path>`; returns the new version.
     pub fn kv_put(&self, path: &str, data: &Value) -> Result<u64> {
-        let v = self.api("POST", &format!("secret/data/{path}"), Some(&json!({ "data": data })))?;
-        Ok(v.pointer("/data/version").and_then(Value::as_u64).unwrap_or_default())
+        let v = self.api(
+            "POST",
+            &format!("secret/data/{path}"),
+            Some(&json!({ "data": data })),
+        )?;
+        Ok(v.pointer("/data/version")
+            .and_then(Value::as_u64)
+            .unwrap_or_default())
     }
 
     /// Reads the data of KV v2 secret `secret/<path>`.
     pub fn kv_get(&self, path: &str) -> Result<Value> {
         let v = self.api("GET", &format!("secret/data/{path}"), None)?;
-        v.pointer("/data/data").cloned().ok_or_else(|| Error(format!("no data in {v}")))
+        v.pointer("/data/data")
+            .cloned()
+            .ok_or_else(|| Error(format!("no data in {v}")))
     }
 
     /// Writes an ACL policy.
     pub fn write_policy(&self, name: &str, hcl: &str) -> Result<()> {
-        self.api("PUT", &format!("sys/policies/acl/{name}"), Some(&json!({ "policy": hcl }))).map(|_| ())
+        self.api(
+            "PUT",
+            &format!("sys/policies/acl/{name}"),
+            Some(&json!({ "policy": hcl })),
+        )
+        .map(|_| ())
     }
 
     /// Enables an auth method (`approle`, `jwt`, `kubernetes`) at its default path.
     pub fn enable_auth(&self, kind: &str) -> Result<()> {
-        self.api("POST", &format!("sys/auth/{kind}"), Some(&json!({ "type": kind }))).map(|_| ())
+        self.api(
+            "POST",
+            &format!("sys/auth/{kind}"),
+            Some(&json!({ "type": kind })),
+        )
+        .map(|_| ())
     }
 
     /// Creates AppRole `role` with `policies` (enables approle if needed); returns (role_id, secret_id).
-    pub fn approle(&self, role: &str, policies: &[&str], token_ttl: &str) -> Result<(String, String)> {
-        if self.api("GET", "sys/auth", None)?.pointer("/data/approle~1").is_none() {
+    pub fn approle(
+        &self,
+        role: &str,
+        policies: &[&str],
+        token_ttl: &str,
+    ) -> Result<(String, String)> {
+        if self
+            .api("GET", "sys/auth", None)?
+            .pointer("/data/approle~1")
+            .is_none()
+        {
             self.enable_auth("approle")?;
         }
-        let body = json!({ "token_policies": policies, "token_ttl": token_ttl, "token_max_ttl": "1h" });
+        let body =
+            json!({ "token_policies": policies, "token_ttl": token_ttl, "token_max_ttl": "1h" });
         self.api("POST", &format!("auth/approle/role/{role}"), Some(&body))?;
         let role_id = self.api("GET", &format!("auth/approle/role/{role}/role-id"), None)?;
         let secret_id = self.api("POST", &format!("auth/approle/role/{role}/secret-id"), None)?;
@@ -120,8 +177,19 @@ impl OpenBao {
     }
 
     /// Enables JWT auth against an IdP's JWKS and creates `role` bound to `audience`, with `policies`.
-    pub fn jwt_auth(&self, jwks_url: &str, issuer: &str, role: &str, audience: &str, policies: &[&str]) -> Result<()> {
-        if self.api("GET", "sys/auth", None)?.pointer("/data/jwt~1").is_none() {
+    pub fn jwt_auth(
+        &self,
+        jwks_url: &str,
+        issuer: &str,
+        role: &str,
+        audience: &str,
+        policies: &[&str],
+    ) -> Result<()> {
+        if self
+            .api("GET", "sys/auth", None)?
+            .pointer("/data/jwt~1")
+            .is_none()
+        {
             self.enable_auth("jwt")?;
         }
         let config = json!({
@@ -138,14 +206,19 @@ impl OpenBao {
             "token_policies": policies,
             "token_ttl": "10m"
         });
-        self.api("POST", &format!("auth/jwt/role/{role}"), Some(&role_body)).map(|_| ())
+        self.api("POST", &format!("auth/jwt/role/{role}"), Some(&role_body))
+            .map(|_| ())
     }
 
     /// Logs in (e.g. `auth/approle/login`) and returns the client token.
     pub fn login(&self, path: &str, body: &Value) -> Result<String> {
         let r = self.call("POST", path, None, Some(body))?;
         if r.status != 200 {
-            return Err(Error(format!("login at {path} answered {}: {}", r.status, r.text())));
+            return Err(Error(format!(
+                "login at {path} answered {}: {}",
+                r.status,
+                r.text()
+            )));
         }
         r.json()?
             .pointer("/auth/client_token")
@@ -154,18 +227,9 @@ impl OpenBao {
             .ok_or_else(|| Error::msg("no auth.client_token"))
     }
 
-    /// Enables a file audit device in the temp dir (HMACs off: tests see raw paths).
-    pub fn enable_file_audit(&mut self) -> Result<()> {
-        let path = self.dir.join("audit.log");
-        let body = json!({ "type": "file", "options": { "file_path": path.display().to_string(), "log_raw": "true" } });
-        self.api("PUT", "sys/audit/file", Some(&body))?;
-        self.audit_path = Some(path);
-        Ok(())
-    }
-
-    /// The audit log text (empty before [`OpenBao::enable_file_audit`]).
+    /// The audit log text (one JSON object per line).
     pub fn audit_log(&self) -> String {
-        self.audit_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+        std::fs::read_to_string(&self.audit_path).unwrap_or_default()
     }
 
     /// Number of audited requests whose path contains `path_part` (e.g. `auth/approle/login`).
@@ -174,7 +238,11 @@ impl OpenBao {
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|e| e.get("type").and_then(Value::as_str) == Some("request"))
-            .filter(|e| e.pointer("/request/path").and_then(Value::as_str).is_some_and(|p| p.contains(path_part)))
+            .filter(|e| {
+                e.pointer("/request/path")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| p.contains(path_part))
+            })
             .count()
     }
 

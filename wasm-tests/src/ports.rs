@@ -41,7 +41,9 @@ pub fn free_port() -> Result<u16> {
 pub fn free_port_pair() -> Result<u16> {
     for _ in 0..200 {
         let p = bind_any()?;
-        let Some(next) = p.checked_add(1) else { continue };
+        let Some(next) = p.checked_add(1) else {
+            continue;
+        };
         if is_free(next) && claim(p) && claim(next) {
             return Ok(p);
         }

@@ -40,37 +40,65 @@ impl Postgres {
         let base = dir.join("pg");
         std::fs::create_dir_all(&base)?;
         if running_as_root() {
-            let ok = Command::new("chown").args(["postgres:postgres"]).arg(&base).status()?.success();
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&base)
+                .status()?
+                .success();
             if !ok {
                 return Err(Error::msg("chown postgres failed (is the postgres user present? run scripts/bootstrap.sh)"));
             }
         }
         let data = base.join("data");
         let out = as_postgres(paths::pg_bin("initdb"))
-            .args(["--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .context("running initdb")?;
         if !out.status.success() {
-            return Err(Error(format!("initdb failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))));
+            return Err(Error(format!(
+                "initdb failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
         let port = ports::free_port()?;
         let mut cmd = as_postgres(paths::pg_bin("postgres"));
-        cmd.arg("-D").arg(&data).args(["-p", &port.to_string(), "-k"]).arg(&base).args([
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-        ]);
-        let mut process = Process::spawn("postgres", cmd, &dir.join("postgres.log"))?.with_stop_signal("INT");
+        cmd.arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&base)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]);
+        let mut process =
+            Process::spawn("postgres", cmd, &dir.join("postgres.log"))?.with_stop_signal("INT");
         let isready = paths::pg_bin("pg_isready");
         process.wait_ready("accepting connections", Duration::from_secs(30), || {
             Command::new(&isready)
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
                 .status()
                 .is_ok_and(|s| s.success())
         })?;
-        Ok(Postgres { process, port, _dir: dir })
+        Ok(Postgres {
+            process,
+            port,
+            _dir: dir,
+        })
     }
 
     /// Its port on 127.0.0.1.
@@ -86,12 +114,24 @@ impl Postgres {
     /// Runs SQL through `psql` over TCP; returns unaligned, tuples-only output.
     pub fn psql(&self, sql: &str) -> Result<String> {
         let out = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-A", "-t", "-c", sql])
             .output()
             .context("running psql")?;
         if !out.status.success() {
-            return Err(Error(format!("psql failed: {}", String::from_utf8_lossy(&out.stderr))));
+            return Err(Error(format!(
+                "psql failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }

@@ -26,7 +26,8 @@ impl TempDir {
     /// Creates `<tmp>/wasm-tests-<pid>-<n>-<label>`.
     pub fn new(label: &str) -> Result<TempDir> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("wasm-tests-{}-{n}-{label}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("wasm-tests-{}-{n}-{label}", std::process::id()));
         fs::create_dir_all(&path).context(format!("creating {}", path.display()))?;
         Ok(TempDir { path })
     }
@@ -68,11 +69,22 @@ impl Process {
         REAP.call_once(reap_orphans);
         let log = File::create(log_path).context(format!("creating {}", log_path.display()))?;
         let err = log.try_clone()?;
-        cmd.stdin(Stdio::null()).stdout(log).stderr(err).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .process_group(0);
         let program = cmd.get_program().to_string_lossy().into_owned();
-        let child = cmd.spawn().context(format!("starting {name} ({program})"))?;
+        let child = cmd
+            .spawn()
+            .context(format!("starting {name} ({program})"))?;
         register(child.id(), &program);
-        Ok(Process { name: name.to_string(), child, log_path: log_path.to_path_buf(), stop_signal: "TERM", stopped: false })
+        Ok(Process {
+            name: name.to_string(),
+            child,
+            log_path: log_path.to_path_buf(),
+            stop_signal: "TERM",
+            stopped: false,
+        })
     }
 
     /// Signal sent first on stop (default TERM; PostgreSQL wants INT for a fast shutdown).
@@ -98,14 +110,21 @@ impl Process {
 
     /// Everything the process has logged so far.
     pub fn log(&self) -> String {
-        fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        fs::read(&self.log_path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     /// The last `n` lines of the log.
     pub fn log_tail(&self, n: usize) -> String {
         let log = self.log();
         let lines: Vec<&str> = log.lines().collect();
-        lines.iter().skip(lines.len().saturating_sub(n)).copied().collect::<Vec<_>>().join("\n")
+        lines
+            .iter()
+            .skip(lines.len().saturating_sub(n))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// True while the process has not exited.
@@ -115,7 +134,12 @@ impl Process {
 
     /// Polls `ready` every 50 ms until it returns true; fails early (with the log tail) if the process
     /// exits, or after `timeout`.
-    pub fn wait_ready(&mut self, what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+    pub fn wait_ready(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
         let start = Instant::now();
         loop {
             if ready() {
@@ -163,7 +187,12 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         if thread::panicking() && !self.stopped {
-            eprintln!("[wasm-tests] ---- {} log ({}), last lines:\n{}", self.name, self.log_path.display(), self.log_tail(30));
+            eprintln!(
+                "[wasm-tests] ---- {} log ({}), last lines:\n{}",
+                self.name,
+                self.log_path.display(),
+                self.log_tail(30)
+            );
         }
         self.stop();
     }
@@ -199,16 +228,23 @@ fn unregister(pgid: u32) {
 }
 
 fn reap_orphans() {
-    let Ok(entries) = fs::read_dir(registry_dir()) else { return };
+    let Ok(entries) = fs::read_dir(registry_dir()) else {
+        return;
+    };
     for entry in entries.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        let Some((owner, pgid)) = file.split_once('-') else { continue };
-        if Path::new(&format!("/proc/{owner}")).exists() {
+        let Some((owner, pgid)) = file.split_once('-') else {
+            continue;
+        };
+        if is_live(owner) {
             continue; // the test process that started it still runs
         }
         let program = fs::read_to_string(entry.path()).unwrap_or_default();
         let cmdline = fs::read(format!("/proc/{pgid}/cmdline")).unwrap_or_default();
-        let base = Path::new(&program).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_default();
+        let base = Path::new(&program)
+            .file_name()
+            .map(|b| b.to_string_lossy().into_owned())
+            .unwrap_or_default();
         // Only kill when the pid still runs the recorded program (pids get reused).
         if !base.is_empty() && String::from_utf8_lossy(&cmdline).contains(&base) {
             if let Ok(pgid) = pgid.parse::<u32>() {
@@ -216,5 +252,30 @@ fn reap_orphans() {
             }
         }
         let _ = fs::remove_file(entry.path());
+        remove_temp_dirs_of(owner);
+    }
+}
+
+/// True when `pid` exists and is not a zombie (a container's pid 1 may never reap a killed test binary).
+fn is_live(pid: &str) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Format: `pid (comm) S ...`; comm may contain spaces, so read the state after the last ')'.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    state.is_some_and(|s| s != "Z")
+}
+
+fn remove_temp_dirs_of(owner: &str) {
+    let prefix = format!("wasm-tests-{owner}-");
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }

@@ -22,16 +22,27 @@ impl Upstream {
         let dir = TempDir::new(&format!("upstream-{id}"))?;
         let port = ports::free_port()?;
         let mut cmd = Command::new(paths::node_bin());
-        cmd.arg(paths::echo_script()?).args(["--port", &port.to_string(), "--id", id]);
-        let mut process = Process::spawn(&format!("upstream {id}"), cmd, &dir.join("upstream.log"))?;
+        cmd.arg(paths::echo_script()?)
+            .args(["--port", &port.to_string(), "--id", id]);
+        let mut process =
+            Process::spawn(&format!("upstream {id}"), cmd, &dir.join("upstream.log"))?;
         let addr = format!("127.0.0.1:{port}");
-        process.wait_ready("healthy", Duration::from_secs(15), || http::get(&addr, "/healthz").is_ok_and(|r| r.status == 200))?;
-        Ok(Upstream { process, id: id.to_string(), port, _dir: dir })
+        process.wait_ready("healthy", Duration::from_secs(15), || {
+            http::get(&addr, "/healthz").is_ok_and(|r| r.status == 200)
+        })?;
+        Ok(Upstream {
+            process,
+            id: id.to_string(),
+            port,
+            _dir: dir,
+        })
     }
 
     /// Starts `n` servers with ids `<prefix>-0`, `<prefix>-1`, ...
     pub fn start_many(prefix: &str, n: usize) -> Result<Vec<Upstream>> {
-        (0..n).map(|i| Upstream::start(&format!("{prefix}-{i}"))).collect()
+        (0..n)
+            .map(|i| Upstream::start(&format!("{prefix}-{i}")))
+            .collect()
     }
 
     /// Its id (the `x-upstream-id` value).
