@@ -133,7 +133,10 @@ impl Request {
         let now = clock::now();
         let call = {
             let mut keys = shared.keys.borrow_mut();
-            match (shared.policy.providers.get(provider_idx), keys.get_mut(provider_idx)) {
+            match (
+                shared.policy.providers.get(provider_idx),
+                keys.get_mut(provider_idx),
+            ) {
                 (Some(provider), Some(k)) => {
                     if k.grant_forced_refetch(provider, now) {
                         fetch_plan::first_call(provider, k.jwks_url())

@@ -76,7 +76,12 @@ impl Root {
             k.start_fetch(now);
             match dispatch(&call) {
                 Some(token) => {
-                    log::debug!("oidc-auth: fetching keys of provider {} ({}{})", provider.name, call.authority, call.path);
+                    log::debug!(
+                        "oidc-auth: fetching keys of provider {} ({}{})",
+                        provider.name,
+                        call.authority,
+                        call.path
+                    );
                     self.pending.insert(token, (i, step));
                 }
                 None => {

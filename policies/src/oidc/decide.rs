@@ -151,7 +151,14 @@ impl OidcPolicy {
 
         let key = digest(token.expose());
         let (provider_idx, verified, cache_use) = match cache.get(&key, now.unix_secs()) {
-            Some(hit) => (hit.provider, hit.token.clone(), CacheUse::Hit),
+            // A cached token still needs its provider's keys to be usable:
+            // past `max_staleness` every token fails closed, cached or not.
+            Some(hit) => match keys.keys(hit.provider) {
+                KeyState::Usable(_) => (hit.provider, hit.token.clone(), CacheUse::Hit),
+                KeyState::Unavailable(code) => {
+                    return self.deny(req, Denial::KeysUnavailable { code })
+                }
+            },
             None => {
                 let provider_idx = match self.provider_for(&token) {
                     Ok(i) => i,
