@@ -360,7 +360,11 @@ fn cors_preflight_passes_without_a_token() {
 #[test]
 fn new_keys_after_an_idp_restart_are_fetched_on_the_first_unknown_kid() {
     let idp = Idp::start().unwrap();
-    let stack = start(&[("local", &idp, json!({"unknown_kid_refetch_interval": "30s"}))]);
+    let stack = start(&[(
+        "local",
+        &idp,
+        json!({"unknown_kid_refetch_interval": "30s"}),
+    )]);
     let old = mint(&idp, "ES256", json!({}));
     assert_eq!(stack.get("/api/x", Some(&old)).status, 200);
     let idp = idp.restart(&[]).unwrap();

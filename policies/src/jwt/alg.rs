@@ -152,6 +152,8 @@ pub fn parse_alg_list(path: &str, names: &[String]) -> Result<Vec<Algorithm>, Co
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn alg_names_are_case_sensitive_and_none_is_unknown() {

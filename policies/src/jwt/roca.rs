@@ -36,6 +36,8 @@ fn in_subgroup_of_65537(r: u32, p: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn ordinary_moduli_do_not_match_the_fingerprint() {

@@ -44,3 +44,6 @@ pub const REASONS: &[&str] = &[
     "unsupported_crit",
     "encrypted_token_unsupported",
 ];
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,615 @@
+//! oidc-auth decisions, table-driven, with HS256 tokens and a fake clock.
+
+use super::answer::Denial;
+use super::decide::{KeyLookup, KeyState, RequestFacts, Verdict};
+use super::token_cache::TokenCache;
+use super::{load, OidcPolicy};
+use crate::env::Now;
+use crate::jwt::{InVm, KeySet};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
+const NOW: u64 = 1_800_000_000;
+
+fn env(name: &str) -> Option<String> {
+    (name == "HS_SECRET").then(|| SECRET.to_string())
+}
+
+fn policy_from(v: Value) -> OidcPolicy {
+    load(v.to_string().as_bytes(), &env).unwrap()
+}
+
+fn policy() -> OidcPolicy {
+    policy_from(json!({
+        "providers": [{
+            "name": "corp", "issuer": "https://idp.corp", "audiences": ["api"],
+            "algorithms": ["HS256"], "hmac_secret_env": "HS_SECRET",
+            "token_sources": [{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}],
+            "claims_to_headers": [{"header": "x-user", "claim": "sub"}, {"header": "X-Roles", "claim": "realm_access.roles"}]
+        }],
+        "rules": [
+            {"match": {"path": {"prefix": "/public"}}, "public": true},
+            {"match": {"path": {"prefix": "/admin"}}, "claims": {"claim": "realm_access.roles", "contains": "admin"}},
+            {"match": {"path": {"prefix": "/orders"}, "methods": ["POST"]}, "claims": {"claim": "scope", "contains": "orders:write"}},
+            {"match": {"path": {"prefix": "/api"}}}
+        ],
+        "publish_claims": ["email"]
+    }))
+}
+
+fn sign(claims: Value) -> String {
+    let header = B64.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
+    let payload = B64.encode(claims.to_string());
+    let input = format!("{header}.{payload}");
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+}
+
+fn claims(extra: Value) -> Value {
+    let mut c = json!({"iss": "https://idp.corp", "aud": "api", "sub": "alice", "exp": NOW + 300, "iat": NOW - 10,
+        "scope": "openid orders:read", "email": "alice@corp", "realm_access": {"roles": ["user"]}});
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+/// Keys as the filter would hand them in: inline providers are always usable.
+struct Keys<'a>(&'a OidcPolicy, Option<&'static str>);
+
+impl KeyLookup for Keys<'_> {
+    fn keys(&self, provider: usize) -> KeyState<'_> {
+        if let Some(reason) = self.1 {
+            return KeyState::Unavailable(reason);
+        }
+        match self
+            .0
+            .providers
+            .get(provider)
+            .and_then(|p| super::fetch_plan::inline_keys(p))
+        {
+            Some(set) => KeyState::Usable(set),
+            None => KeyState::Unavailable("keys_not_loaded"),
+        }
+    }
+}
+
+fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn decide_at(p: &OidcPolicy, method: &str, path: &str, hs: &[(&str, &str)], now: u64) -> Verdict {
+    let h = headers(hs);
+    let mut cache = TokenCache::new(16);
+    p.decide(
+        &RequestFacts {
+            method,
+            path,
+            headers: &h,
+        },
+        &Keys(p, None),
+        &mut cache,
+        &InVm,
+        Now::from_unix_secs(now),
+        true,
+    )
+}
+
+fn outcome(v: &Verdict) -> (u32, String) {
+    match v {
+        Verdict::Allow(_) => (200, "allowed".into()),
+        Verdict::Deny { denial, .. } => (denial.status(), denial.reason().into()),
+        Verdict::FetchKeys { reason, .. } => (0, format!("fetch:{reason}")),
+    }
+}
+
+#[test]
+fn decisions_follow_rules_and_token_checks() {
+    let p = policy();
+    let ok = sign(claims(json!({})));
+    let bearer = |t: &str| format!("Bearer {t}");
+    let query_path = format!("/api/x?access_token={ok}");
+    // Swap one character in the middle of the signature (the last one may be non-canonical base64).
+    let mut tampered = ok.clone().into_bytes();
+    let i = tampered.len() - 10;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    type Case<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, String)>, u64, (u32, &'a str));
+    let cases: Vec<Case> = vec![
+        (
+            "valid token on /api",
+            "GET",
+            "/api/x",
+            vec![("authorization", bearer(&ok))],
+            NOW,
+            (200, "allowed"),
+        ),
+        (
+            "no token",
+            "GET",
+            "/api/x",
+            vec![],
+            NOW,
+            (401, "missing_token"),
+        ),
+        (
+            "basic auth is not a bearer token",
+            "GET",
+            "/api/x",
+            vec![("authorization", "Basic YTpi".into())],
+            NOW,
+            (401, "missing_token"),
+        ),
+        (
+            "public route needs nothing",
+            "GET",
+            "/public/a",
+            vec![],
+            NOW,
+            (200, "allowed"),
+        ),
+        (
+            "no rule matches: deny",
+            "GET",
+            "/other",
+            vec![("authorization", bearer(&ok))],
+            NOW,
+            (403, "no_matching_rule"),
+        ),
+        (
+            "claim rule fails",
+            "GET",
+            "/admin",
+            vec![("authorization", bearer(&ok))],
+            NOW,
+            (403, "insufficient_claims"),
+        ),
+        (
+            "claim rule passes",
+            "GET",
+            "/admin",
+            vec![(
+                "authorization",
+                bearer(&sign(claims(json!({"realm_access": {"roles": ["admin"]}})))),
+            )],
+            NOW,
+            (200, "allowed"),
+        ),
+        (
+            "method-specific rule",
+            "POST",
+            "/orders",
+            vec![("authorization", bearer(&ok))],
+            NOW,
+            (403, "insufficient_claims"),
+        ),
+        (
+            "expired beyond skew",
+            "GET",
+            "/api/x",
+            vec![("authorization", bearer(&ok))],
+            NOW + 300 + 61,
+            (401, "token_expired"),
+        ),
+        (
+            "expired within skew",
+            "GET",
+            "/api/x",
+            vec![("authorization", bearer(&ok))],
+            NOW + 300 + 59,
+            (200, "allowed"),
+        ),
+        (
+            "wrong audience",
+            "GET",
+            "/api/x",
+            vec![(
+                "authorization",
+                bearer(&sign(claims(json!({"aud": ["other"]})))),
+            )],
+            NOW,
+            (401, "bad_audience"),
+        ),
+        (
+            "unknown issuer",
+            "GET",
+            "/api/x",
+            vec![(
+                "authorization",
+                bearer(&sign(claims(json!({"iss": "https://evil"})))),
+            )],
+            NOW,
+            (401, "unknown_issuer"),
+        ),
+        (
+            "issuer with trailing slash",
+            "GET",
+            "/api/x",
+            vec![(
+                "authorization",
+                bearer(&sign(claims(json!({"iss": "https://idp.corp/"})))),
+            )],
+            NOW,
+            (401, "unknown_issuer"),
+        ),
+        (
+            "string exp",
+            "GET",
+            "/api/x",
+            vec![(
+                "authorization",
+                bearer(&sign(claims(json!({"exp": "9999999999"})))),
+            )],
+            NOW,
+            (401, "bad_claim_type"),
+        ),
+        (
+            "no exp",
+            "GET",
+            "/api/x",
+            vec![("authorization", bearer(&sign(claims(json!({"exp": null})))))],
+            NOW,
+            (401, "missing_claim"),
+        ),
+        (
+            "tampered signature",
+            "GET",
+            "/api/x",
+            vec![(
+                "authorization",
+                bearer(&tampered),
+            )],
+            NOW,
+            (401, "bad_signature"),
+        ),
+        (
+            "two authorization headers",
+            "GET",
+            "/api/x",
+            vec![
+                ("authorization", bearer(&ok)),
+                ("authorization", bearer(&ok)),
+            ],
+            NOW,
+            (401, "ambiguous_token"),
+        ),
+        (
+            "token in header and query",
+            "GET",
+            &query_path,
+            vec![("authorization", bearer(&ok))],
+            NOW,
+            (401, "ambiguous_token"),
+        ),
+        (
+            "token in query only",
+            "GET",
+            &query_path,
+            vec![],
+            NOW,
+            (200, "allowed"),
+        ),
+        (
+            "dot-dot path",
+            "GET",
+            "/api/../admin",
+            vec![("authorization", bearer(&ok))],
+            NOW,
+            (400, "suspicious_path"),
+        ),
+        (
+            "cors preflight passes",
+            "OPTIONS",
+            "/admin",
+            vec![
+                ("origin", "https://app".into()),
+                ("access-control-request-method", "GET".into()),
+            ],
+            NOW,
+            (200, "allowed"),
+        ),
+        (
+            "plain OPTIONS needs a token",
+            "OPTIONS",
+            "/api/x",
+            vec![],
+            NOW,
+            (401, "missing_token"),
+        ),
+    ];
+    for (name, method, path, hs, now, want) in cases {
+        let hs: Vec<(&str, &str)> = hs.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        let got = outcome(&decide_at(&p, method, path, &hs, now));
+        assert_eq!((got.0, got.1.as_str()), want, "{name}");
+    }
+}
+
+#[test]
+fn allowed_requests_get_claim_headers_identity_and_lose_spoofed_copies() {
+    let p = policy();
+    let token = sign(claims(json!({"realm_access": {"roles": ["user", "dev"]}})));
+    let auth = format!("Bearer {token}");
+    let Verdict::Allow(a) = decide_at(
+        &p,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth), ("x-user", "mallory")],
+        NOW,
+    ) else {
+        panic!("expected allow")
+    };
+    assert!(
+        a.remove_headers.contains(&"x-user".to_string())
+            && a.remove_headers.contains(&"x-roles".to_string())
+    );
+    assert!(a.set_headers.contains(&("x-user".into(), "alice".into())));
+    assert!(a
+        .set_headers
+        .contains(&("x-roles".into(), "user,dev".into())));
+    let id = a.identity.unwrap();
+    assert_eq!(
+        (id.provider.as_str(), id.subject.as_str(), id.expires_at),
+        ("corp", "alice", NOW + 300)
+    );
+    assert_eq!(id.claims.get("email"), Some(&json!("alice@corp")));
+    assert!(
+        !id.claims.contains_key("scope"),
+        "only publish_claims are published"
+    );
+    // Public routes also strip client-supplied claim headers.
+    let Verdict::Allow(a) = decide_at(&p, "GET", "/public", &[("x-user", "mallory")], NOW) else {
+        panic!()
+    };
+    assert!(
+        a.remove_headers.contains(&"x-user".to_string())
+            && a.set_headers.is_empty()
+            && a.identity.is_none()
+    );
+}
+
+#[test]
+fn denials_carry_rfc6750_challenges_and_never_the_token() {
+    let p = policy();
+    let token = sign(claims(json!({"exp": NOW - 3600})));
+    let auth = format!("Bearer {token}");
+    let Verdict::Deny { denial, headers } =
+        decide_at(&p, "GET", "/api/x", &[("authorization", &auth)], NOW)
+    else {
+        panic!()
+    };
+    let challenge = &headers
+        .iter()
+        .find(|(n, _)| n == "www-authenticate")
+        .unwrap()
+        .1;
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    let all = format!("{denial:?} {headers:?} {}", denial.message());
+    assert!(!all.contains(&token[10..40]));
+    let scope_token = format!("Bearer {}", sign(claims(json!({}))));
+    let Verdict::Deny { headers, .. } = decide_at(
+        &p,
+        "POST",
+        "/orders",
+        &[("authorization", &scope_token)],
+        NOW,
+    ) else {
+        panic!()
+    };
+    assert!(headers
+        .iter()
+        .any(|(_, v)| v.contains("insufficient_scope")));
+}
+
+#[test]
+fn missing_keys_ask_for_a_fetch_once_then_fail_closed_with_503() {
+    let p = policy();
+    let auth = format!("Bearer {}", sign(claims(json!({}))));
+    let h = headers(&[("authorization", &auth)]);
+    let facts = RequestFacts {
+        method: "GET",
+        path: "/api/x",
+        headers: &h,
+    };
+    let mut cache = TokenCache::new(4);
+    let now = Now::from_unix_secs(NOW);
+    let v = p.decide(
+        &facts,
+        &Keys(&p, Some("keys_not_loaded")),
+        &mut cache,
+        &InVm,
+        now,
+        true,
+    );
+    assert!(matches!(
+        v,
+        Verdict::FetchKeys {
+            provider: 0,
+            reason: "keys_not_loaded"
+        }
+    ));
+    let v = p.decide(
+        &facts,
+        &Keys(&p, Some("keys_too_stale")),
+        &mut cache,
+        &InVm,
+        now,
+        false,
+    );
+    assert!(matches!(
+        v,
+        Verdict::Deny {
+            denial: Denial::KeysUnavailable {
+                code: "keys_too_stale"
+            },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn verified_tokens_are_cached_until_exp_and_not_past_it() {
+    let p = policy();
+    let auth = format!("Bearer {}", sign(claims(json!({}))));
+    let h = headers(&[("authorization", &auth)]);
+    let facts = RequestFacts {
+        method: "GET",
+        path: "/api/x",
+        headers: &h,
+    };
+    let mut cache = TokenCache::new(4);
+    let keys = Keys(&p, None);
+    let at = |s| Now::from_unix_secs(s);
+    let cache_use = |v: Verdict| match v {
+        Verdict::Allow(a) => a.cache,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        cache_use(p.decide(&facts, &keys, &mut cache, &InVm, at(NOW), true)),
+        super::CacheUse::Miss
+    );
+    assert_eq!(
+        cache_use(p.decide(&facts, &keys, &mut cache, &InVm, at(NOW + 1), true)),
+        super::CacheUse::Hit
+    );
+    // At exp the cache no longer answers; the full check (with skew) does.
+    assert_eq!(
+        cache_use(p.decide(&facts, &keys, &mut cache, &InVm, at(NOW + 300), true)),
+        super::CacheUse::Miss
+    );
+    // A cached token does not outlive its provider's keys.
+    let v = p.decide(
+        &facts,
+        &Keys(&p, Some("keys_too_stale")),
+        &mut cache,
+        &InVm,
+        at(NOW + 2),
+        false,
+    );
+    assert_eq!(outcome(&v).0, 503);
+}
+
+#[test]
+fn tokens_are_stripped_upstream_when_forwarding_is_off() {
+    let p = policy_from(
+        json!({"providers": [{"name": "corp", "issuer": "https://idp.corp", "algorithms": ["HS256"],
+        "hmac_secret_env": "HS_SECRET", "forward_token": false,
+        "token_sources": [{"header": "authorization", "prefix": "Bearer "}, {"query": "access_token"}, {"cookie": "at"}]}],
+        "default_action": "authenticated"}),
+    );
+    let token = sign(claims(json!({"aud": null})));
+    let Verdict::Allow(a) = decide_at(
+        &p,
+        "GET",
+        &format!("/x?a=1&access_token={token}"),
+        &[("cookie", "theme=dark")],
+        NOW,
+    ) else {
+        panic!()
+    };
+    assert_eq!(a.new_path.as_deref(), Some("/x?a=1"));
+    assert!(a.remove_headers.contains(&"authorization".to_string()));
+    let Verdict::Allow(a) = decide_at(
+        &p,
+        "GET",
+        "/x",
+        &[("cookie", &format!("theme=dark; at={token}"))],
+        NOW,
+    ) else {
+        panic!()
+    };
+    assert_eq!(a.new_cookie, Some(Some("theme=dark".to_string())));
+}
+
+#[test]
+fn configuration_errors_name_the_field() {
+    let base = || json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "idp"}]});
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"providers": []}), "providers"),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a"}]}),
+            "providers[0].cluster",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "algorithms": ["none"]}]}),
+            "providers[0].algorithms",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "algorithms": ["HS256"]}]}),
+            "providers[0].algorithms",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "algorithms": ["HS256"], "hmac_secret_env": "NOPE"}]}),
+            "providers[0].hmac_secret_env",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c"}, {"name": "b", "issuer": "https://a", "cluster": "c"}]}),
+            "providers[1].issuer",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "clock_skew": "soon"}]}),
+            "providers[0].clock_skew",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "isuser": "x"}]}),
+            "providers[0].isuser",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "jwks_uri": "ftp://x"}]}),
+            "providers[0].jwks_uri",
+        ),
+        (
+            {
+                let mut b = base();
+                b["rules"] = json!([{"match": {"path": {"prefix": "/"}}, "providers": ["zzz"]}]);
+                b
+            },
+            "rules[0].providers[0]",
+        ),
+        (
+            {
+                let mut b = base();
+                b["rules"] = json!([{"match": {"path": {"prefix": "/"}}, "public": true, "providers": ["a"]}]);
+                b
+            },
+            "rules[0].public",
+        ),
+        (
+            {
+                let mut b = base();
+                b["rules"] =
+                    json!([{"match": {"path": {"prefix": "/"}}, "claims": {"claim": "x"}}]);
+                b
+            },
+            "rules[0].claims",
+        ),
+        (
+            {
+                let mut b = base();
+                b["default_action"] = json!("maybe");
+                b
+            },
+            "default_action",
+        ),
+    ];
+    for (config, path) in cases {
+        let err = load(config.to_string().as_bytes(), &env).unwrap_err();
+        assert!(err.path.starts_with(path), "want {path}, got {err}");
+        assert!(!err.to_string().contains(SECRET));
+    }
+    let ok = load(base().to_string().as_bytes(), &env).unwrap();
+    assert!(matches!(KeySet::default().len(), 0) && ok.providers.len() == 1);
+}
