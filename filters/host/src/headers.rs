@@ -53,6 +53,15 @@ pub fn add_response_header(name: &str, value: &str) -> bool {
     )
 }
 
+/// Removes every copy of a response header. False when the host refused.
+pub fn remove_response_header(name: &str) -> bool {
+    log_failure(
+        "remove response header",
+        name,
+        hostcalls::remove_map_value(MapType::HttpResponseHeaders, name),
+    )
+}
+
 /// Logs the header name only: values may be credentials.
 fn log_failure(what: &str, name: &str, result: Result<(), proxy_wasm::types::Status>) -> bool {
     match result {

@@ -88,6 +88,11 @@ impl HttpContext for StickyHttp {
         let (Some(policy), Some((decision, subject))) = (&self.policy, &self.request) else {
             return Action::Continue;
         };
+        // Envoy's header session state echoes the chosen endpoint as
+        // base64(`ip:port`) in a response header of the pin header's name
+        // (on encode it runs before this filter): never show clients the
+        // internal addresses.
+        headers::remove_response_header(policy.pin_header());
         let upstream = upstream_address();
         let outcome = policy.on_response(ResponseInput {
             upstream_address: upstream.as_deref(),
