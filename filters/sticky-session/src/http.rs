@@ -2,7 +2,7 @@
 
 use crate::counters::Counters;
 use mesh_host::headers;
-use mesh_host::properties::{published, upstream_address};
+use mesh_host::properties::{published, string, upstream_address};
 use mesh_host::random::HostRandom;
 use mesh_host::reply::LocalReply;
 use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
@@ -38,6 +38,14 @@ fn verified_subject() -> Option<String> {
     published(IDENTITY_PROPERTY)
         .and_then(|bytes| VerifiedIdentity::from_bytes(&bytes))
         .map(|identity| identity.subject)
+}
+
+/// Whether an upstream produced this response. A local reply (no healthy
+/// host, connect failure after the last retry, timeout) still has an
+/// `upstream.address` (the host that failed): pinning to it would send the
+/// client back to a broken endpoint, so no cookie is set then.
+fn served_by_upstream() -> bool {
+    string(&["response", "code_details"]).as_deref() == Some("via_upstream")
 }
 
 impl Context for StickyHttp {}
@@ -93,7 +101,7 @@ impl HttpContext for StickyHttp {
         // (on encode it runs before this filter): never show clients the
         // internal addresses.
         headers::remove_response_header(policy.pin_header());
-        let upstream = upstream_address();
+        let upstream = served_by_upstream().then(upstream_address).flatten();
         let outcome = policy.on_response(ResponseInput {
             upstream_address: upstream.as_deref(),
             request: decision,
