@@ -441,3 +441,29 @@ fn shipped_configs_validate_and_need_the_key() {
         assert!(out.contains("keys[0].env"), "error names the field:\n{out}");
     }
 }
+
+#[test]
+fn local_replies_get_no_cookie_and_leak_no_endpoint() {
+    let mut stack = Stack::start(Mode::StatefulSession.config_file());
+    stack.wait_all_healthy();
+    let (cookie, _) = new_session(&stack.envoy);
+    for u in &mut stack.upstreams {
+        u.stop();
+    }
+    for headers in [vec![], vec![("cookie", cookie.as_str())]] {
+        let r = stack.envoy.get("/app", &headers);
+        assert_eq!(r.status, 503, "{r:?}");
+        assert_eq!(
+            sticky_cookie(&r),
+            None,
+            "pinned to a host that did not answer"
+        );
+        assert!(r.header(PIN_HEADER).is_none(), "endpoint leaked: {r:?}");
+    }
+    assert!(
+        stack
+            .envoy
+            .counter("wasmcustom.sticky_session.response_upstream_unusable")
+            >= 2
+    );
+}
