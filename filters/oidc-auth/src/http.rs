@@ -1,0 +1,209 @@
+//! One request: read it once, decide, apply. When the token's provider has
+//! no usable keys or the token names an unknown `kid`, the request waits
+//! for one (rate-limited) key fetch, then is decided again.
+
+use crate::root::{self, Shared};
+use mesh_host::random::HostRandom;
+use mesh_host::reply::LocalReply;
+use mesh_host::{clock, properties};
+use policies::identity::IDENTITY_PROPERTY;
+use policies::jwt::InVm;
+use policies::oidc::decide::{CacheUse, RequestFacts, Verdict};
+use policies::oidc::fetch_plan::{self, FetchStep};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::cell::Cell;
+use std::rc::Rc;
+
+pub struct Request {
+    context_id: u32,
+    shared: Option<Rc<Shared>>,
+    /// Read once in `on_http_request_headers`; kept for the re-decision after a key fetch.
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    /// A key fetch this request waits for: (token, provider, step).
+    waiting: Option<(u32, usize, FetchStep)>,
+    rng: HostRandom,
+}
+
+impl Request {
+    pub fn new(context_id: u32, shared: Option<Rc<Shared>>) -> Self {
+        Self {
+            context_id,
+            shared,
+            method: String::new(),
+            path: String::new(),
+            headers: Vec::new(),
+            waiting: None,
+            rng: HostRandom,
+        }
+    }
+
+    /// Decides and applies; returns the filter action.
+    fn decide_and_apply(&mut self, may_fetch: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            LocalReply::new(
+                503,
+                "not_configured",
+                "the authentication plugin has no valid configuration",
+            )
+            .send();
+            return Action::Pause;
+        };
+        let now = clock::now();
+        let verdict = {
+            let keys = shared.keys.borrow();
+            let lookup = crate::keys::KeysAt {
+                keys: &keys,
+                now,
+                stale_used: Cell::new(false),
+            };
+            let facts = RequestFacts {
+                method: &self.method,
+                path: &self.path,
+                headers: &self.headers,
+            };
+            let mut cache = shared.cache.borrow_mut();
+            let v = shared
+                .policy
+                .decide(&facts, &lookup, &mut cache, &InVm, now, may_fetch);
+            if lookup.stale_used.get() {
+                shared.metrics.jwks_stale_served.inc();
+            }
+            v
+        };
+        match verdict {
+            Verdict::Allow(allowed) => {
+                for name in &allowed.remove_headers {
+                    self.set_http_request_header(name, None);
+                }
+                for (name, value) in &allowed.set_headers {
+                    self.set_http_request_header(name, Some(value));
+                }
+                if let Some(path) = &allowed.new_path {
+                    self.set_http_request_header(":path", Some(path));
+                }
+                if let Some(cookie) = &allowed.new_cookie {
+                    self.set_http_request_header("cookie", cookie.as_deref());
+                }
+                if let Some(identity) = &allowed.identity {
+                    if !properties::publish(IDENTITY_PROPERTY, &identity.to_bytes()) {
+                        log::warn!(
+                            "oidc-auth[{}]: could not publish the verified identity",
+                            self.context_id
+                        );
+                    }
+                }
+                match allowed.cache {
+                    CacheUse::Hit => shared.metrics.cache_hit.inc(),
+                    CacheUse::Miss => shared.metrics.cache_miss.inc(),
+                    CacheUse::NotNeeded => {}
+                }
+                shared.metrics.allowed.inc();
+                Action::Continue
+            }
+            Verdict::Deny { denial, headers } => {
+                shared.metrics.denied.inc(denial.reason());
+                log::debug!(
+                    "oidc-auth[{}]: denied {} {}: {}",
+                    self.context_id,
+                    self.method,
+                    path_only(&self.path),
+                    denial.reason()
+                );
+                let mut reply = LocalReply::new(denial.status(), denial.reason(), denial.message());
+                for (n, v) in headers {
+                    reply = reply.with_header(n, v);
+                }
+                reply.send();
+                Action::Pause
+            }
+            Verdict::FetchKeys { provider, reason } => self.fetch_keys(&shared, provider, reason),
+        }
+    }
+
+    /// Starts a rate-limited key fetch and pauses, or decides without one.
+    fn fetch_keys(
+        &mut self,
+        shared: &Rc<Shared>,
+        provider_idx: usize,
+        reason: &'static str,
+    ) -> Action {
+        let now = clock::now();
+        let call = {
+            let mut keys = shared.keys.borrow_mut();
+            match (
+                shared.policy.providers.get(provider_idx),
+                keys.get_mut(provider_idx),
+            ) {
+                (Some(provider), Some(k)) => {
+                    if k.grant_forced_refetch(provider, now) {
+                        fetch_plan::first_call(provider, k.jwks_url())
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        let Some((step, call)) = call else {
+            return self.decide_and_apply(false);
+        };
+        if reason == "unknown_kid" {
+            shared.metrics.jwks_refetch_unknown_kid.inc();
+        }
+        match root::dispatch(&call) {
+            Some(token) => {
+                self.waiting = Some((token, provider_idx, step));
+                Action::Pause
+            }
+            None => self.decide_and_apply(false),
+        }
+    }
+}
+
+/// The path without its query string (queries may carry tokens).
+fn path_only(path: &str) -> &str {
+    path.split('?').next().unwrap_or("")
+}
+
+impl Context for Request {
+    fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
+        let Some((token, provider, step)) = self.waiting.take() else {
+            return;
+        };
+        if token != token_id {
+            return;
+        }
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        if let Some((next, next_step)) =
+            root::continue_fetch(&shared, provider, &step, body_size, &mut self.rng)
+        {
+            self.waiting = Some((next, provider, next_step));
+            return;
+        }
+        if let Action::Continue = self.decide_and_apply(false) {
+            self.resume_http_request();
+        }
+    }
+}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        let headers = self.get_http_request_headers();
+        self.method = header(&headers, ":method").unwrap_or_default().to_string();
+        self.path = header(&headers, ":path").unwrap_or_default().to_string();
+        self.headers = headers;
+        self.decide_and_apply(true)
+    }
+}
+
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,252 @@
+//! Each provider's key set in this VM, kept in step with the copy all VMs
+//! share (proxy shared data), and the fetch steps that refresh it.
+
+use mesh_host::shared;
+use policies::env::{Now, Random};
+use policies::jwt::KeySet;
+use policies::oidc::decide::{KeyLookup, KeyState};
+use policies::oidc::discovery::UrlParts;
+use policies::oidc::fetch_plan::{self, FetchNext, FetchStep};
+use policies::oidc::policy::{OidcPolicy, Provider};
+use policies::refresh::{Current, Refresher, Schedule, Unavailable};
+use serde::{Deserialize, Serialize};
+
+/// What is stored in shared data per provider.
+#[derive(Serialize, Deserialize, Default)]
+struct SharedKeys {
+    schedule: Schedule,
+    #[serde(default)]
+    jwks_url: Option<String>,
+    /// The raw JWKS text; every VM compiles it once per change.
+    #[serde(default)]
+    document: Option<String>,
+}
+
+pub struct ProviderKeys {
+    /// `None` for providers with inline keys only.
+    refresher: Option<Refresher<KeySet>>,
+    inline: Option<KeySet>,
+    jwks_url: Option<UrlParts>,
+    shared_key: String,
+    lease_key: String,
+    /// CAS of the shared entry last adopted, to compile each document once.
+    seen_cas: u32,
+}
+
+impl ProviderKeys {
+    pub fn new(provider: &Provider) -> Self {
+        let inline = fetch_plan::inline_keys(provider).cloned();
+        Self {
+            refresher: inline.is_none().then(|| Refresher::new(provider.refresh)),
+            inline,
+            jwks_url: None,
+            shared_key: format!("oidc-auth:keys:{}", provider.issuer),
+            lease_key: format!("oidc-auth:lease:{}", provider.issuer),
+            seen_cas: 0,
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.refresher.is_some()
+    }
+
+    pub fn lease_key(&self) -> &str {
+        &self.lease_key
+    }
+
+    pub fn jwks_url(&self) -> Option<&UrlParts> {
+        self.jwks_url.as_ref()
+    }
+
+    /// Takes what another VM stored, if it changed since we last looked.
+    pub fn sync_from_shared(&mut self, provider: &Provider) {
+        let Some(refresher) = self.refresher.as_mut() else {
+            return;
+        };
+        let Ok(entry) = shared::read(&self.shared_key) else {
+            return;
+        };
+        let Some(bytes) = entry.bytes else { return };
+        if entry.cas == self.seen_cas {
+            return;
+        }
+        self.seen_cas = entry.cas;
+        let Ok(stored) = serde_json::from_slice::<SharedKeys>(&bytes) else {
+            return;
+        };
+        let keys = stored.document.as_deref().and_then(|doc| {
+            let extra = match &provider.keys {
+                policies::oidc::policy::JwksSource::Remote { extra_keys, .. } => {
+                    extra_keys.as_slice()
+                }
+                policies::oidc::policy::JwksSource::Inline(_) => &[],
+            };
+            fetch_plan::keys_from_document(doc.as_bytes(), extra)
+                .ok()
+                .map(|(k, _)| k)
+        });
+        if let Some(url) = stored.jwks_url.as_deref().and_then(UrlParts::parse) {
+            self.jwks_url = Some(url);
+        }
+        refresher.adopt(stored.schedule, keys);
+    }
+
+    /// Writes our schedule (and, after a fetch, the document) for all VMs.
+    fn publish(&mut self, document: Option<&[u8]>) {
+        let Some(refresher) = self.refresher.as_ref() else {
+            return;
+        };
+        let previous: SharedKeys = shared::read(&self.shared_key)
+            .ok()
+            .and_then(|e| e.bytes)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let stored = SharedKeys {
+            schedule: refresher.schedule().clone(),
+            jwks_url: self.jwks_url.as_ref().map(url_text).or(previous.jwks_url),
+            document: document
+                .map(|d| String::from_utf8_lossy(d).into_owned())
+                .or(previous.document),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&stored) {
+            if shared::write(&self.shared_key, &bytes).is_ok() {
+                // Our own write: adopting it again would only recompile.
+                if let Ok(e) = shared::read(&self.shared_key) {
+                    self.seen_cas = e.cas;
+                }
+            }
+        }
+    }
+
+    /// True when a scheduled refresh is due (checked in every VM's tick).
+    pub fn due(&self, now: Now) -> bool {
+        self.refresher.as_ref().is_some_and(|r| r.due(now))
+    }
+
+    pub fn start_fetch(&mut self, now: Now) {
+        if let Some(r) = self.refresher.as_mut() {
+            r.start_fetch(now);
+        }
+        self.publish(None);
+    }
+
+    /// Grants an unknown-`kid` / not-loaded refetch at most once per
+    /// `unknown_kid_refetch_interval`, across all VMs (the grant is written
+    /// back with CAS; a lost race counts as refused).
+    pub fn grant_forced_refetch(&mut self, provider: &Provider, now: Now) -> bool {
+        self.sync_from_shared(provider);
+        let Some(refresher) = self.refresher.as_mut() else {
+            return false;
+        };
+        let Ok(entry) = shared::read(&self.shared_key) else {
+            return false;
+        };
+        if !refresher.request_forced_refetch(now) {
+            return false;
+        }
+        refresher.start_fetch(now);
+        let mut stored: SharedKeys = entry
+            .bytes
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        stored.schedule = refresher.schedule().clone();
+        let Ok(bytes) = serde_json::to_vec(&stored) else {
+            return false;
+        };
+        let written = if entry.bytes.is_none() {
+            shared::write(&self.shared_key, &bytes)
+        } else {
+            shared::write_if_unchanged(&self.shared_key, &bytes, entry.cas)
+        };
+        written.is_ok()
+    }
+
+    /// Feeds one fetch step's answer; on completion updates this VM and shared data.
+    pub fn on_fetch_response(
+        &mut self,
+        provider: &Provider,
+        step: &FetchStep,
+        status: u16,
+        body: &[u8],
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> FetchNext {
+        let next = fetch_plan::on_response(provider, step, status, body);
+        match &next {
+            FetchNext::Call(..) => {}
+            FetchNext::Done {
+                keys,
+                document,
+                jwks_url,
+                ..
+            } => {
+                self.jwks_url = Some(jwks_url.clone());
+                if let Some(r) = self.refresher.as_mut() {
+                    r.record_success(keys.clone(), now);
+                }
+                self.publish(Some(document));
+            }
+            FetchNext::Failed(_) => {
+                if matches!(step, FetchStep::Jwks { .. }) && self.jwks_url.is_some() {
+                    // A learned JWKS URL may have moved: rediscover next time.
+                    self.jwks_url = None;
+                }
+                self.fail(now, rng);
+            }
+        }
+        next
+    }
+
+    pub fn fail(&mut self, now: Now, rng: &mut dyn Random) {
+        if let Some(r) = self.refresher.as_mut() {
+            r.record_failure(now, rng);
+        }
+        self.publish(None);
+    }
+
+    fn state(&self, now: Now) -> (KeyState<'_>, bool) {
+        if let Some(set) = &self.inline {
+            return (KeyState::Usable(set), false);
+        }
+        match self.refresher.as_ref().map(|r| r.current(now)) {
+            Some(Current::Usable(set)) => (KeyState::Usable(set), false),
+            Some(Current::Stale(set)) => (KeyState::Usable(set), true),
+            Some(Current::Unavailable(Unavailable::TooStale)) => {
+                (KeyState::Unavailable("keys_too_stale"), false)
+            }
+            _ => (KeyState::Unavailable("keys_not_loaded"), false),
+        }
+    }
+}
+
+fn url_text(u: &UrlParts) -> String {
+    format!("{}://{}{}", u.scheme, u.authority, u.path)
+}
+
+/// All providers' keys at one instant, as the decision reads them.
+pub struct KeysAt<'a> {
+    pub keys: &'a [ProviderKeys],
+    pub now: Now,
+    /// Set when a stale (but still allowed) key set was used.
+    pub stale_used: std::cell::Cell<bool>,
+}
+
+impl KeyLookup for KeysAt<'_> {
+    fn keys(&self, provider: usize) -> KeyState<'_> {
+        match self.keys.get(provider) {
+            Some(k) => {
+                let (state, stale) = k.state(self.now);
+                if stale {
+                    self.stale_used.set(true);
+                }
+                state
+            }
+            None => KeyState::Unavailable("keys_not_loaded"),
+        }
+    }
+}
+
+pub fn all_for(policy: &OidcPolicy) -> Vec<ProviderKeys> {
+    policy.providers.iter().map(ProviderKeys::new).collect()
+}

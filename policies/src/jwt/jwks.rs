@@ -1,0 +1,166 @@
+//! A JWKS document (RFC 7517 §5) compiled into a [`KeySet`].
+
+use super::alg::Algorithm;
+use super::error::JwtError;
+use super::key::{Jwk, SkipReason};
+use serde_json::Value;
+
+/// Limits on an attacker-reachable JWKS document.
+#[derive(Clone, Copy, Debug)]
+pub struct JwksLimits {
+    /// Largest accepted document, in bytes.
+    pub max_bytes: usize,
+    /// Most keys kept; later keys are skipped with `too_many_keys`.
+    pub max_keys: usize,
+}
+
+impl Default for JwksLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024,
+            max_keys: 32,
+        }
+    }
+}
+
+/// A JWKS entry that was not compiled, and why (for logs and metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// Position in the `keys` array.
+    pub index: usize,
+    /// The entry's `kid`, when it had a string one.
+    pub kid: Option<String>,
+    pub reason: SkipReason,
+}
+
+/// The usable keys of one provider, selected per token by `kid` and algorithm.
+#[derive(Clone, Debug, Default)]
+pub struct KeySet {
+    keys: Vec<Jwk>,
+}
+
+impl KeySet {
+    /// A key set from already compiled keys (e.g. configured HMAC secrets).
+    /// Two keys with the same `kid` are a configuration error: which one a
+    /// token means would be ambiguous.
+    pub fn from_keys(keys: Vec<Jwk>) -> Result<Self, JwtError> {
+        for (i, key) in keys.iter().enumerate() {
+            let dup = key
+                .kid()
+                .is_some_and(|kid| keys.iter().skip(i + 1).any(|k| k.kid() == Some(kid)));
+            if dup {
+                return Err(JwtError::InvalidKey("two keys share one kid"));
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    /// Parses a JWKS document. Fails only when the document itself is
+    /// unusable (too large, not JSON, no `keys` array); bad entries are skipped
+    /// and reported. Keys sharing a `kid` are all skipped: which one the
+    /// issuer meant is ambiguous.
+    pub fn from_jwks(
+        document: &[u8],
+        limits: JwksLimits,
+    ) -> Result<(KeySet, Vec<SkippedKey>), JwtError> {
+        if document.len() > limits.max_bytes {
+            return Err(JwtError::JwksTooLarge {
+                limit: limits.max_bytes,
+            });
+        }
+        let root: Value = serde_json::from_slice(document)
+            .map_err(|_| JwtError::MalformedJwks("not a JSON document"))?;
+        let entries = root
+            .as_object()
+            .ok_or(JwtError::MalformedJwks("not a JSON object"))?
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(JwtError::MalformedJwks("no `keys` array"))?;
+
+        let mut compiled: Vec<(usize, Jwk)> = Vec::new();
+        let mut skipped = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);
+            let result = if compiled.len() >= limits.max_keys {
+                Err(SkipReason::TooManyKeys)
+            } else {
+                Jwk::from_json(entry)
+            };
+            match result {
+                Ok(key) => compiled.push((index, key)),
+                Err(reason) => skipped.push(SkippedKey { index, kid, reason }),
+            }
+        }
+
+        let mut keys = Vec::with_capacity(compiled.len());
+        for (pos, (index, key)) in compiled.iter().enumerate() {
+            let duplicate = key.kid().is_some_and(|kid| {
+                compiled
+                    .iter()
+                    .enumerate()
+                    .any(|(other, (_, k))| other != pos && k.kid() == Some(kid))
+            });
+            if duplicate {
+                skipped.push(SkippedKey {
+                    index: *index,
+                    kid: key.kid().map(str::to_owned),
+                    reason: SkipReason::DuplicateKid,
+                });
+            } else {
+                keys.push(key.clone());
+            }
+        }
+        skipped.sort_by_key(|s| s.index);
+        Ok((KeySet { keys }, skipped))
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn keys(&self) -> &[Jwk] {
+        &self.keys
+    }
+
+    /// True when some key carries this `kid` (whatever its type).
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid() == Some(kid))
+    }
+
+    /// The keys to try for a token. With a `kid`: the key with that kid, if it
+    /// fits `alg`; [`JwtError::UnknownKid`] when no key has the kid (the caller
+    /// may refetch the JWKS, rate-limited). Without a `kid`: at most
+    /// `max_untagged` keys that fit `alg`.
+    pub fn candidates(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        max_untagged: usize,
+    ) -> Result<Vec<&Jwk>, JwtError> {
+        let found: Vec<&Jwk> = match kid {
+            Some(kid) => {
+                if !self.has_kid(kid) {
+                    return Err(JwtError::UnknownKid);
+                }
+                self.keys
+                    .iter()
+                    .filter(|k| k.kid() == Some(kid) && k.accepts(alg))
+                    .collect()
+            }
+            None => self
+                .keys
+                .iter()
+                .filter(|k| k.accepts(alg))
+                .take(max_untagged)
+                .collect(),
+        };
+        if found.is_empty() {
+            return Err(JwtError::NoMatchingKey);
+        }
+        Ok(found)
+    }
+}

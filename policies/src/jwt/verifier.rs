@@ -1,0 +1,111 @@
+//! The whole check of one bearer token: parse → algorithm policy → key
+//! selection → signature → claims.
+
+use super::alg::Algorithm;
+use super::claims::{self, ClaimsPolicy};
+use super::error::JwtError;
+use super::jwks::KeySet;
+use super::signature::{verify_signature_with, SignatureBackend};
+use super::token::{self, Header, DEFAULT_MAX_TOKEN_BYTES};
+use crate::env::Now;
+use serde_json::{Map, Value};
+
+/// Per-provider token policy, compiled once from configuration.
+#[derive(Clone, Debug)]
+pub struct TokenPolicy {
+    /// Algorithms this provider may use; anything else is `alg_not_allowed`.
+    pub allowed_algs: Vec<Algorithm>,
+    /// Largest token accepted, in bytes.
+    pub max_token_bytes: usize,
+    /// How many keys of the right type a token without `kid` may be tried against.
+    pub max_untagged_keys: usize,
+    pub claims: ClaimsPolicy,
+}
+
+impl TokenPolicy {
+    pub fn new(allowed_algs: Vec<Algorithm>, claims: ClaimsPolicy) -> Self {
+        Self {
+            allowed_algs,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            max_untagged_keys: 2,
+            claims,
+        }
+    }
+}
+
+/// A token whose signature verified, before claim checks.
+#[derive(Clone, Debug)]
+pub struct VerifiedJws {
+    pub header: Header,
+    pub payload: Vec<u8>,
+}
+
+/// A token that passed every check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedToken {
+    pub alg: Algorithm,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
+    pub claims: Map<String, Value>,
+    pub issuer: Option<String>,
+    pub subject: Option<String>,
+    /// `exp`, in whole seconds since the epoch: the longest a cache may keep it.
+    pub expires_at: Option<u64>,
+}
+
+/// Parses the token and verifies its signature with the provider's keys.
+pub fn verify_jws(
+    token: &str,
+    keys: &KeySet,
+    policy: &TokenPolicy,
+    backend: &dyn SignatureBackend,
+) -> Result<VerifiedJws, JwtError> {
+    let jws = token::parse(token, policy.max_token_bytes)?;
+    let alg = jws.header.alg;
+    if !policy.allowed_algs.contains(&alg) {
+        return Err(JwtError::AlgNotAllowed);
+    }
+    let candidates = keys.candidates(jws.header.kid.as_deref(), alg, policy.max_untagged_keys)?;
+    let mut last = JwtError::BadSignature;
+    for key in candidates {
+        match verify_signature_with(
+            backend,
+            alg,
+            key,
+            jws.signing_input.as_bytes(),
+            &jws.signature,
+        ) {
+            Ok(()) => {
+                return Ok(VerifiedJws {
+                    header: jws.header,
+                    payload: jws.payload,
+                })
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The full check: signature, then the payload as a JSON object, then claims.
+pub fn verify_token(
+    token: &str,
+    keys: &KeySet,
+    policy: &TokenPolicy,
+    now: Now,
+    backend: &dyn SignatureBackend,
+) -> Result<VerifiedToken, JwtError> {
+    let jws = verify_jws(token, keys, policy, backend)?;
+    let claims: Map<String, Value> = serde_json::from_slice(&jws.payload)
+        .map_err(|_| JwtError::MalformedToken("payload is not a JSON object"))?;
+    let registered = claims::validate(&claims, &policy.claims, now)?;
+    Ok(VerifiedToken {
+        alg: jws.header.alg,
+        kid: jws.header.kid,
+        typ: jws.header.typ,
+        claims,
+        issuer: registered.issuer,
+        subject: registered.subject,
+        expires_at: registered.expires_at,
+    })
+}

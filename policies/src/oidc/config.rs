@@ -1,0 +1,522 @@
+//! oidc-auth configuration: the raw JSON form (DTOs) and its compilation
+//! into an [`OidcPolicy`], built once at configure time.
+
+use super::discovery::{discovery_url, UrlParts};
+use super::policy::{DefaultAction, JwksSource, OidcPolicy, Provider, Requirement, Rule};
+use super::token_source::{TokenSource, TokenSourceConfig};
+use crate::backoff::Backoff;
+use crate::claims::{ArrayFormat, ClaimPathConfig, ConditionConfig, ExtractConfig};
+use crate::config::{parse_duration_ms, Compile, ConfigError};
+use crate::cors::CorsConfig;
+use crate::jwt::{
+    parse_alg_list, Algorithm, ClaimsPolicy, Jwk, JwksLimits, KeySet, TokenPolicy,
+    DEFAULT_MAX_TOKEN_BYTES,
+};
+use crate::refresh::RefreshPolicy;
+use crate::routes::{RouteMatchConfig, RouteTable};
+use serde::Deserialize;
+
+pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The whole plugin configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    pub providers: Vec<ProviderConfig>,
+    /// Ordered; the first rule whose match fits the request decides.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// What happens when no rule matches: `deny` (default), `authenticated`
+    /// (any valid token from any provider) or `allow`.
+    #[serde(default)]
+    pub default_action: DefaultAction,
+    /// `realm` in `WWW-Authenticate` challenges.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Let CORS preflights (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) through without a token.
+    #[serde(default = "yes")]
+    pub allow_cors_preflight: bool,
+    /// Origins whose browsers may read our 401/403 answers.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
+    /// Claims (top-level names) published with the verified identity for later plugins.
+    #[serde(default)]
+    pub publish_claims: Vec<String>,
+    /// Verified tokens cached per VM (0 disables the cache).
+    #[serde(default = "default_cache_entries")]
+    pub token_cache_entries: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// A short name used in rules, metrics and the published identity.
+    pub name: String,
+    /// Compared exactly with the token's `iss` (and the discovery document's `issuer`).
+    pub issuer: String,
+    /// At least one must be in the token's `aud`. Empty: `aud` is not checked.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The Envoy cluster that reaches the IdP (discovery and JWKS).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Explicit JWKS URL; without it (and without `inline_jwks`) the plugin uses OIDC discovery.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// A JWKS document given in the configuration (no fetching).
+    #[serde(default)]
+    pub inline_jwks: Option<serde_json::Value>,
+    /// Env var holding a shared secret for HS256/384/512 (never inline).
+    #[serde(default)]
+    pub hmac_secret_env: Option<String>,
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    #[serde(default = "default_skew")]
+    pub clock_skew: String,
+    #[serde(default)]
+    pub max_token_age: Option<String>,
+    #[serde(default = "yes")]
+    pub require_exp: bool,
+    #[serde(default)]
+    pub max_token_bytes: Option<usize>,
+    /// Keys tried for a token without `kid` (of the matching type only).
+    #[serde(default = "default_untagged")]
+    pub max_untagged_keys: usize,
+    /// Where tokens are read from; default `Authorization: Bearer`.
+    #[serde(default)]
+    pub token_sources: Vec<TokenSourceConfig>,
+    /// Keep the token on the request sent upstream (default true).
+    #[serde(default = "yes")]
+    pub forward_token: bool,
+    #[serde(default)]
+    pub claims_to_headers: Vec<ClaimHeaderConfig>,
+    #[serde(default = "default_refresh")]
+    pub refresh_interval: String,
+    /// How long the last good key set serves while the IdP is unreachable.
+    #[serde(default = "default_staleness")]
+    pub max_staleness: String,
+    /// At most one JWKS refetch per this interval for tokens with an unknown `kid`.
+    #[serde(default = "default_refetch")]
+    pub unknown_kid_refetch_interval: String,
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout: String,
+}
+
+/// `{"header": "x-user-roles", "claim": "realm_access.roles", "array": "joined", "separator": ","}`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimHeaderConfig {
+    pub header: String,
+    pub claim: ClaimPathConfig,
+    #[serde(default)]
+    pub array: ArrayFormat,
+    #[serde(default)]
+    pub separator: Option<String>,
+    #[serde(default)]
+    pub max_length: Option<usize>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    #[serde(rename = "match")]
+    pub matcher: RouteMatchConfig,
+    /// No token needed (claim headers are still stripped).
+    #[serde(default)]
+    pub public: bool,
+    /// Accept tokens only from these providers (default: all).
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
+    /// Conditions on the verified claims.
+    #[serde(default)]
+    pub claims: Option<ConditionConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_realm() -> String {
+    "mesh".into()
+}
+fn default_cache_entries() -> usize {
+    1024
+}
+fn default_algorithms() -> Vec<String> {
+    [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+fn default_skew() -> String {
+    "60s".into()
+}
+fn default_untagged() -> usize {
+    2
+}
+fn default_refresh() -> String {
+    "10m".into()
+}
+fn default_staleness() -> String {
+    "24h".into()
+}
+fn default_refetch() -> String {
+    "30s".into()
+}
+fn default_fetch_timeout() -> String {
+    "5s".into()
+}
+
+/// Parses and compiles with the process environment (`std::env::var`), as the filter does.
+pub fn load(raw: &[u8], env: EnvResolver<'_>) -> Result<OidcPolicy, ConfigError> {
+    crate::config::parse_json::<OidcConfig>(raw)?.compile_with(env)
+}
+
+impl OidcConfig {
+    pub fn compile_with(self, env: EnvResolver<'_>) -> Result<OidcPolicy, ConfigError> {
+        if self.providers.is_empty() {
+            return Err(ConfigError::new(
+                "providers",
+                "at least one provider is required",
+            ));
+        }
+        let mut providers: Vec<Provider> = Vec::with_capacity(self.providers.len());
+        for (i, p) in self.providers.into_iter().enumerate() {
+            let path = format!("providers[{i}]");
+            let compiled = p.compile(&path, env)?;
+            if providers.iter().any(|q| q.name == compiled.name) {
+                return Err(ConfigError::new(
+                    format!("{path}.name"),
+                    format!("duplicate provider name `{}`", compiled.name),
+                ));
+            }
+            if providers.iter().any(|q| q.issuer == compiled.issuer) {
+                return Err(ConfigError::new(
+                    format!("{path}.issuer"),
+                    "two providers have the same issuer",
+                )
+                .with_hint(
+                    "the provider is chosen by the token's `iss`, so issuers must be unique",
+                ));
+            }
+            providers.push(compiled);
+        }
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for (i, r) in self.rules.into_iter().enumerate() {
+            let path = format!("rules[{i}]");
+            let matcher = r
+                .matcher
+                .compile()
+                .map_err(|e| e.under(&format!("{path}.match")))?;
+            let requirement =
+                compile_requirement(&path, r.public, r.providers, r.claims, &providers)?;
+            rules.push((
+                matcher,
+                Rule {
+                    index: i,
+                    requirement,
+                },
+            ));
+        }
+        if self.realm.contains(['"', '\\']) || self.realm.chars().any(|c| c.is_control()) {
+            return Err(ConfigError::new(
+                "realm",
+                "must not contain quotes, backslashes or control characters",
+            ));
+        }
+        let cors = match self.cors {
+            Some(c) => Some(c.compile().map_err(|e| e.under("cors"))?),
+            None => None,
+        };
+        for (i, claim) in self.publish_claims.iter().enumerate() {
+            if claim.is_empty() {
+                return Err(ConfigError::new(
+                    format!("publish_claims[{i}]"),
+                    "empty claim name",
+                ));
+            }
+        }
+        Ok(OidcPolicy {
+            providers,
+            rules: RouteTable::new(rules),
+            default_action: self.default_action,
+            realm: self.realm,
+            allow_cors_preflight: self.allow_cors_preflight,
+            cors,
+            publish_claims: self.publish_claims,
+            token_cache_entries: self.token_cache_entries,
+        })
+    }
+}
+
+fn compile_requirement(
+    path: &str,
+    public: bool,
+    names: Option<Vec<String>>,
+    claims: Option<ConditionConfig>,
+    providers: &[Provider],
+) -> Result<Requirement, ConfigError> {
+    if public {
+        if names.is_some() || claims.is_some() {
+            return Err(ConfigError::new(
+                format!("{path}.public"),
+                "a public rule cannot also require providers or claims",
+            ));
+        }
+        return Ok(Requirement::Public);
+    }
+    let allowed = match names {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err(ConfigError::new(format!("{path}.providers"), "empty list")
+                .with_hint("omit `providers` to accept every provider"))
+        }
+        Some(list) => {
+            let mut idx = Vec::with_capacity(list.len());
+            for (j, name) in list.iter().enumerate() {
+                match providers.iter().position(|p| &p.name == name) {
+                    Some(k) => idx.push(k),
+                    None => {
+                        return Err(ConfigError::new(
+                            format!("{path}.providers[{j}]"),
+                            format!("no provider is named `{name}`"),
+                        ))
+                    }
+                }
+            }
+            Some(idx)
+        }
+    };
+    let condition = match claims {
+        Some(c) => Some(
+            c.compile()
+                .map_err(|e| e.under(&format!("{path}.claims")))?,
+        ),
+        None => None,
+    };
+    Ok(Requirement::Token {
+        providers: allowed,
+        claims: condition,
+    })
+}
+
+impl ProviderConfig {
+    fn compile(self, path: &str, env: EnvResolver<'_>) -> Result<Provider, ConfigError> {
+        let field = |f: &str| format!("{path}.{f}");
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::new(
+                field("name"),
+                "use letters, digits, `-` and `_`",
+            ));
+        }
+        if self.issuer.is_empty() || self.issuer.trim() != self.issuer {
+            return Err(ConfigError::new(
+                field("issuer"),
+                "must be non-empty without surrounding spaces",
+            ));
+        }
+        let algorithms = parse_alg_list(&field("algorithms"), &self.algorithms)?;
+        if algorithms.is_empty() {
+            return Err(ConfigError::new(
+                field("algorithms"),
+                "at least one algorithm is required",
+            ));
+        }
+        let wants_hmac = algorithms
+            .iter()
+            .any(|a| matches!(a, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512));
+        let keys = self.key_source(path, wants_hmac, env)?;
+        let ms = |f: &str, v: &str| parse_duration_ms(&field(f), v);
+        let skew_ms = ms("clock_skew", &self.clock_skew)?;
+        let max_age_ms = self
+            .max_token_age
+            .as_deref()
+            .map(|v| ms("max_token_age", v))
+            .transpose()?;
+        let refresh = RefreshPolicy {
+            refresh_interval_ms: ms("refresh_interval", &self.refresh_interval)?.max(1_000),
+            max_staleness_ms: ms("max_staleness", &self.max_staleness)?,
+            min_forced_refetch_interval_ms: ms(
+                "unknown_kid_refetch_interval",
+                &self.unknown_kid_refetch_interval,
+            )?,
+            fetch_timeout_ms: ms("fetch_timeout", &self.fetch_timeout)?.clamp(100, 60_000),
+            backoff: Backoff::new(1_000, 300_000),
+        };
+        if refresh.max_staleness_ms < refresh.refresh_interval_ms {
+            return Err(ConfigError::new(
+                field("max_staleness"),
+                "must be at least `refresh_interval`",
+            ));
+        }
+        let claims = ClaimsPolicy {
+            issuer: Some(self.issuer.clone()),
+            audiences: self.audiences.clone(),
+            require_exp: self.require_exp,
+            leeway_secs: skew_ms / 1000,
+            max_age_secs: max_age_ms.map(|m| m / 1000),
+        };
+        let mut token = TokenPolicy::new(algorithms, claims);
+        token.max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+        if token.max_token_bytes < 256 || token.max_token_bytes > 64 * 1024 {
+            return Err(ConfigError::new(
+                field("max_token_bytes"),
+                "must be between 256 and 65536",
+            ));
+        }
+        token.max_untagged_keys = self.max_untagged_keys.clamp(1, 8);
+        let token_sources = if self.token_sources.is_empty() {
+            vec![TokenSource::authorization_bearer()]
+        } else {
+            self.token_sources
+                .iter()
+                .enumerate()
+                .map(|(i, s)| TokenSource::compile(s, &field(&format!("token_sources[{i}]"))))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let mut claim_headers = Vec::with_capacity(self.claims_to_headers.len());
+        for (i, h) in self.claims_to_headers.into_iter().enumerate() {
+            let p = field(&format!("claims_to_headers[{i}]"));
+            let name = h.header.to_ascii_lowercase();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                || name.starts_with(':')
+            {
+                return Err(ConfigError::new(
+                    format!("{p}.header"),
+                    format!("`{}` is not a valid header name", h.header),
+                ));
+            }
+            let extractor = ExtractConfig {
+                claim: h.claim,
+                array: h.array,
+                separator: h.separator,
+                max_length: h.max_length,
+            }
+            .compile()
+            .map_err(|e| e.under(&p))?;
+            claim_headers.push((name, extractor));
+        }
+        Ok(Provider {
+            name: self.name,
+            issuer: self.issuer,
+            keys,
+            token,
+            token_sources,
+            forward_token: self.forward_token,
+            claim_headers,
+            refresh,
+        })
+    }
+
+    fn hmac_algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
+        Ok(parse_alg_list("algorithms", &self.algorithms)?
+            .into_iter()
+            .filter(|a| matches!(a, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512))
+            .collect())
+    }
+
+    fn key_source(
+        &self,
+        path: &str,
+        wants_hmac: bool,
+        env: EnvResolver<'_>,
+    ) -> Result<JwksSource, ConfigError> {
+        let field = |f: &str| format!("{path}.{f}");
+        let mut extra: Vec<Jwk> = Vec::new();
+        if let Some(var) = &self.hmac_secret_env {
+            let secret = env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                ConfigError::new(
+                    field("hmac_secret_env"),
+                    format!("environment variable `{var}` is not set or empty"),
+                )
+            })?;
+            for alg in self.hmac_algorithms()? {
+                extra.push(
+                    Jwk::hmac_secret(None, alg, secret.as_bytes()).map_err(|why| {
+                        ConfigError::new(
+                            field("hmac_secret_env"),
+                            format!(
+                                "the secret in `{var}` is not usable for {}: {why}",
+                                alg.name()
+                            ),
+                        )
+                    })?,
+                );
+            }
+            if extra.is_empty() {
+                return Err(ConfigError::new(
+                    field("hmac_secret_env"),
+                    "set, but `algorithms` lists no HS256/384/512",
+                ));
+            }
+        } else if wants_hmac {
+            return Err(ConfigError::new(
+                field("algorithms"),
+                "HS256/384/512 need `hmac_secret_env`",
+            )
+            .with_hint(
+                "HMAC algorithms are only accepted with an explicitly configured shared secret",
+            ));
+        }
+        if let Some(inline) = &self.inline_jwks {
+            if self.jwks_uri.is_some() {
+                return Err(ConfigError::new(
+                    field("inline_jwks"),
+                    "set either `inline_jwks` or `jwks_uri`, not both",
+                ));
+            }
+            let text = serde_json::to_vec(inline).unwrap_or_default();
+            let (set, _skipped) = KeySet::from_jwks(&text, JwksLimits::default()).map_err(|e| {
+                ConfigError::new(field("inline_jwks"), format!("not a usable JWKS: {e}"))
+            })?;
+            let mut keys: Vec<Jwk> = set.keys().to_vec();
+            keys.extend(extra);
+            if keys.is_empty() {
+                return Err(ConfigError::new(field("inline_jwks"), "no usable key"));
+            }
+            let set = KeySet::from_keys(keys).map_err(|e| {
+                ConfigError::new(field("inline_jwks"), format!("not a usable key set: {e}"))
+            })?;
+            return Ok(JwksSource::Inline(set));
+        }
+        if self.jwks_uri.is_none() && self.cluster.is_none() && !extra.is_empty() {
+            let set = KeySet::from_keys(extra).map_err(|e| {
+                ConfigError::new(field("hmac_secret_env"), format!("not a usable key: {e}"))
+            })?;
+            return Ok(JwksSource::Inline(set));
+        }
+        let cluster = self
+            .cluster
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                ConfigError::new(field("cluster"), "required to fetch keys").with_hint(
+                    "the Envoy cluster that reaches the IdP, e.g. `outbound|443||idp.example.com`",
+                )
+            })?;
+        let (discovery, url_text) = match &self.jwks_uri {
+            Some(u) => (false, u.clone()),
+            None => (true, discovery_url(&self.issuer)),
+        };
+        let url = UrlParts::parse(&url_text).ok_or_else(|| {
+            let f = if discovery { "issuer" } else { "jwks_uri" };
+            ConfigError::new(field(f), format!("`{url_text}` is not an http(s) URL"))
+        })?;
+        Ok(JwksSource::Remote {
+            cluster,
+            discovery,
+            url,
+            extra_keys: extra,
+        })
+    }
+}

@@ -1,0 +1,333 @@
+//! The oidc-auth decision for one request.
+
+use super::answer::Denial;
+use super::policy::{DefaultAction, OidcPolicy, Provider, Requirement};
+use super::token_cache::{digest, TokenCache};
+use super::token_source::{
+    extract, strip_cookie, strip_query_param, ExtractError, RequestTokens, TokenSource,
+};
+use crate::claims::ClaimDenied;
+use crate::cors::is_preflight;
+use crate::env::Now;
+use crate::identity::VerifiedIdentity;
+use crate::jwt::{token, verify_token, JwtError, KeySet, SignatureBackend, VerifiedToken};
+use crate::routes::{split_path_and_query, RouteRequest, RouteVerdict};
+use crate::secret::Secret;
+use serde::Deserialize;
+
+/// What the filter read from the request (header names lower-case).
+pub struct RequestFacts<'a> {
+    pub method: &'a str,
+    /// The `:path` header: path and query.
+    pub path: &'a str,
+    pub headers: &'a [(String, String)],
+}
+
+impl RequestFacts<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The state of one provider's keys, as the filter holds them.
+pub enum KeyState<'a> {
+    Usable(&'a KeySet),
+    /// Not loaded yet, or older than `max_staleness`: `keys_not_loaded` / `keys_too_stale`.
+    Unavailable(&'static str),
+}
+
+pub trait KeyLookup {
+    fn keys(&self, provider: usize) -> KeyState<'_>;
+}
+
+/// Where the verification result came from (for the cache metrics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    NotNeeded,
+    Hit,
+    Miss,
+}
+
+#[derive(Debug)]
+pub struct Allowed {
+    /// Removed before `set_headers` are applied.
+    pub remove_headers: Vec<String>,
+    pub set_headers: Vec<(String, String)>,
+    /// A new `:path` when the token was removed from the query string.
+    pub new_path: Option<String>,
+    /// A new `cookie` header when the token cookie was removed (None: keep).
+    pub new_cookie: Option<Option<String>>,
+    pub identity: Option<VerifiedIdentity>,
+    pub cache: CacheUse,
+}
+
+#[derive(Debug)]
+pub enum Verdict {
+    Allow(Allowed),
+    Deny {
+        denial: Denial,
+        /// `WWW-Authenticate` and CORS headers for the local reply.
+        headers: Vec<(String, String)>,
+    },
+    /// The token's provider has no usable keys, or the token names a `kid`
+    /// the keys lack: the caller may fetch the provider's JWKS (rate-limited)
+    /// and decide again with `may_fetch = false`.
+    FetchKeys {
+        provider: usize,
+        reason: &'static str,
+    },
+}
+
+#[derive(Deserialize)]
+struct IssuerOnly {
+    iss: Option<serde_json::Value>,
+}
+
+impl OidcPolicy {
+    pub fn decide(
+        &self,
+        req: &RequestFacts<'_>,
+        keys: &dyn KeyLookup,
+        cache: &mut TokenCache,
+        backend: &dyn SignatureBackend,
+        now: Now,
+        may_fetch: bool,
+    ) -> Verdict {
+        let claim_headers: Vec<String> = self
+            .claim_header_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let allow_plain = |claim_headers: Vec<String>| {
+            Verdict::Allow(Allowed {
+                remove_headers: claim_headers,
+                set_headers: Vec::new(),
+                new_path: None,
+                new_cookie: None,
+                identity: None,
+                cache: CacheUse::NotNeeded,
+            })
+        };
+        if self.allow_cors_preflight
+            && is_preflight(
+                req.method,
+                req.header("origin"),
+                req.header("access-control-request-method"),
+            )
+        {
+            return allow_plain(claim_headers);
+        }
+        let route = RouteRequest::from_target(req.method, req.path);
+        let (allowed_providers, condition) = match self.rules.find(&route) {
+            RouteVerdict::Rejected(_) => return self.deny(req, Denial::SuspiciousPath),
+            RouteVerdict::NoMatch => match self.default_action {
+                DefaultAction::Deny => return self.deny(req, Denial::NoMatchingRule),
+                DefaultAction::Allow => return allow_plain(claim_headers),
+                DefaultAction::Authenticated => (None, None),
+            },
+            RouteVerdict::Matched { value, .. } => match &value.requirement {
+                Requirement::Public => return allow_plain(claim_headers),
+                Requirement::Token { providers, claims } => (providers.as_deref(), claims.as_ref()),
+            },
+        };
+
+        let sources = self.token_sources();
+        let (_, query) = split_path_and_query(req.path);
+        let token = match extract(
+            &sources,
+            &RequestTokens {
+                headers: req.headers,
+                query,
+            },
+        ) {
+            Ok(Some(t)) => t,
+            Ok(None) => return self.deny(req, Denial::MissingToken),
+            Err(ExtractError::Ambiguous) => return self.deny(req, Denial::AmbiguousToken),
+            Err(ExtractError::WrongScheme) => return self.deny(req, Denial::MissingToken),
+        };
+
+        let key = digest(token.expose());
+        let (provider_idx, verified, cache_use) = match cache.get(&key, now.unix_secs()) {
+            Some(hit) => (hit.provider, hit.token.clone(), CacheUse::Hit),
+            None => {
+                let provider_idx = match self.provider_for(&token) {
+                    Ok(i) => i,
+                    Err(denial) => return self.deny(req, denial),
+                };
+                let Some(provider) = self.providers.get(provider_idx) else {
+                    return self.deny(req, Denial::UnknownIssuer);
+                };
+                let set = match keys.keys(provider_idx) {
+                    KeyState::Usable(set) => set,
+                    KeyState::Unavailable(reason) if may_fetch => {
+                        return Verdict::FetchKeys {
+                            provider: provider_idx,
+                            reason,
+                        }
+                    }
+                    KeyState::Unavailable(code) => {
+                        return self.deny(req, Denial::KeysUnavailable { code })
+                    }
+                };
+                match verify_token(token.expose(), set, &provider.token, now, backend) {
+                    Ok(v) => {
+                        cache.insert(key, provider_idx, v.clone(), now.unix_secs());
+                        (provider_idx, v, CacheUse::Miss)
+                    }
+                    Err(JwtError::UnknownKid) if may_fetch => {
+                        return Verdict::FetchKeys {
+                            provider: provider_idx,
+                            reason: "unknown_kid",
+                        }
+                    }
+                    Err(e) => return self.deny(req, invalid_token(&e)),
+                }
+            }
+        };
+        let Some(provider) = self.providers.get(provider_idx) else {
+            return self.deny(req, Denial::UnknownIssuer);
+        };
+        if let Some(list) = allowed_providers {
+            if !list.contains(&provider_idx) {
+                return self.deny(req, Denial::ProviderNotAllowed);
+            }
+        }
+        if let Some(condition) = condition {
+            if let Err(denied) = condition.evaluate(&verified.claims) {
+                return self.deny(
+                    req,
+                    Denial::InsufficientClaims {
+                        scope_related: mentions_scope(&denied),
+                    },
+                );
+            }
+        }
+        Verdict::Allow(self.allowed(req, provider, &verified, claim_headers, cache_use))
+    }
+
+    /// The provider whose issuer is the token's `iss` (read before verifying,
+    /// only to choose the keys; the verified `iss` is checked again).
+    fn provider_for(&self, token: &Secret) -> Result<usize, Denial> {
+        let max = self
+            .providers
+            .iter()
+            .map(|p| p.token.max_token_bytes)
+            .max()
+            .unwrap_or(0);
+        let jws = token::parse(token.expose(), max).map_err(|e| invalid_token(&e))?;
+        let iss = serde_json::from_slice::<IssuerOnly>(&jws.payload)
+            .map_err(|_| invalid_token(&JwtError::MalformedToken("payload is not a JSON object")))?
+            .iss;
+        match iss {
+            Some(serde_json::Value::String(iss)) => self
+                .providers
+                .iter()
+                .position(|p| p.issuer == iss)
+                .ok_or(Denial::UnknownIssuer),
+            Some(_) => Err(invalid_token(&JwtError::BadClaimType("iss"))),
+            None => Err(Denial::UnknownIssuer),
+        }
+    }
+
+    fn allowed(
+        &self,
+        req: &RequestFacts<'_>,
+        provider: &Provider,
+        verified: &VerifiedToken,
+        claim_headers: Vec<String>,
+        cache: CacheUse,
+    ) -> Allowed {
+        let mut set_headers = Vec::with_capacity(provider.claim_headers.len());
+        for (name, extractor) in &provider.claim_headers {
+            if let Ok(value) = extractor.render(&verified.claims) {
+                set_headers.push((name.clone(), value));
+            }
+        }
+        let mut remove_headers = claim_headers;
+        let mut new_path = None;
+        let mut new_cookie = None;
+        if !provider.forward_token {
+            for source in &provider.token_sources {
+                match source {
+                    TokenSource::Header { name, .. } => remove_headers.push(name.clone()),
+                    TokenSource::Cookie(cookie) => {
+                        if let Some(header) = req.header("cookie") {
+                            new_cookie = Some(strip_cookie(header, cookie));
+                        }
+                    }
+                    TokenSource::Query(param) => {
+                        let (path, query) = split_path_and_query(req.path);
+                        if let Some(q) = query {
+                            let rest = strip_query_param(q, param);
+                            new_path = Some(if rest.is_empty() {
+                                path.to_string()
+                            } else {
+                                format!("{path}?{rest}")
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let claims = self
+            .publish_claims
+            .iter()
+            .filter_map(|name| verified.claims.get(name).map(|v| (name.clone(), v.clone())))
+            .collect();
+        let identity = VerifiedIdentity {
+            provider: provider.name.clone(),
+            issuer: provider.issuer.clone(),
+            subject: verified.subject.clone().unwrap_or_default(),
+            expires_at: verified.expires_at.unwrap_or(0),
+            claims,
+        };
+        Allowed {
+            remove_headers,
+            set_headers,
+            new_path,
+            new_cookie,
+            identity: Some(identity),
+            cache,
+        }
+    }
+
+    fn deny(&self, req: &RequestFacts<'_>, denial: Denial) -> Verdict {
+        let mut headers = Vec::new();
+        if let Some(challenge) = denial.www_authenticate(&self.realm) {
+            headers.push(("www-authenticate".to_string(), challenge));
+        }
+        if let Some(cors) = &self.cors {
+            headers.extend(cors.actual_response_headers(req.header("origin")));
+        }
+        Verdict::Deny { denial, headers }
+    }
+}
+
+fn mentions_scope(denied: &ClaimDenied) -> bool {
+    let text = denied.to_string();
+    text.contains("`scope`") || text.contains("`scp`")
+}
+
+/// Maps a verification error to its 401 answer; the description is fixed
+/// text per reason (never the token, never a claim value).
+fn invalid_token(e: &JwtError) -> Denial {
+    let description = match e.reason() {
+        "token_expired" => "the token has expired",
+        "token_not_yet_valid" => "the token is not valid yet",
+        "token_too_old" => "the token was issued too long ago",
+        "bad_audience" => "the token is not meant for this audience",
+        "bad_issuer" => "the token's issuer is not trusted here",
+        "bad_signature" => "the token's signature does not verify",
+        "unknown_kid" => "the token was signed with an unknown key",
+        "alg_not_allowed" | "unsupported_alg" => "the token's algorithm is not accepted",
+        "token_too_large" => "the token is too large",
+        _ => "the token is malformed or not acceptable",
+    };
+    Denial::InvalidToken {
+        code: e.reason(),
+        description,
+    }
+}
