@@ -1,0 +1,120 @@
+//! Per-request adapter: read inputs once, apply the policy's decisions.
+
+use crate::counters::Counters;
+use mesh_host::headers;
+use mesh_host::properties::{published, string, upstream_address};
+use mesh_host::random::HostRandom;
+use mesh_host::reply::LocalReply;
+use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
+use policies::sticky::metrics::{request_counter, response_counter};
+use policies::sticky::{RequestDecision, RequestInput, ResponseInput, StickyPolicy};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::rc::Rc;
+
+pub struct StickyHttp {
+    context_id: u32,
+    policy: Option<Rc<StickyPolicy>>,
+    counters: Rc<Counters>,
+    /// The request's decision and subject, kept for the response phase
+    /// (request properties are gone by then).
+    request: Option<(RequestDecision, Option<String>)>,
+}
+
+impl StickyHttp {
+    pub fn new(context_id: u32, policy: Option<Rc<StickyPolicy>>, counters: Rc<Counters>) -> Self {
+        Self {
+            context_id,
+            policy,
+            counters,
+            request: None,
+        }
+    }
+}
+
+/// The subject oidc-auth verified on this request, if it ran and succeeded.
+/// Filter state cannot be set by a client, so it is trusted as is.
+fn verified_subject() -> Option<String> {
+    published(IDENTITY_PROPERTY)
+        .and_then(|bytes| VerifiedIdentity::from_bytes(&bytes))
+        .map(|identity| identity.subject)
+}
+
+/// Whether an upstream produced this response. A local reply (no healthy
+/// host, connect failure after the last retry, timeout) still has an
+/// `upstream.address` (the host that failed): pinning to it would send the
+/// client back to a broken endpoint, so no cookie is set then.
+fn served_by_upstream() -> bool {
+    string(&["response", "code_details"]).as_deref() == Some("via_upstream")
+}
+
+impl Context for StickyHttp {}
+
+impl HttpContext for StickyHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(policy) = self.policy.clone() else {
+            // Unreachable in practice (a failed configure is rejected by
+            // Envoy); fail closed rather than let a client pick its endpoint.
+            LocalReply::new(
+                503,
+                "sticky_not_configured",
+                "the sticky-session plugin has no configuration",
+            )
+            .send();
+            return Action::Pause;
+        };
+        let all = headers::request_headers();
+        let cookies: Vec<_> = headers::values_of(&all, "cookie").collect();
+        let cookie_headers: Vec<&str> = cookies.iter().map(|c| c.as_ref()).collect();
+        let path = headers::values_of(&all, ":path").next().unwrap_or_default();
+        let subject = verified_subject();
+        let decision = policy.on_request(&RequestInput {
+            cookie_headers: &cookie_headers,
+            path: &path,
+            subject: subject.as_deref(),
+            now: mesh_host::clock::now(),
+        });
+        // Strip first: a client must never choose its endpoint.
+        for name in &decision.remove_headers {
+            headers::remove_request_header(name);
+        }
+        for (name, value) in &decision.set_headers {
+            headers::set_request_header(name, value);
+        }
+        self.counters.inc(request_counter(decision.cookie_status));
+        log::debug!(
+            "[{}] sticky request: cookie {:?}, pinned {}",
+            self.context_id,
+            decision.cookie_status,
+            decision.pin.is_some()
+        );
+        self.request = Some((decision, subject));
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let (Some(policy), Some((decision, subject))) = (&self.policy, &self.request) else {
+            return Action::Continue;
+        };
+        // Envoy's header session state echoes the chosen endpoint as
+        // base64(`ip:port`) in a response header of the pin header's name
+        // (on encode it runs before this filter): never show clients the
+        // internal addresses.
+        headers::remove_response_header(policy.pin_header());
+        let upstream = served_by_upstream().then(upstream_address).flatten();
+        let outcome = policy.on_response(ResponseInput {
+            upstream_address: upstream.as_deref(),
+            request: decision,
+            subject: subject.as_deref(),
+            now: mesh_host::clock::now(),
+            rng: &mut HostRandom,
+        });
+        if let Some(cookie) = &outcome.set_cookie {
+            // The only place the sealed cookie leaves its `Secret`.
+            headers::add_response_header("set-cookie", cookie.expose());
+        }
+        self.counters.inc(response_counter(outcome.event));
+        log::debug!("[{}] sticky response: {:?}", self.context_id, outcome.event);
+        Action::Continue
+    }
+}

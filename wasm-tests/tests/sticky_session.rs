@@ -1,0 +1,469 @@
+//! sticky-session end to end: the built `dist/sticky_session.wasm` in a real
+//! Envoy 1.40 (the shipped `mesh-config/envoy/sticky-*.yaml`, ports swapped)
+//! in front of three upstreams on loopback.
+//!
+//! Needs `make build FILTERS=sticky-session` and `bash scripts/bootstrap.sh`.
+//! Subject binding (`bind_subject`) is covered by the `policies::sticky` unit
+//! tests plus `subject_bound_cookie_is_ignored_for_another_subject` below,
+//! which publishes the identity through Envoy's set_filter_state filter
+//! (test-only stand-in for oidc-auth).
+// Test code: a failed assumption should stop the test (clippy.toml allows this
+// in #[test] fns; the helpers here are test code too).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "sticky_session/support.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::*;
+
+/// 32 bytes 0..=31, standard base64: a fixed key so two Envoys agree.
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const COOKIE: &str = "__Host-sticky";
+const PIN_HEADER: &str = "x-sticky-endpoint";
+
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    StatefulSession,
+    OverrideHost,
+}
+
+impl Mode {
+    fn config_file(self) -> &'static str {
+        match self {
+            Mode::StatefulSession => "mesh-config/envoy/sticky-stateful-session.yaml",
+            Mode::OverrideHost => "mesh-config/envoy/sticky-override-host.yaml",
+        }
+    }
+
+    /// What a client would send to pick `address` itself.
+    fn forged_pin(self, address: &str) -> String {
+        match self {
+            Mode::StatefulSession => base64_std(address.as_bytes()),
+            Mode::OverrideHost => address.to_string(),
+        }
+    }
+}
+
+/// Three upstreams `a`, `b`, `c` and one Envoy running a shipped config.
+struct Stack {
+    upstreams: Vec<Upstream>,
+    envoy: Envoy,
+}
+
+impl Stack {
+    fn start(config_file: &str) -> Stack {
+        Self::start_with(config_file, |c| c)
+    }
+
+    fn start_with(config_file: &str, edit: impl FnOnce(String) -> String) -> Stack {
+        require_wasm();
+        let ports = [free_port(), free_port(), free_port()];
+        let upstreams = ["a", "b", "c"]
+            .iter()
+            .zip(ports)
+            .map(|(id, port)| Upstream::start(id, port))
+            .collect();
+        let envoy = start_envoy(config_file, &ports, edit);
+        Stack { upstreams, envoy }
+    }
+
+    fn upstream(&mut self, id: &str) -> &mut Upstream {
+        self.upstreams.iter_mut().find(|u| u.id == id).unwrap()
+    }
+
+    /// Waits until Envoy's health checks see every upstream healthy.
+    fn wait_all_healthy(&self) {
+        for u in &self.upstreams {
+            wait_until(
+                &format!("{} healthy", u.id),
+                Duration::from_secs(15),
+                || self.envoy.host_healthy(&u.address()),
+            );
+        }
+    }
+}
+
+fn start_envoy(config_file: &str, ports: &[u16; 3], edit: impl FnOnce(String) -> String) -> Envoy {
+    let shipped = std::fs::read_to_string(repo_root().join(config_file)).unwrap();
+    let (admin, listener) = (free_port(), free_port());
+    let config = edit(with_ports(&shipped, admin, listener, ports));
+    Envoy::start(&config, admin, listener, &[(KEY_VAR, KEY)])
+}
+
+/// `__Host-sticky=<value>` from the response's Set-Cookie, if it set one.
+fn sticky_cookie(r: &Response) -> Option<String> {
+    r.header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{COOKIE}=")))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+}
+
+fn served_by(r: &Response) -> String {
+    assert_eq!(r.status, 200, "{r:?}");
+    r.header("x-upstream-id").unwrap_or_default().to_string()
+}
+
+/// What the upstream received as the pin header (the echo's JSON).
+fn upstream_saw_pin(r: &Response) -> Option<String> {
+    r.json()["headers"][PIN_HEADER].as_str().map(str::to_string)
+}
+
+fn base64_std(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Starts a session: the first response must set the cookie.
+fn new_session(envoy: &Envoy) -> (String, String) {
+    let r = envoy.get("/app", &[]);
+    let cookie = sticky_cookie(&r).expect("first response sets the sticky cookie");
+    (cookie, served_by(&r))
+}
+
+fn pins_and_resists_forgery(mode: Mode) {
+    let stack = Stack::start(mode.config_file());
+    // stateful_session honours a pin only for a host that passed its first
+    // health check (override_host does not look at health).
+    stack.wait_all_healthy();
+    let envoy = &stack.envoy;
+
+    // First request: a cookie with safe attributes; the endpoint never leaks.
+    let first = envoy.get("/app", &[]);
+    let set_cookie = first
+        .header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with(COOKIE))
+        .expect("first response sets the sticky cookie")
+        .to_string();
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age="] {
+        assert!(set_cookie.contains(attr), "{attr} missing in {set_cookie}");
+    }
+    assert!(
+        first.header(PIN_HEADER).is_none(),
+        "endpoint leaked: {first:?}"
+    );
+    assert!(!set_cookie.contains("127.0.0.1"));
+    let cookie = sticky_cookie(&first).unwrap();
+    let pinned = served_by(&first);
+
+    // 50 follow-ups with the cookie: same upstream, no new cookie.
+    for i in 0..50 {
+        let r = envoy.get("/app", &[("cookie", &format!("other=1; {cookie}"))]);
+        assert_eq!(served_by(&r), pinned, "follow-up {i}: {}", r.json());
+        assert_eq!(
+            sticky_cookie(&r),
+            None,
+            "a valid pin is kept, not re-issued"
+        );
+        assert!(r.header(PIN_HEADER).is_none());
+    }
+
+    // Without cookies the load balancer spreads requests.
+    let spread: BTreeSet<String> = (0..12)
+        .map(|_| served_by(&envoy.get("/app", &[])))
+        .collect();
+    assert!(spread.len() >= 2, "no spread without cookies: {spread:?}");
+
+    // A client-chosen pin header is stripped: it reaches neither Envoy's
+    // pinning nor the upstream, and the client gets a fresh cookie.
+    let target = stack.upstreams.iter().find(|u| u.id != pinned).unwrap();
+    let forged = mode.forged_pin(&target.address());
+    let mut hit: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..12 {
+        let r = envoy.get("/app", &[(PIN_HEADER, &forged)]);
+        hit.insert(served_by(&r));
+        assert_eq!(
+            upstream_saw_pin(&r),
+            None,
+            "client pin header reached upstream"
+        );
+        assert!(
+            sticky_cookie(&r).is_some(),
+            "unpinned request gets a cookie"
+        );
+    }
+    assert!(
+        hit.len() >= 2,
+        "client pin header chose the endpoint: {hit:?}"
+    );
+
+    // A valid cookie wins over a client pin header pointing elsewhere.
+    for _ in 0..5 {
+        let r = envoy.get("/app", &[("cookie", &cookie), (PIN_HEADER, &forged)]);
+        assert_eq!(served_by(&r), pinned);
+    }
+
+    // Forged and tampered cookies pin nothing and are replaced.
+    let value = cookie.split_once('=').unwrap().1.to_string();
+    let mut tampered = value.clone().into_bytes();
+    let mid = tampered.len() / 2;
+    tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{COOKIE}={}", String::from_utf8(tampered).unwrap());
+    let forged_cookie = format!("{COOKIE}=v1.k1.{}", base64_std(b"127.0.0.1:1 pls pin me"));
+    for bad in [tampered, forged_cookie, format!("{COOKIE}=garbage")] {
+        let mut hit = BTreeSet::new();
+        for _ in 0..9 {
+            let r = envoy.get("/app", &[("cookie", &bad)]);
+            hit.insert(served_by(&r));
+            let fresh = sticky_cookie(&r).expect("a rejected cookie is replaced");
+            assert_ne!(fresh, bad);
+        }
+        assert!(hit.len() >= 2, "bad cookie {bad} still pinned: {hit:?}");
+    }
+
+    // Health-check path is excluded by the shipped `routes` rule: no cookie.
+    assert_eq!(sticky_cookie(&envoy.get("/healthz", &[])), None);
+
+    // Counters are defined and counted.
+    assert!(envoy.counter("wasmcustom.sticky_session.cookie_valid") >= 55);
+    assert!(envoy.counter("wasmcustom.sticky_session.response_new_session") >= 20);
+    let rejected: u64 = [
+        "malformed",
+        "unknown_key",
+        "undecryptable",
+        "expired",
+        "bad_endpoint",
+    ]
+    .iter()
+    .map(|r| envoy.counter(&format!("wasmcustom.sticky_session.cookie_rejected_{r}")))
+    .sum();
+    assert!(rejected >= 27, "rejected counters: {rejected}");
+    assert!(!envoy.log_text().contains(&value), "cookie value logged");
+}
+
+fn fails_over_and_new_pin_sticks(mode: Mode) {
+    let mut stack = Stack::start(mode.config_file());
+    stack.wait_all_healthy();
+    let (cookie, pinned) = new_session(&stack.envoy);
+    let pinned_address = stack.upstream(&pinned).address();
+
+    // The pinned upstream goes away: requests keep succeeding elsewhere and
+    // the cookie moves to the endpoint that served.
+    stack.upstream(&pinned).stop();
+    let moved = stack.envoy.get("/app", &[("cookie", &cookie)]);
+    let new_home = served_by(&moved);
+    assert_ne!(new_home, pinned);
+    let moved_cookie = sticky_cookie(&moved).expect("failover re-pins the cookie");
+    assert_ne!(moved_cookie, cookie);
+    for _ in 0..20 {
+        let r = stack.envoy.get("/app", &[("cookie", &moved_cookie)]);
+        assert_eq!(served_by(&r), new_home, "moved pin must stick");
+        assert_eq!(sticky_cookie(&r), None);
+    }
+    // Sessions still carrying the old cookie are served too (and moved).
+    for _ in 0..5 {
+        let r = stack.envoy.get("/app", &[("cookie", &cookie)]);
+        assert_ne!(served_by(&r), pinned);
+        assert!(sticky_cookie(&r).is_some());
+    }
+    assert!(
+        stack
+            .envoy
+            .counter("wasmcustom.sticky_session.response_repinned")
+            >= 1
+    );
+
+    // The upstream comes back: moved pins stay, new sessions reach it again.
+    let port = stack.upstream(&pinned).port;
+    let id = pinned.clone();
+    *stack.upstream(&pinned) = Upstream::start(&id, port);
+    wait_until(
+        "restarted upstream healthy",
+        Duration::from_secs(20),
+        || stack.envoy.host_healthy(&pinned_address),
+    );
+    eprintln!("after restart:\n{}", stack.envoy.clusters());
+    for _ in 0..20 {
+        let r = stack.envoy.get("/app", &[("cookie", &moved_cookie)]);
+        assert_eq!(served_by(&r), new_home, "pin moved back after restart");
+    }
+    // New sessions reach it again once every worker sees it healthy.
+    let started = std::time::Instant::now();
+    wait_until(
+        "new sessions on the restarted upstream",
+        Duration::from_secs(15),
+        || new_session(&stack.envoy).1 == pinned,
+    );
+    eprintln!(
+        "restarted upstream took new sessions after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn stateful_session_pins_and_resists_forged_pins() {
+    pins_and_resists_forgery(Mode::StatefulSession);
+}
+
+#[test]
+fn override_host_pins_and_resists_forged_pins() {
+    pins_and_resists_forgery(Mode::OverrideHost);
+}
+
+#[test]
+fn stateful_session_fails_over_and_the_new_pin_sticks() {
+    fails_over_and_new_pin_sticks(Mode::StatefulSession);
+}
+
+#[test]
+fn override_host_fails_over_and_the_new_pin_sticks() {
+    fails_over_and_new_pin_sticks(Mode::OverrideHost);
+}
+
+#[test]
+fn ring_hash_sends_one_app_session_to_one_endpoint_across_proxies() {
+    require_wasm();
+    let ports = [free_port(), free_port(), free_port()];
+    let _upstreams: Vec<Upstream> = ["a", "b", "c"]
+        .iter()
+        .zip(ports)
+        .map(|(id, port)| Upstream::start(id, port))
+        .collect();
+    let file = "mesh-config/envoy/sticky-ring-hash.yaml";
+    let first = start_envoy(file, &ports, |c| c);
+    let second = start_envoy(file, &ports, |c| c);
+    let mut endpoints = BTreeSet::new();
+    for n in 0..12 {
+        let session = format!("app_session=session-{n}");
+        let on_first = served_by(&first.get("/app", &[("cookie", &session)]));
+        // A client-supplied hash header is replaced, so it cannot steer.
+        let steer = [("cookie", session.as_str()), ("x-sticky-hash", "steer")];
+        for envoy in [&first, &second, &first, &second] {
+            assert_eq!(
+                served_by(&envoy.get("/app", &steer)),
+                on_first,
+                "session-{n}"
+            );
+        }
+        endpoints.insert(on_first);
+    }
+    assert!(endpoints.len() >= 2, "hash header ignored: {endpoints:?}");
+}
+
+#[test]
+fn subject_bound_cookie_is_ignored_for_another_subject() {
+    // Test-only stand-in for oidc-auth: Envoy's set_filter_state filter
+    // publishes `wasm.oidc_identity` from a request header. Never ship this.
+    let publish = r#"          - name: envoy.filters.http.set_filter_state
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config
+              on_request_headers:
+              - object_key: wasm.oidc_identity
+                factory_key: envoy.string
+                format_string:
+                  text_format_source: { inline_string: "%REQ(x-test-identity)%" }
+"#;
+    let stack = Stack::start_with(Mode::StatefulSession.config_file(), |c| {
+        let c = c.replace(
+            r#""routes": [{"path_prefix": "/healthz", "enabled": false}]"#,
+            r#""bind_subject": true, "routes": [{"path_prefix": "/healthz", "enabled": false}]"#,
+        );
+        c.replacen(
+            "          - name: envoy.filters.http.wasm\n",
+            &format!("{publish}          - name: envoy.filters.http.wasm\n"),
+            1,
+        )
+    });
+    stack.wait_all_healthy();
+    let identity = |sub: &str| {
+        serde_json::json!({"provider": "test", "issuer": "http://idp", "subject": sub, "expires_at": 4_000_000_000u64})
+            .to_string()
+    };
+    let (alice, bob) = (identity("alice"), identity("bob"));
+    let r = stack.envoy.get("/app", &[("x-test-identity", &alice)]);
+    let cookie = sticky_cookie(&r).expect("alice gets a cookie");
+    let home = served_by(&r);
+    for _ in 0..10 {
+        let r = stack
+            .envoy
+            .get("/app", &[("x-test-identity", &alice), ("cookie", &cookie)]);
+        assert_eq!(served_by(&r), home);
+        assert_eq!(sticky_cookie(&r), None);
+    }
+    // Bob replaying alice's cookie: not honoured, fresh cookie, rejection counted.
+    let mut hit = BTreeSet::new();
+    for _ in 0..9 {
+        let r = stack
+            .envoy
+            .get("/app", &[("x-test-identity", &bob), ("cookie", &cookie)]);
+        hit.insert(served_by(&r));
+        assert!(sticky_cookie(&r).is_some());
+    }
+    assert!(hit.len() >= 2, "alice's cookie pinned bob: {hit:?}");
+    assert!(
+        stack
+            .envoy
+            .counter("wasmcustom.sticky_session.cookie_rejected_subject_mismatch")
+            >= 9
+    );
+    // Anonymous replay of a bound cookie is rejected too.
+    let r = stack.envoy.get("/app", &[("cookie", &cookie)]);
+    assert!(sticky_cookie(&r).is_some());
+}
+
+#[test]
+fn shipped_configs_validate_and_need_the_key() {
+    require_wasm();
+    for file in [
+        "mesh-config/envoy/sticky-stateful-session.yaml",
+        "mesh-config/envoy/sticky-override-host.yaml",
+        "mesh-config/envoy/sticky-ring-hash.yaml",
+    ] {
+        let path = repo_root().join(file);
+        let (ok, out) = validate(&path, &[(KEY_VAR, KEY)]);
+        assert!(ok, "{file} does not validate:\n{out}");
+        let (ok, out) = validate(&path, &[]);
+        assert!(!ok, "{file} validated without its key");
+        assert!(out.contains("keys[0].env"), "error names the field:\n{out}");
+    }
+}
+
+#[test]
+fn local_replies_get_no_cookie_and_leak_no_endpoint() {
+    let mut stack = Stack::start(Mode::StatefulSession.config_file());
+    stack.wait_all_healthy();
+    let (cookie, _) = new_session(&stack.envoy);
+    for u in &mut stack.upstreams {
+        u.stop();
+    }
+    for headers in [vec![], vec![("cookie", cookie.as_str())]] {
+        let r = stack.envoy.get("/app", &headers);
+        assert_eq!(r.status, 503, "{r:?}");
+        assert_eq!(
+            sticky_cookie(&r),
+            None,
+            "pinned to a host that did not answer"
+        );
+        assert!(r.header(PIN_HEADER).is_none(), "endpoint leaked: {r:?}");
+    }
+    assert!(
+        stack
+            .envoy
+            .counter("wasmcustom.sticky_session.response_upstream_unusable")
+            >= 2
+    );
+}
