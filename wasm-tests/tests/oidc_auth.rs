@@ -468,3 +468,24 @@ fn two_issuers_are_told_apart_by_iss() {
         reason(&r)
     );
 }
+
+#[test]
+fn a_header_that_is_not_utf8_is_denied_and_does_not_break_the_plugin() {
+    use std::io::{Read, Write};
+    let idp = Idp::start().unwrap();
+    let stack = start(&[("local", &idp, json!({}))]);
+    let mut conn = std::net::TcpStream::connect(stack.envoy.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"GET /api/x HTTP/1.1\r\nhost: x\r\nauthorization: Bearer \xff\xfe\r\nx-odd: caf\xe9\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    let token = mint(&idp, "ES256", json!({}));
+    assert_eq!(
+        stack.get("/api/x", Some(&token)).status,
+        200,
+        "the VM still works"
+    );
+}

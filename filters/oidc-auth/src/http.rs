@@ -5,7 +5,7 @@
 use crate::root::{self, Shared};
 use mesh_host::random::HostRandom;
 use mesh_host::reply::LocalReply;
-use mesh_host::{clock, properties};
+use mesh_host::{clock, headers, properties};
 use policies::identity::IDENTITY_PROPERTY;
 use policies::jwt::InVm;
 use policies::oidc::decide::{CacheUse, RequestFacts, Verdict};
@@ -24,6 +24,8 @@ pub struct Request {
     headers: Vec<(String, String)>,
     /// A key fetch this request waits for: (token, provider, step).
     waiting: Option<(u32, usize, FetchStep)>,
+    /// Keys were already re-read from shared data for this request.
+    synced: bool,
     rng: HostRandom,
 }
 
@@ -36,6 +38,7 @@ impl Request {
             path: String::new(),
             headers: Vec::new(),
             waiting: None,
+            synced: false,
             rng: HostRandom,
         }
     }
@@ -76,16 +79,22 @@ impl Request {
         match verdict {
             Verdict::Allow(allowed) => {
                 for name in &allowed.remove_headers {
-                    self.set_http_request_header(name, None);
+                    headers::remove_request_header(name);
                 }
                 for (name, value) in &allowed.set_headers {
-                    self.set_http_request_header(name, Some(value));
+                    headers::set_request_header(name, value);
                 }
                 if let Some(path) = &allowed.new_path {
-                    self.set_http_request_header(":path", Some(path));
+                    headers::set_request_header(":path", path);
                 }
-                if let Some(cookie) = &allowed.new_cookie {
-                    self.set_http_request_header("cookie", cookie.as_deref());
+                match &allowed.new_cookie {
+                    Some(Some(cookie)) => {
+                        headers::set_request_header("cookie", cookie);
+                    }
+                    Some(None) => {
+                        headers::remove_request_header("cookie");
+                    }
+                    None => {}
                 }
                 if let Some(identity) = &allowed.identity {
                     if !properties::publish(IDENTITY_PROPERTY, &identity.to_bytes()) {
@@ -131,6 +140,24 @@ impl Request {
         reason: &'static str,
     ) -> Action {
         let now = clock::now();
+        // Another VM may already have the keys (it fetched them since our
+        // last tick): take those before spending a rate-limited refetch.
+        if !self.synced {
+            self.synced = true;
+            let changed = {
+                let mut keys = shared.keys.borrow_mut();
+                match (
+                    shared.policy.providers.get(provider_idx),
+                    keys.get_mut(provider_idx),
+                ) {
+                    (Some(provider), Some(k)) => k.sync_from_shared(provider),
+                    _ => false,
+                }
+            };
+            if changed {
+                return self.decide_and_apply(true);
+            }
+        }
         let call = {
             let mut keys = shared.keys.borrow_mut();
             match (
@@ -138,7 +165,7 @@ impl Request {
                 keys.get_mut(provider_idx),
             ) {
                 (Some(provider), Some(k)) => {
-                    if k.grant_forced_refetch(provider, now) {
+                    if k.grant_forced_refetch(now) {
                         fetch_plan::first_call(provider, k.jwks_url())
                     } else {
                         None
@@ -193,7 +220,11 @@ impl Context for Request {
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
-        let headers = self.get_http_request_headers();
+        // Read as bytes: the SDK's text getter traps on a non-UTF-8 value a client can send.
+        let headers: Vec<(String, String)> = headers::request_headers()
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
         self.method = header(&headers, ":method").unwrap_or_default().to_string();
         self.path = header(&headers, ":path").unwrap_or_default().to_string();
         self.headers = headers;

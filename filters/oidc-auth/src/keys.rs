@@ -58,37 +58,39 @@ impl ProviderKeys {
         self.jwks_url.as_ref()
     }
 
-    /// Takes what another VM stored, if it changed since we last looked.
-    pub fn sync_from_shared(&mut self, provider: &Provider) {
+    /// Takes what another VM stored, if it changed since we last looked;
+    /// true when something was adopted.
+    pub fn sync_from_shared(&mut self, provider: &Provider) -> bool {
         let Some(refresher) = self.refresher.as_mut() else {
-            return;
+            return false;
         };
-        let Ok(entry) = shared::read(&self.shared_key) else {
-            return;
+        let Some((bytes, cas)) = shared::read(&self.shared_key)
+            .ok()
+            .and_then(|e| e.bytes.map(|b| (b, e.cas)))
+        else {
+            return false;
         };
-        let Some(bytes) = entry.bytes else { return };
-        if entry.cas == self.seen_cas {
-            return;
+        if cas == self.seen_cas {
+            return false;
         }
-        self.seen_cas = entry.cas;
+        self.seen_cas = cas;
         let Ok(stored) = serde_json::from_slice::<SharedKeys>(&bytes) else {
-            return;
+            return false;
         };
-        let keys = stored.document.as_deref().and_then(|doc| {
-            let extra = match &provider.keys {
-                policies::oidc::policy::JwksSource::Remote { extra_keys, .. } => {
-                    extra_keys.as_slice()
-                }
-                policies::oidc::policy::JwksSource::Inline(_) => &[],
-            };
-            fetch_plan::keys_from_document(doc.as_bytes(), extra)
-                .ok()
-                .map(|(k, _)| k)
-        });
+        let extra = match &provider.keys {
+            policies::oidc::policy::JwksSource::Remote { extra_keys, .. } => extra_keys.as_slice(),
+            policies::oidc::policy::JwksSource::Inline(_) => &[],
+        };
+        let keys = stored
+            .document
+            .as_deref()
+            .and_then(|doc| fetch_plan::keys_from_document(doc.as_bytes(), extra).ok())
+            .map(|(k, _)| k);
         if let Some(url) = stored.jwks_url.as_deref().and_then(UrlParts::parse) {
             self.jwks_url = Some(url);
         }
         refresher.adopt(stored.schedule, keys);
+        true
     }
 
     /// Writes our schedule (and, after a fetch, the document) for all VMs.
@@ -133,8 +135,7 @@ impl ProviderKeys {
     /// Grants an unknown-`kid` / not-loaded refetch at most once per
     /// `unknown_kid_refetch_interval`, across all VMs (the grant is written
     /// back with CAS; a lost race counts as refused).
-    pub fn grant_forced_refetch(&mut self, provider: &Provider, now: Now) -> bool {
-        self.sync_from_shared(provider);
+    pub fn grant_forced_refetch(&mut self, now: Now) -> bool {
         let Some(refresher) = self.refresher.as_mut() else {
             return false;
         };

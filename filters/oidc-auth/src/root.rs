@@ -62,7 +62,7 @@ impl Root {
             if !k.is_remote() {
                 continue;
             }
-            k.sync_from_shared(provider);
+            let _ = k.sync_from_shared(provider);
             if !k.due(now) || self.pending.values().any(|(p, _)| *p == i) {
                 continue;
             }

@@ -128,7 +128,14 @@ fn decisions_follow_rules_and_token_checks() {
     let i = tampered.len() - 10;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    type Case<'a> = (&'a str, &'a str, &'a str, Vec<(&'a str, String)>, u64, (u32, &'a str));
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, String)>,
+        u64,
+        (u32, &'a str),
+    );
     let cases: Vec<Case> = vec![
         (
             "valid token on /api",
@@ -269,10 +276,7 @@ fn decisions_follow_rules_and_token_checks() {
             "tampered signature",
             "GET",
             "/api/x",
-            vec![(
-                "authorization",
-                bearer(&tampered),
-            )],
+            vec![("authorization", bearer(&tampered))],
             NOW,
             (401, "bad_signature"),
         ),
