@@ -6,10 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod claims;
 pub mod config;
+pub mod cors;
 pub mod env;
 pub mod identity;
 pub mod oidc;
+pub mod refresh;
+pub mod routes;
 pub mod secret;
 pub mod sticky;
 pub mod vault;
