@@ -105,7 +105,7 @@ pub enum CredentialDto {
         field: Option<String>,
     },
     /// OAuth2 client credentials grant; the access token is `{secret}`.
-    Oauth2(OAuth2ClientDto),
+    Oauth2(Box<OAuth2ClientDto>),
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -280,7 +280,7 @@ impl Injector {
                 }
             }
             if let Some(h) = &self.csrf.required_header {
-                if !req.header(h).is_some_and(|v| !v.trim().is_empty()) {
+                if req.header(h).is_none_or(|v| v.trim().is_empty()) {
                     return Err(DenyReason::CsrfHeaderMissing);
                 }
             }

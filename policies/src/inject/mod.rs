@@ -53,3 +53,6 @@ pub const REASON_CODES: &[&str] = &[
     "credential_unavailable",
     "credential_invalid",
 ];
+
+#[cfg(test)]
+mod tests;
