@@ -162,8 +162,6 @@ impl RootContext for Root {
                 log::error!("{}: cannot start the tick: {status:?}", info.name);
                 return false;
             }
-            // Start fetching now rather than after the first period.
-            self.on_tick();
         }
         true
     }

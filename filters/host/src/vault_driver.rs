@@ -236,9 +236,13 @@ impl VaultDriver {
         if !may {
             return false;
         }
+        let mut cas = cas;
         if !exists {
-            let _ = state.to_bytes().map(|b| shared::write(&self.key, &b));
-            return false;
+            let created = state.to_bytes().map(|b| shared::write(&self.key, &b));
+            match (created, shared::read(&self.key)) {
+                (Ok(Ok(())), Ok(entry)) if entry.bytes.is_some() => cas = entry.cas,
+                _ => return false,
+            }
         }
         let claimed = SharedState {
             owner: Some(OwnerLease::claim(&self.me, now, OWNER_LEASE_MS)),
