@@ -8,7 +8,7 @@ ROOT=$PWD
 
 ENVOY_VERSION=1.40.0
 OPENBAO_VERSION=2.7.2
-APT_PACKAGES=(binaryen postgresql wrk nghttp2-client chromium chromium-driver python3-venv)
+APT_PACKAGES=(binaryen postgresql wrk nghttp2-client chromium chromium-driver python3-venv curl jq)
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 
