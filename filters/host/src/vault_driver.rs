@@ -64,6 +64,8 @@ pub struct VaultDriver {
     in_flight: Vec<(u32, Action)>,
     owner: bool,
     metrics: DriverMetrics,
+    /// Per secret: the expiry last published and the `fetched_at` stamp used for it.
+    published: Vec<(String, Option<u64>, u64)>,
 }
 
 /// The shared-data key for one plugin's Vault state: the plugin name plus a
@@ -111,6 +113,7 @@ impl VaultDriver {
             in_flight: Vec::new(),
             owner: false,
             metrics,
+            published: Vec::new(),
         }
     }
 
@@ -142,8 +145,13 @@ impl VaultDriver {
                 owner: None,
                 secrets: Vec::new(),
             });
-        self.client.adopt(&state.secrets, now, &mut self.rng);
+        // The owner's own state is the truth (it holds the leases); adopting
+        // its published copy back would drop them.
+        let secrets = state.secrets.clone();
         self.owner = self.claim(entry.bytes.is_some(), entry.cas, state, now);
+        if !self.owner {
+            self.client.adopt(&secrets, now, &mut self.rng);
+        }
         self.record_gauges(now);
         if !self.owner {
             return;
@@ -255,8 +263,27 @@ impl VaultDriver {
     }
 
     /// Writes this VM's snapshots, keeping the owner field as found.
-    fn publish(&mut self, _now: Now) {
-        let secrets = self.client.snapshots();
+    fn publish(&mut self, now: Now) {
+        let mut secrets = self.client.snapshots();
+        // `VaultClient::adopt` takes a snapshot only when its `fetched_at` is
+        // newer, and a lease renewal keeps `fetched_at`: stamp a changed
+        // expiry as new so the other VMs pick the renewal up.
+        for s in &mut secrets {
+            let seen = self.published.iter_mut().find(|(n, _, _)| *n == s.name);
+            match seen {
+                Some((_, expires, stamp)) if *expires == s.expires_at_ms => {
+                    s.fetched_at_ms = s.fetched_at_ms.max(*stamp);
+                }
+                Some((_, expires, stamp)) => {
+                    *expires = s.expires_at_ms;
+                    *stamp = s.fetched_at_ms.max(now.unix_ms);
+                    s.fetched_at_ms = *stamp;
+                }
+                None => self
+                    .published
+                    .push((s.name.clone(), s.expires_at_ms, s.fetched_at_ms)),
+            }
+        }
         for _ in 0..PUBLISH_RETRIES {
             let Ok(entry) = shared::read(&self.key) else {
                 return;
