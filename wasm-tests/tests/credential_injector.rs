@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, OpenBao, Postgres, Response, Upstream};
 
+/// method, path, headers, expected status, expected reason.
+type Refusal<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+
 const APP: &str = "http://127.0.0.1:3000";
 
 fn plugin_config(bao_port: u16, refresh: &str, secrets: Value, credential: Value) -> Value {
@@ -142,7 +145,7 @@ fn backend_gets_the_vault_key_not_the_browser_credentials_and_the_gate_answers_l
 
     // Refused locally: the upstream never sees these.
     let before = upstream_requests(&envoy);
-    let cases: &[(&str, &str, &[(&str, &str)], u16, &str)] = &[
+    let cases: &[Refusal] = &[
         ("DELETE", "/api/payments/1", &[], 403, "route_not_allowed"),
         ("GET", "/admin", &[], 403, "route_not_allowed"),
         ("POST", "/api/payments/other", &[], 403, "route_not_allowed"),
