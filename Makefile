@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-FILTERS      ?= oidc-auth sticky-session
+FILTERS      ?= oidc-auth sticky-session credential-injector
 WASM_TARGET  := wasm32-wasip1
 DIST         := dist
 GIT_HASH     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -11,6 +11,7 @@ pub mod config;
 pub mod cors;
 pub mod env;
 pub mod identity;
+pub mod inject;
 pub mod jwt;
 pub mod oidc;
 pub mod refresh;

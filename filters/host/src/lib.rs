@@ -13,6 +13,7 @@ pub mod random;
 pub mod raw;
 pub mod reply;
 pub mod shared;
+pub mod vault_driver;
 
 /// Builds a [`plugin::PluginInfo`] from the calling crate's metadata and the
 /// git hash `build.rs`-less builds pass in `GIT_HASH` (set by the Makefile).

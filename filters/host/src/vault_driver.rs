@@ -1,0 +1,360 @@
+//! Runs a [`VaultClient`] inside a plugin.
+//!
+//! Every VM (main thread and each worker) holds a client and ticks it, but
+//! only the VM holding the owner lease in shared data calls Vault: it claims
+//! the lease with a CAS write, dispatches what [`VaultClient::next_actions`]
+//! asks for, applies the answers, and publishes snapshots of the loaded
+//! secrets back to shared data (CAS, bounded retries). Every other VM adopts
+//! those snapshots on its tick, so each refresh is one Vault call in total.
+//!
+//! Never logs secret values or tokens: only action kinds and reason codes.
+
+use crate::callout::{dispatch, Callout, CalloutResponse, DispatchError};
+use crate::metrics::{Metric, ReasonCounters};
+use crate::random::{fill_secure, HostRandom};
+use crate::raw::HostStatus;
+use crate::shared;
+use policies::env::{Now, Random};
+use policies::vault::{
+    Action, OwnerLease, SecretValue, SharedState, Unavailable, VaultClient, VaultConfig,
+    VaultError, MAX_RESPONSE_BYTES,
+};
+use std::time::Duration;
+
+/// The owner renews its lease every tick; a VM that stops ticking (reload,
+/// crash) loses it after this long.
+const OWNER_LEASE_MS: u64 = 10_000;
+/// CAS retries when publishing snapshots.
+const PUBLISH_RETRIES: usize = 5;
+
+/// Every reason a Vault call can fail with, for counters defined up front.
+const FAILURE_REASONS: &[&str] = &[
+    "vault_permission_denied",
+    "vault_bad_request",
+    "vault_not_found",
+    "vault_rate_limited",
+    "vault_sealed",
+    "vault_server_error",
+    "vault_unreachable",
+    "vault_timeout",
+    "vault_unexpected_status",
+    "vault_response_too_large",
+    "vault_malformed_response",
+    "secret_field_missing",
+    "secret_field_not_text",
+    "vault_token_rejected",
+    "dispatch_failed",
+];
+
+struct DriverMetrics {
+    logins: Metric,
+    fetches: Metric,
+    renewals: Metric,
+    failures: ReasonCounters,
+    /// Seconds to expiry, per configured secret (0 once expired or unknown).
+    expires_in: Vec<(String, Metric)>,
+}
+
+/// The Vault client of one plugin in one VM.
+pub struct VaultDriver {
+    client: VaultClient,
+    key: String,
+    me: String,
+    rng: HostRandom,
+    in_flight: Vec<(u32, Action)>,
+    owner: bool,
+    metrics: DriverMetrics,
+    /// Per secret: the expiry last published and the `fetched_at` stamp used for it.
+    published: Vec<(String, Option<u64>, u64)>,
+}
+
+/// The shared-data key for one plugin's Vault state: the plugin name plus a
+/// hash of its configuration, so two plugins (or two configurations during an
+/// update) never share a record.
+pub fn shared_key(plugin: &str, raw_config: &[u8]) -> String {
+    // FNV-1a 64: stable across builds and VMs, no dependency.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in raw_config {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{plugin}.vault.{h:016x}")
+}
+
+impl VaultDriver {
+    /// `metric_prefix` e.g. `credential_injector.vault`.
+    pub fn new(config: VaultConfig, key: String, metric_prefix: &str) -> Self {
+        let mut id = [0u8; 8];
+        if !fill_secure(&mut id) {
+            HostRandom.fill(&mut id);
+        }
+        let expires_in = config
+            .secrets
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    Metric::gauge(&format!("{metric_prefix}.expires_in_s.{}", s.name)),
+                )
+            })
+            .collect();
+        let metrics = DriverMetrics {
+            logins: Metric::counter(&format!("{metric_prefix}.logins")),
+            fetches: Metric::counter(&format!("{metric_prefix}.fetches")),
+            renewals: Metric::counter(&format!("{metric_prefix}.renewals")),
+            failures: ReasonCounters::define(&format!("{metric_prefix}.failures"), FAILURE_REASONS),
+            expires_in,
+        };
+        Self {
+            client: VaultClient::new(config),
+            key,
+            me: format!("{:016x}", u64::from_le_bytes(id)),
+            rng: HostRandom,
+            in_flight: Vec::new(),
+            owner: false,
+            metrics,
+            published: Vec::new(),
+        }
+    }
+
+    /// The current value of secret `name`, or why there is none.
+    pub fn current(&self, name: &str, now: Now) -> Result<&SecretValue, Unavailable> {
+        self.client.secret(name, now)
+    }
+
+    /// Whether this VM held the owner lease at its last tick.
+    pub fn is_owner(&self) -> bool {
+        self.owner
+    }
+
+    /// Call from `on_tick`: adopt shared snapshots, claim or renew the lease,
+    /// and (as owner) dispatch due calls.
+    pub fn on_tick(&mut self, now: Now) {
+        let entry = match shared::read(&self.key) {
+            Ok(e) => e,
+            Err(status) => {
+                log::warn!("vault: cannot read shared data: {status:?}");
+                return;
+            }
+        };
+        let state = entry
+            .bytes
+            .as_deref()
+            .and_then(|b| SharedState::from_bytes(b).ok())
+            .unwrap_or(SharedState {
+                owner: None,
+                secrets: Vec::new(),
+            });
+        // The owner's own state is the truth (it holds the leases); adopting
+        // its published copy back would drop them.
+        let secrets = state.secrets.clone();
+        self.owner = self.claim(entry.bytes.is_some(), entry.cas, state, now);
+        if !self.owner {
+            self.client.adopt(&secrets, now, &mut self.rng);
+        }
+        self.record_gauges(now);
+        if !self.owner {
+            return;
+        }
+        for action in self.client.next_actions(now, &mut self.rng) {
+            self.send(action, now);
+        }
+    }
+
+    /// Call from `on_http_call_response`. Returns false when `token` is not
+    /// one of this driver's calls.
+    pub fn on_http_call_response(&mut self, token: u32, body_size: usize, now: Now) -> bool {
+        let Some(pos) = self.in_flight.iter().position(|(t, _)| *t == token) else {
+            return false;
+        };
+        let (_, action) = self.in_flight.swap_remove(pos);
+        let result = if body_size > MAX_RESPONSE_BYTES {
+            let e = VaultError::ResponseTooLarge(body_size);
+            self.client
+                .on_dispatch_failed(action, &e, now, &mut self.rng);
+            Err(e)
+        } else {
+            let resp = CalloutResponse::read(body_size, MAX_RESPONSE_BYTES + 1);
+            self.client
+                .on_response(action, resp.status, &resp.body, now, &mut self.rng)
+        };
+        match result {
+            Ok(()) => {
+                log::debug!("vault: {} succeeded", action_name(action));
+                self.count_success(action);
+            }
+            Err(e) => {
+                log::warn!("vault: {} failed: {}", action_name(action), e.reason());
+                self.metrics.failures.inc(e.reason());
+            }
+        }
+        self.publish(now);
+        self.record_gauges(now);
+        true
+    }
+
+    fn send(&mut self, action: Action, now: Now) {
+        let Some(req) = self.client.request_for(action, now) else {
+            self.client
+                .on_dispatch_failed(action, &VaultError::Unreachable, now, &mut self.rng);
+            self.metrics.failures.inc("dispatch_failed");
+            return;
+        };
+        let conn = &self.client.config().connection;
+        let headers: Vec<(&str, &str)> =
+            req.headers.iter().map(|(k, v)| (*k, v.expose())).collect();
+        let body = req.body_bytes();
+        let callout = Callout {
+            cluster: &conn.cluster,
+            method: req.method.as_str(),
+            authority: &conn.authority,
+            path: &req.path,
+            headers,
+            body: (!body.is_empty()).then_some(body),
+            timeout: Duration::from_millis(conn.timeout_ms),
+        };
+        match dispatch(&callout) {
+            Ok(token) => self.in_flight.push((token, action)),
+            Err(e) => {
+                if e == DispatchError::BadArgument {
+                    log::error!(
+                        "vault: cannot call cluster {} (unknown cluster?)",
+                        conn.cluster
+                    );
+                }
+                self.client.on_dispatch_failed(
+                    action,
+                    &VaultError::Unreachable,
+                    now,
+                    &mut self.rng,
+                );
+                self.metrics.failures.inc("dispatch_failed");
+            }
+        }
+    }
+
+    /// Claims or renews the owner lease with a CAS write. Envoy ignores CAS
+    /// when it creates a key, so an absent record is first created without
+    /// an owner, then claimed on a later tick with CAS.
+    fn claim(&self, exists: bool, cas: u32, state: SharedState, now: Now) -> bool {
+        let may = state
+            .owner
+            .as_ref()
+            .is_none_or(|o| o.may_fetch(&self.me, now));
+        if !may {
+            return false;
+        }
+        let mut cas = cas;
+        if !exists {
+            let created = state.to_bytes().map(|b| shared::write(&self.key, &b));
+            match (created, shared::read(&self.key)) {
+                (Ok(Ok(())), Ok(entry)) if entry.bytes.is_some() => cas = entry.cas,
+                _ => return false,
+            }
+        }
+        let claimed = SharedState {
+            owner: Some(OwnerLease::claim(&self.me, now, OWNER_LEASE_MS)),
+            secrets: state.secrets,
+        };
+        match claimed.to_bytes() {
+            Ok(bytes) => shared::write_if_unchanged(&self.key, &bytes, cas).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Writes this VM's snapshots, keeping the owner field as found.
+    fn publish(&mut self, now: Now) {
+        let mut secrets = self.client.snapshots();
+        // `VaultClient::adopt` takes a snapshot only when its `fetched_at` is
+        // newer, and a lease renewal keeps `fetched_at`: stamp a changed
+        // expiry as new so the other VMs pick the renewal up.
+        for s in &mut secrets {
+            let seen = self.published.iter_mut().find(|(n, _, _)| *n == s.name);
+            match seen {
+                Some((_, expires, stamp)) if *expires == s.expires_at_ms => {
+                    s.fetched_at_ms = s.fetched_at_ms.max(*stamp);
+                }
+                Some((_, expires, stamp)) => {
+                    *expires = s.expires_at_ms;
+                    *stamp = s.fetched_at_ms.max(now.unix_ms);
+                    s.fetched_at_ms = *stamp;
+                }
+                None => self
+                    .published
+                    .push((s.name.clone(), s.expires_at_ms, s.fetched_at_ms)),
+            }
+        }
+        for _ in 0..PUBLISH_RETRIES {
+            let Ok(entry) = shared::read(&self.key) else {
+                return;
+            };
+            let owner = entry
+                .bytes
+                .as_deref()
+                .and_then(|b| SharedState::from_bytes(b).ok())
+                .and_then(|s| s.owner);
+            let Ok(bytes) = (SharedState {
+                owner,
+                secrets: secrets.clone(),
+            })
+            .to_bytes() else {
+                return;
+            };
+            let written = if entry.bytes.is_some() {
+                shared::write_if_unchanged(&self.key, &bytes, entry.cas)
+            } else {
+                shared::write(&self.key, &bytes)
+            };
+            match written {
+                Ok(()) => return,
+                Err(HostStatus::CasMismatch) => continue,
+                Err(status) => {
+                    log::warn!("vault: cannot publish secrets: {status:?}");
+                    return;
+                }
+            }
+        }
+        log::warn!("vault: gave up publishing secrets after {PUBLISH_RETRIES} CAS conflicts");
+    }
+
+    fn count_success(&self, action: Action) {
+        match action {
+            Action::Login => self.metrics.logins.inc(),
+            Action::Fetch(_) => self.metrics.fetches.inc(),
+            Action::RenewLease(_) | Action::RenewToken => self.metrics.renewals.inc(),
+            Action::Unwrap | Action::LookupToken => {}
+        }
+    }
+
+    fn record_gauges(&self, now: Now) {
+        for (name, gauge) in &self.metrics.expires_in {
+            let secs = self.client.expires_in_s(name, now).unwrap_or(0).max(0);
+            gauge.record(secs as u64);
+        }
+    }
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Unwrap => "unwrap",
+        Action::Login => "login",
+        Action::RenewToken => "token renewal",
+        Action::LookupToken => "token lookup",
+        Action::Fetch(_) => "secret fetch",
+        Action::RenewLease(_) => "lease renewal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_key_depends_on_plugin_and_configuration() {
+        let a = shared_key("credential_injector", b"{\"a\":1}");
+        assert_eq!(a, shared_key("credential_injector", b"{\"a\":1}"));
+        assert_ne!(a, shared_key("credential_injector", b"{\"a\":2}"));
+        assert_ne!(a, shared_key("other", b"{\"a\":1}"));
+        assert!(a.starts_with("credential_injector.vault."));
+    }
+}

@@ -1,0 +1,331 @@
+//! The per-request decision: preflight, allowlist, identity, claims, CSRF,
+//! body size, credential. Every denial maps to one HTTP answer here.
+
+use super::config::{InjectMode, Injector};
+use super::credential::{CredentialSource, CredentialUnavailable};
+use crate::claims::ClaimDenied;
+use crate::cors::{is_preflight, CorsDenied, CsrfDenied};
+use crate::env::Now;
+use crate::identity::VerifiedIdentity;
+use crate::routes::{RouteRejection, RouteRequest, RouteVerdict};
+use crate::secret::Secret;
+
+/// What the filter read from the request, once.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestInput<'a> {
+    pub method: &'a str,
+    /// The path without its query.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// Request headers with lower-case names, in order.
+    pub headers: &'a [(String, String)],
+    /// What oidc-auth published for this request, if anything.
+    pub identity: Option<&'a VerifiedIdentity>,
+    pub now: Now,
+}
+
+impl RequestInput<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.headers.iter().filter(|(n, _)| n == name).count()
+    }
+
+    /// A header that must appear at most once; a repeated one reads as
+    /// an unparseable value so that checks on it fail closed.
+    fn single(&self, name: &str) -> Option<&str> {
+        match self.count(name) {
+            0 => None,
+            1 => self.header(name),
+            _ => Some("\u{0}repeated"),
+        }
+    }
+}
+
+/// A header to put on the upstream request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InjectedHeader {
+    /// Lower case.
+    pub name: String,
+    pub value: Secret,
+    pub mode: InjectMode,
+}
+
+/// Forward the request, changed as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allow {
+    /// Name of the backend whose route matched.
+    pub backend: String,
+    /// Request headers to remove first (lower case).
+    pub remove_headers: Vec<String>,
+    /// Then set these (the injected credential).
+    pub set_headers: Vec<InjectedHeader>,
+    /// New `:path` (with the query) when the backend rewrites its prefix.
+    pub path_rewrite: Option<String>,
+    /// Headers for the response (CORS for an allowed origin, `Vary`).
+    pub cors_headers: Vec<(String, String)>,
+    /// Body limit the filter enforces while streaming.
+    pub max_body_bytes: Option<u64>,
+    /// The credential's field values, to find echoes in response headers.
+    pub echo_fields: Vec<Secret>,
+}
+
+/// Why a request is refused. Mapped to status and reason code in one place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// The path failed hygiene, or the query is malformed.
+    Rejected(RouteRejection),
+    /// No backend route allows this method and path.
+    RouteNotAllowed,
+    /// The backend requires a verified user and oidc-auth published none.
+    IdentityRequired,
+    /// The published identity has expired.
+    IdentityExpired,
+    /// The route's claim conditions failed.
+    Claims(ClaimDenied),
+    /// A cookie-borne unsafe request from a foreign or unknown origin.
+    Csrf(CsrfDenied),
+    /// A cookie-borne unsafe request without the configured CSRF header.
+    CsrfHeaderMissing,
+    /// A preflight the CORS policy refuses.
+    Cors(CorsDenied),
+    /// `Content-Length` above the backend's `max_body_bytes`.
+    BodyTooLarge,
+    /// The credential cannot be had now (Vault down before the first fetch, ...).
+    CredentialUnavailable(CredentialUnavailable),
+    /// The credential exists but cannot be put in a header (missing field, CR/LF).
+    CredentialInvalid,
+}
+
+impl DenyReason {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::IdentityRequired | Self::IdentityExpired => 401,
+            Self::BodyTooLarge => 413,
+            Self::CredentialUnavailable(_) | Self::CredentialInvalid => 503,
+            _ => 403,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Rejected(r) => r.reason_code(),
+            Self::RouteNotAllowed => "route_not_allowed",
+            Self::IdentityRequired => "identity_required",
+            Self::IdentityExpired => "identity_expired",
+            Self::Claims(c) => c.reason_code(),
+            Self::Csrf(c) => c.reason_code(),
+            Self::CsrfHeaderMissing => "csrf_header_missing",
+            Self::Cors(c) => c.reason_code(),
+            Self::BodyTooLarge => "body_too_large",
+            Self::CredentialUnavailable(_) => "credential_unavailable",
+            Self::CredentialInvalid => "credential_invalid",
+        }
+    }
+
+    /// A sentence for the JSON body: names checks and claim paths, never values.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Rejected(r) => format!("the request was refused: {r}"),
+            Self::RouteNotAllowed => "no backend allows this method and path".into(),
+            Self::IdentityRequired => "sign in first".into(),
+            Self::IdentityExpired => "the session has expired".into(),
+            Self::Claims(c) => c.to_string(),
+            Self::Csrf(c) => c.to_string(),
+            Self::CsrfHeaderMissing => "the request lacks the required CSRF header".into(),
+            Self::Cors(c) => c.to_string(),
+            Self::BodyTooLarge => "the request body is too large".into(),
+            Self::CredentialUnavailable(u) => match u.last_error {
+                Some(e) => format!(
+                    "the backend credential is not available ({}; last error {e})",
+                    u.reason
+                ),
+                None => format!("the backend credential is not available ({})", u.reason),
+            },
+            Self::CredentialInvalid => "the backend credential cannot be used".into(),
+        }
+    }
+}
+
+/// Answer locally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deny {
+    pub status: u16,
+    pub reason: DenyReason,
+    /// CORS headers so the app can read the error (empty for refused preflights).
+    pub cors_headers: Vec<(String, String)>,
+}
+
+impl Deny {
+    pub fn code(&self) -> &'static str {
+        self.reason.code()
+    }
+
+    pub fn message(&self) -> String {
+        self.reason.message()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Allow),
+    Deny(Deny),
+    /// An allowed CORS preflight: answer 204 with these headers.
+    Preflight {
+        headers: Vec<(String, String)>,
+    },
+}
+
+const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS", "TRACE"];
+
+impl Injector {
+    /// Decides one request. `source` provides Vault and OAuth2 credentials.
+    pub fn decide(&self, req: &RequestInput<'_>, source: &dyn CredentialSource) -> Decision {
+        let origin = req.single("origin");
+        if let Some(cors) = &self.cors {
+            let acrm = req.header("access-control-request-method");
+            if let (true, Some(o), Some(m)) = (is_preflight(req.method, origin, acrm), origin, acrm)
+            {
+                let deny = |reason| {
+                    Decision::Deny(Deny {
+                        status: 403,
+                        reason,
+                        cors_headers: Vec::new(),
+                    })
+                };
+                let headers = match cors.preflight_response(
+                    o,
+                    m,
+                    req.header("access-control-request-headers"),
+                ) {
+                    Ok(h) => h,
+                    Err(e) => return deny(DenyReason::Cors(e)),
+                };
+                let target = RouteRequest {
+                    method: m.trim(),
+                    path: req.path,
+                    query: req.query,
+                };
+                return match self.routes.find(&target) {
+                    RouteVerdict::Matched { .. } => Decision::Preflight { headers },
+                    RouteVerdict::NoMatch => deny(DenyReason::RouteNotAllowed),
+                    RouteVerdict::Rejected(r) => deny(DenyReason::Rejected(r)),
+                };
+            }
+        }
+        let cors_headers = self
+            .cors
+            .as_ref()
+            .map(|c| c.actual_response_headers(origin))
+            .unwrap_or_default();
+        match self.allow(req, origin, source) {
+            Ok(mut allow) => {
+                allow.cors_headers = cors_headers;
+                Decision::Allow(allow)
+            }
+            Err(reason) => Decision::Deny(Deny {
+                status: reason.status(),
+                reason,
+                cors_headers,
+            }),
+        }
+    }
+
+    fn allow(
+        &self,
+        req: &RequestInput<'_>,
+        origin: Option<&str>,
+        source: &dyn CredentialSource,
+    ) -> Result<Allow, DenyReason> {
+        let target = RouteRequest {
+            method: req.method,
+            path: req.path,
+            query: req.query,
+        };
+        let (b, r) = match self.routes.find(&target) {
+            RouteVerdict::Matched { value, .. } => *value,
+            RouteVerdict::NoMatch => return Err(DenyReason::RouteNotAllowed),
+            RouteVerdict::Rejected(why) => return Err(DenyReason::Rejected(why)),
+        };
+        let backend = self.backends.get(b).ok_or(DenyReason::RouteNotAllowed)?;
+
+        if backend.require_user {
+            let id = req.identity.ok_or(DenyReason::IdentityRequired)?;
+            if id.expires_at <= req.now.unix_secs() {
+                return Err(DenyReason::IdentityExpired);
+            }
+            if let Some(Some(cond)) = backend.route_claims.get(r) {
+                cond.evaluate(&id.claims).map_err(DenyReason::Claims)?;
+            }
+        }
+
+        // Cookies travel with cross-site requests; an Authorization header
+        // does not. Only cookie-borne unsafe requests need the CSRF checks.
+        let cookie_borne = req.header("cookie").is_some_and(|c| !c.trim().is_empty())
+            && req.header("authorization").is_none();
+        let unsafe_method = !SAFE_METHODS
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(req.method));
+        if cookie_borne && unsafe_method {
+            if self.csrf.require_origin {
+                if let Some(cors) = &self.cors {
+                    cors.check_origin_or_referer(origin, req.single("referer"))
+                        .map_err(DenyReason::Csrf)?;
+                }
+            }
+            if let Some(h) = &self.csrf.required_header {
+                if req.header(h).is_none_or(|v| v.trim().is_empty()) {
+                    return Err(DenyReason::CsrfHeaderMissing);
+                }
+            }
+        }
+
+        if let Some(max) = backend.max_body_bytes {
+            let declared = req
+                .header("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if declared.is_some_and(|n| n > max) {
+                return Err(DenyReason::BodyTooLarge);
+            }
+        }
+
+        let fields = source
+            .current(&backend.credential, req.now)
+            .map_err(DenyReason::CredentialUnavailable)?;
+        let value = backend
+            .injection
+            .template
+            .render(&|name| fields.field(name))
+            .map_err(|_| DenyReason::CredentialInvalid)?;
+
+        let mut remove_headers = Vec::new();
+        if backend.strip_user_authorization {
+            remove_headers.push("authorization".to_string());
+        }
+        if backend.strip_cookies {
+            remove_headers.push("cookie".to_string());
+        }
+        Ok(Allow {
+            backend: backend.name.clone(),
+            remove_headers,
+            set_headers: vec![InjectedHeader {
+                name: backend.injection.header.clone(),
+                value,
+                mode: backend.injection.mode,
+            }],
+            path_rewrite: backend
+                .path_rewrite
+                .as_ref()
+                .and_then(|pr| pr.apply(req.path, req.query)),
+            cors_headers: Vec::new(),
+            max_body_bytes: backend.max_body_bytes,
+            echo_fields: fields.fields().map(|(_, v)| v.clone()).collect(),
+        })
+    }
+}
