@@ -5,8 +5,8 @@ use super::config::{AuthMethod, SecretKind, VaultConfig};
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::request::{Endpoint, VaultRequest};
 use super::response::{
-    parse_dynamic, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self, parse_token_renew,
-    parse_unwrap_secret_id,
+    parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
+    parse_token_renew, parse_unwrap_secret_id,
 };
 use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
 use super::snapshot::SecretSnapshot;
@@ -30,6 +30,8 @@ pub enum Action {
     LookupToken,
     Fetch(usize),
     RenewLease(usize),
+    /// Revoke a lease that was replaced (best effort, never retried).
+    RevokeLease(usize),
 }
 
 /// Vault client state for one plugin instance (the owner VM drives it).
@@ -134,6 +136,11 @@ impl VaultClient {
                     None => {}
                 }
             }
+            for (i, s) in self.secrets.iter_mut().enumerate() {
+                if s.start_revocation(now) {
+                    out.push(Action::RevokeLease(i));
+                }
+            }
         }
         self.in_flight.extend(out.iter().map(|a| (*a, now)));
         out
@@ -188,6 +195,10 @@ impl VaultClient {
             Action::RenewLease(i) => {
                 let (lease_id, increment) = self.secrets.get(i)?.lease()?;
                 Some(ep.lease_renew(self.token.token(now)?, lease_id, increment))
+            }
+            Action::RevokeLease(i) => {
+                let lease_id = self.secrets.get(i)?.revoking()?;
+                ep.lease_revoke(self.token.token(now)?, lease_id)
             }
         }
     }
@@ -279,6 +290,14 @@ impl VaultClient {
                     Err(e) => Err(self.fail_secret(action, e, now, rng)),
                 }
             }
+            Action::RevokeLease(i) => {
+                // Best effort: a failure (e.g. no revoke policy) neither backs
+                // off the secret nor forces a login; the lease expires anyway.
+                if let Some(s) = self.secrets.get_mut(i) {
+                    s.end_revocation();
+                }
+                parse_empty(status, body)
+            }
         }
     }
 
@@ -295,7 +314,11 @@ impl VaultClient {
             return;
         }
         let e = err.clone();
-        if is_token_action(action) {
+        if let Action::RevokeLease(i) = action {
+            if let Some(s) = self.secrets.get_mut(i) {
+                s.end_revocation();
+            }
+        } else if is_token_action(action) {
             self.fail_token(action, e, now, rng);
         } else {
             self.fail_secret(action, e, now, rng);
@@ -356,8 +379,10 @@ impl VaultClient {
     }
 
     /// Installs snapshots written by the owner VM when they are newer than
-    /// what this VM holds. Adopted values have no lease of ours: should this
-    /// VM become the owner, it fetches replacements before they expire.
+    /// what this VM holds: fetched later, or the same fetch with a later
+    /// expiry (a lease or token renewal). Adopted values have no lease of
+    /// ours: should this VM become the owner, it fetches replacements before
+    /// they expire.
     pub fn adopt(&mut self, snapshots: &[SecretSnapshot], now: Now, rng: &mut dyn Random) {
         for snap in snapshots {
             let Some(i) = self.index_of(&snap.name) else {
@@ -367,11 +392,7 @@ impl VaultClient {
             let Some(state) = self.secrets.get_mut(i) else {
                 continue;
             };
-            if state
-                .loaded
-                .as_ref()
-                .is_some_and(|l| l.fetched_at.unix_ms >= snap.fetched_at_ms)
-            {
+            if state.loaded.as_ref().is_some_and(|l| !snap.supersedes(l)) {
                 continue;
             }
             let expires_at = snap.expires_at_ms.map(Now::from_unix_ms);

@@ -11,6 +11,13 @@ use crate::env::{Now, Random};
 
 /// KV re-reads land in [0.9, 1.0] of the interval so proxies spread out.
 const REFRESH_FRACTION: (f64, f64) = (0.9, 1.0);
+/// A replaced lease is revoked this long after its replacement arrived, so
+/// the other VMs (which adopt on their next tick) and requests already sent
+/// with the old credential are done with it.
+pub const REVOKE_GRACE_MS: u64 = 5_000;
+/// At most this many replaced leases wait for revocation (bounded memory);
+/// older ones are left to expire on their own.
+const MAX_RETIRED: usize = 8;
 
 /// What a secret needs next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,11 +75,24 @@ impl Loaded {
     }
 }
 
+/// A replaced lease waiting to be revoked (best effort).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Retired {
+    pub(crate) lease_id: String,
+    pub(crate) revoke_at: Now,
+    /// Vault drops it by itself then: no call needed.
+    pub(crate) expires_at: Now,
+}
+
 /// Lifecycle of one secret.
 #[derive(Clone, Debug)]
 pub struct SecretState {
     refresh_ms: u64,
     pub(crate) loaded: Option<Loaded>,
+    /// Replaced leases, oldest first.
+    retired: Vec<Retired>,
+    /// The lease whose revocation is in flight.
+    revoking: Option<String>,
     failures: u32,
     retry_at: Now,
     last_error: Option<&'static str>,
@@ -84,6 +104,8 @@ impl SecretState {
         Self {
             refresh_ms,
             loaded: None,
+            retired: Vec::new(),
+            revoking: None,
             failures: 0,
             retry_at: Now::from_unix_ms(0),
             last_error: None,
@@ -232,7 +254,65 @@ impl SecretState {
                 }
             }
         };
-        self.loaded = Some(loaded);
+        let replaced = self
+            .loaded
+            .replace(loaded)
+            .and_then(|old| old.lease.map(|l| (l, old.token_deadline)));
+        if let Some((old, deadline)) = replaced {
+            self.retire(old, deadline, now);
+        }
+    }
+
+    /// Queues a replaced lease for revocation unless it is the same lease or
+    /// already dead.
+    fn retire(&mut self, old: Lease, token_deadline: Option<Now>, now: Now) {
+        let current = self
+            .loaded
+            .as_ref()
+            .and_then(|l| l.lease.as_ref())
+            .map(|l| l.id.as_str());
+        let expires_at = token_deadline.map_or(old.expires_at, |d| d.min(old.expires_at));
+        if current == Some(old.id.as_str()) || expires_at <= now {
+            return;
+        }
+        self.retired.retain(|r| r.expires_at > now);
+        if self.retired.len() >= MAX_RETIRED {
+            return;
+        }
+        self.retired.push(Retired {
+            lease_id: old.id,
+            revoke_at: now.plus_ms(REVOKE_GRACE_MS).min(expires_at),
+            expires_at,
+        });
+    }
+
+    /// Starts revoking the oldest replaced lease that is due: returns true
+    /// when one is now in flight (read it with [`Self::revoking`]).
+    pub fn start_revocation(&mut self, now: Now) -> bool {
+        if self.revoking.is_some() {
+            return false;
+        }
+        self.retired.retain(|r| r.expires_at > now);
+        let Some(pos) = self.retired.iter().position(|r| r.revoke_at <= now) else {
+            return false;
+        };
+        self.revoking = Some(self.retired.remove(pos).lease_id);
+        true
+    }
+
+    /// The lease id being revoked, if any.
+    pub fn revoking(&self) -> Option<&str> {
+        self.revoking.as_deref()
+    }
+
+    /// The revocation finished (answered or failed): it is not retried.
+    pub fn end_revocation(&mut self) {
+        self.revoking = None;
+    }
+
+    /// Replaced leases still waiting for revocation.
+    pub fn pending_revocations(&self) -> usize {
+        self.retired.len()
     }
 
     /// A lease renewal succeeded. Truncated or no longer renewable: schedule a
