@@ -16,8 +16,8 @@ use crate::raw::HostStatus;
 use crate::shared;
 use policies::env::{Now, Random};
 use policies::vault::{
-    Action, OwnerLease, SecretValue, SharedState, Unavailable, VaultClient, VaultConfig,
-    VaultError, MAX_RESPONSE_BYTES,
+    Action, OwnerLease, SecretValue, SharedState, Unavailable, UnavailableReason, VaultClient,
+    VaultConfig, VaultError, MAX_RESPONSE_BYTES,
 };
 use std::time::Duration;
 
@@ -116,9 +116,29 @@ impl VaultDriver {
         }
     }
 
-    /// The current value of secret `name`, or why there is none.
-    pub fn current(&self, name: &str, now: Now) -> Result<&SecretValue, Unavailable> {
+    /// The current value of secret `name`, or why there is none. A VM that
+    /// is not the owner and has nothing valid (not adopted yet, or its copy
+    /// just expired) first looks at shared data: the owner may have
+    /// published a renewal or replacement since this VM's last tick.
+    pub fn current(&mut self, name: &str, now: Now) -> Result<&SecretValue, Unavailable> {
+        let stale = !self.owner
+            && self.client.secret(name, now).is_err_and(|u| {
+                matches!(
+                    u.reason,
+                    UnavailableReason::Expired | UnavailableReason::NotLoaded
+                )
+            });
+        if stale {
+            if let Some(state) = self.read_shared() {
+                self.client.adopt(&state.secrets, now, &mut self.rng);
+            }
+        }
         self.client.secret(name, now)
+    }
+
+    fn read_shared(&self) -> Option<SharedState> {
+        let entry = shared::read(&self.key).ok()?;
+        SharedState::from_bytes(entry.bytes.as_deref()?).ok()
     }
 
     /// Whether this VM held the owner lease at its last tick.

@@ -12,7 +12,7 @@ use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
 use super::snapshot::SecretSnapshot;
 use super::token_state::{TokenAction, TokenState};
 use super::value::SecretValue;
-use super::{jittered, REPLACE_FRACTION};
+use super::{before_expiry, REPLACE_FRACTION};
 use crate::env::{Now, Random};
 use crate::secret::Secret;
 
@@ -398,7 +398,7 @@ impl VaultClient {
             let expires_at = snap.expires_at_ms.map(Now::from_unix_ms);
             let replace_at = expires_at.map(|e| {
                 let remaining = e.unix_ms.saturating_sub(now.unix_ms);
-                now.plus_ms(jittered(remaining, REPLACE_FRACTION, rng))
+                now.plus_ms(before_expiry(remaining, REPLACE_FRACTION, rng))
             });
             let fetched_at = Now::from_unix_ms(snap.fetched_at_ms);
             state.loaded = Some(Loaded {

@@ -6,14 +6,14 @@
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::response::{DynamicSecret, Kv2Secret, Renewal};
 use super::value::SecretValue;
-use super::{jittered, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
+use super::{before_expiry, jittered, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
 use crate::env::{Now, Random};
 
 /// KV re-reads land in [0.9, 1.0] of the interval so proxies spread out.
 const REFRESH_FRACTION: (f64, f64) = (0.9, 1.0);
-/// A replaced lease is revoked this long after its replacement arrived, so
-/// the other VMs (which adopt on their next tick) and requests already sent
-/// with the old credential are done with it.
+/// A replaced lease is revoked this long after its replacement arrived (or
+/// halfway to its end if sooner), so the other VMs (which adopt on their next
+/// tick) and requests already sent with the old credential are done with it.
 pub const REVOKE_GRACE_MS: u64 = 5_000;
 /// At most this many replaced leases wait for revocation (bounded memory);
 /// older ones are left to expire on their own.
@@ -221,13 +221,13 @@ impl SecretState {
                         let ttl_ms = d.lease_duration_s.saturating_mul(1000);
                         let (renew_at, replace_at) = if d.renewable {
                             (
-                                Some(started.plus_ms(jittered(ttl_ms, RENEW_FRACTION, rng))),
+                                Some(started.plus_ms(before_expiry(ttl_ms, RENEW_FRACTION, rng))),
                                 None,
                             )
                         } else {
                             (
                                 None,
-                                Some(started.plus_ms(jittered(ttl_ms, REPLACE_FRACTION, rng))),
+                                Some(started.plus_ms(before_expiry(ttl_ms, REPLACE_FRACTION, rng))),
                             )
                         };
                         Some(Lease {
@@ -281,7 +281,9 @@ impl SecretState {
         }
         self.retired.push(Retired {
             lease_id: old.id,
-            revoke_at: now.plus_ms(REVOKE_GRACE_MS).min(expires_at),
+            // Short leases: halfway to their end, so the call still matters.
+            revoke_at: now
+                .plus_ms(REVOKE_GRACE_MS.min(expires_at.unix_ms.saturating_sub(now.unix_ms) / 2)),
             expires_at,
         });
     }
@@ -331,7 +333,7 @@ impl SecretState {
         let ttl_ms = r.lease_duration_s.saturating_mul(1000);
         lease.expires_at = started.plus_ms(ttl_ms);
         if r.renewable && !r.truncated {
-            lease.renew_at = Some(started.plus_ms(jittered(ttl_ms, RENEW_FRACTION, rng)));
+            lease.renew_at = Some(started.plus_ms(before_expiry(ttl_ms, RENEW_FRACTION, rng)));
             lease.replace_at = None;
         } else {
             let end = deadline.map_or(lease.expires_at, |d| d.min(lease.expires_at));
@@ -396,7 +398,7 @@ impl SecretState {
 fn stop_renewing(lease: &mut Lease, end: Now, now: Now, rng: &mut dyn Random) {
     lease.renew_at = None;
     let remaining = end.unix_ms.saturating_sub(now.unix_ms);
-    let at = now.plus_ms(jittered(remaining, REPLACE_FRACTION, rng));
+    let at = now.plus_ms(before_expiry(remaining, REPLACE_FRACTION, rng));
     lease.replace_at = Some(lease.replace_at.map_or(at, |t| t.min(at)));
 }
 
