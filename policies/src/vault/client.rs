@@ -228,6 +228,12 @@ impl VaultClient {
             Action::Login => match parse_login(status, body) {
                 Ok(auth) => {
                     self.token.on_login(auth, started, now, rng);
+                    // Vault answers again (after an outage, or a 403 that
+                    // asked for this login): failed secrets need not wait
+                    // out their backoff.
+                    for s in &mut self.secrets {
+                        s.retry_now(now);
+                    }
                     self.sync_secrets_with_token(now, rng);
                     Ok(())
                 }

@@ -367,6 +367,12 @@ impl SecretState {
         }
     }
 
+    /// Ends a backoff early (the failure count stays, so a new failure
+    /// backs off further).
+    pub fn retry_now(&mut self, now: Now) {
+        self.retry_at = self.retry_at.min(now);
+    }
+
     /// Keeps the lease's token deadline in step with the token: the current
     /// generation's renewals extend it; once a newer token exists the lease
     /// dies with the old one, so a replacement is scheduled before then.

@@ -587,3 +587,35 @@ fn lease_that_expired_before_its_revocation_is_not_revoked() {
     assert!(!due.contains(&Action::RevokeLease(0)), "{due:?}");
     assert_eq!(c.secret_state("db").unwrap().pending_revocations(), 0);
 }
+
+#[test]
+fn a_new_login_after_a_denied_read_retries_the_secret_without_waiting_out_its_backoff() {
+    let mut rng = SeededRandom(14);
+    let mut c = started(&mut rng);
+    // Outage: the KV re-read fails a few times, backing off further each time.
+    let mut now = run_until(&mut c, at(0), Action::Fetch(1), &mut rng);
+    for _ in 0..4 {
+        c.on_response(Action::Fetch(1), 503, b"no healthy upstream", now, &mut rng)
+            .unwrap_err();
+        now = run_until(&mut c, now, Action::Fetch(1), &mut rng);
+    }
+    // Vault is back but lost our token: 403, new login, and the read goes out at once.
+    c.on_response(
+        Action::Fetch(1),
+        403,
+        br#"{"errors":["permission denied"]}"#,
+        now,
+        &mut rng,
+    )
+    .unwrap_err();
+    assert_eq!(c.next_actions(now, &mut rng), vec![Action::Login]);
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        now,
+        &mut rng,
+    )
+    .unwrap();
+    assert!(c.next_actions(now, &mut rng).contains(&Action::Fetch(1)));
+}
