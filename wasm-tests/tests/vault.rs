@@ -534,7 +534,6 @@ fn openbao_outage_serves_the_cached_lease_until_expiry_then_503_then_recovers() 
     s.bao = OpenBao::start_on(port).unwrap();
     seed(&s.bao, Some((&s.role_id, &s.secret_id)));
     seed_database(&s.bao, &s.pg, "5s", "1h");
-    let back = Instant::now();
     let (header, took) = wait_for(
         &s.envoy,
         "/db/q",
@@ -545,7 +544,6 @@ fn openbao_outage_serves_the_cached_lease_until_expiry_then_503_then_recovers() 
     eprintln!(
         "OpenBao back: served again after {took:?} (outage lasted {expired_after:?} + restart)"
     );
-    let _ = back;
     assert!(metric(&s.envoy, "logins") > logins);
     let (user, password) = basic_credentials(&header);
     assert_eq!(

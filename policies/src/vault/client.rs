@@ -121,7 +121,13 @@ impl VaultClient {
             };
             out.extend(action);
         }
-        if self.token.token(now).is_some() {
+        // While a (re)login is under way, calls would go out with the token
+        // being replaced, which was likely just refused: wait for the new one.
+        let logging_in = out
+            .iter()
+            .chain(self.in_flight.iter().map(|(a, _)| a))
+            .any(|a| matches!(a, Action::Login | Action::Unwrap));
+        if !logging_in && self.token.token(now).is_some() {
             for (i, s) in self.secrets.iter().enumerate() {
                 if self
                     .in_flight

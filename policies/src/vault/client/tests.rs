@@ -619,3 +619,31 @@ fn a_new_login_after_a_denied_read_retries_the_secret_without_waiting_out_its_ba
     .unwrap();
     assert!(c.next_actions(now, &mut rng).contains(&Action::Fetch(1)));
 }
+
+#[test]
+fn no_secret_call_goes_out_with_the_old_token_while_a_relogin_is_under_way() {
+    let mut rng = SeededRandom(15);
+    let mut c = started(&mut rng);
+    let now = run_until(&mut c, at(0), Action::Fetch(1), &mut rng);
+    c.on_response(
+        Action::Fetch(1),
+        403,
+        br#"{"errors":["permission denied"]}"#,
+        now,
+        &mut rng,
+    )
+    .unwrap_err();
+    // The re-read's backoff ends while the login is still unanswered.
+    let later = now.plus_ms(3000);
+    assert_eq!(c.next_actions(now, &mut rng), vec![Action::Login]);
+    assert_eq!(c.next_actions(later, &mut rng), vec![]);
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        later,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(c.next_actions(later, &mut rng), vec![Action::Fetch(1)]);
+}
