@@ -51,13 +51,20 @@ pub const RETRY_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff::new(
 /// Only matters for short TTLs; with minutes the fractions decide.
 pub const EXPIRY_MARGIN_MS: u64 = 3_000;
 
+/// With this little left, act at once: a later tick may come too late.
+pub const ACT_NOW_BELOW_MS: u64 = 2_000;
+
 /// Like [`jittered`] for a point before an expiry `span_ms` away: never
-/// later than [`EXPIRY_MARGIN_MS`] (or 3/4 of the span) before the end.
+/// later than [`EXPIRY_MARGIN_MS`] (or 3/4 of the span) before the end, and
+/// at once when less than [`ACT_NOW_BELOW_MS`] is left.
 pub(crate) fn before_expiry(
     span_ms: u64,
     range: (f64, f64),
     rng: &mut dyn crate::env::Random,
 ) -> u64 {
+    if span_ms <= ACT_NOW_BELOW_MS {
+        return 0;
+    }
     let margin = EXPIRY_MARGIN_MS.min(span_ms / 4 * 3);
     jittered(span_ms, range, rng).min(span_ms.saturating_sub(margin))
 }

@@ -12,7 +12,7 @@ use crate::env::{Now, Random};
 /// KV re-reads land in [0.9, 1.0] of the interval so proxies spread out.
 const REFRESH_FRACTION: (f64, f64) = (0.9, 1.0);
 /// A replaced lease is revoked this long after its replacement arrived (or
-/// halfway to its end if sooner), so the other VMs (which adopt on their next
+/// a third of the way to its end if sooner), so the other VMs (which adopt on their next
 /// tick) and requests already sent with the old credential are done with it.
 pub const REVOKE_GRACE_MS: u64 = 5_000;
 /// At most this many replaced leases wait for revocation (bounded memory);
@@ -281,9 +281,10 @@ impl SecretState {
         }
         self.retired.push(Retired {
             lease_id: old.id,
-            // Short leases: halfway to their end, so the call still matters.
+            // Short leases: a third of the way to their end, so the call still
+            // goes out on one of the next ticks before the lease is gone anyway.
             revoke_at: now
-                .plus_ms(REVOKE_GRACE_MS.min(expires_at.unix_ms.saturating_sub(now.unix_ms) / 2)),
+                .plus_ms(REVOKE_GRACE_MS.min(expires_at.unix_ms.saturating_sub(now.unix_ms) / 3)),
             expires_at,
         });
     }
