@@ -148,7 +148,13 @@ fn valid_tokens_of_every_idp_algorithm_reach_the_upstream_with_claim_headers() {
         );
     }
     // RS256/ES256 are checked by Envoy's native verify_signature after its self-test passed.
-    assert_eq!(stack.envoy.stat("wasmcustom.oidc_auth.host_signature_verification").unwrap(), Some(3));
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.oidc_auth.host_signature_verification")
+            .unwrap(),
+        Some(3)
+    );
     assert!(
         stack
             .envoy
