@@ -29,12 +29,11 @@ pub struct Target {
     pub pid: u32,
 }
 
+/// A filter setup: name, bootstrap text, Envoy environment.
+pub type Setup = (&'static str, String, Vec<(&'static str, &'static str)>);
+
 /// Bootstrap text and Envoy environment of each filter setup.
-pub fn setups(
-    upstream_port: u16,
-    bao_port: u16,
-    jwks: &Value,
-) -> Vec<(&'static str, String, Vec<(&'static str, &'static str)>)> {
+pub fn setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
     let base = || Bootstrap::new().backend(&[upstream_port]);
     let oidc = configs::oidc_auth_config(jwks);
     let sticky = configs::sticky_config();
@@ -320,11 +319,11 @@ impl Plan {
         let bearer = |t: &str| ("authorization", format!("Bearer {t}"));
         let file = |name: &str, lines: &[Vec<(&str, String)>]| load::headers_file(dir, name, lines);
         let nothing = file("nothing", &[])?;
-        let repeated = vec![vec![bearer(&stack.repeated_token)]];
-        let repeated_file = file("repeated", &repeated)?;
+        let token = vec![bearer(&stack.repeated_token)];
+        let repeated_file = file("repeated", std::slice::from_ref(&token))?;
 
-        stack.first_ok("oidc-auth", &repeated[0], None)?;
-        stack.first_ok("jwt_authn", &repeated[0], None)?;
+        stack.first_ok("oidc-auth", &token, None)?;
+        stack.first_ok("jwt_authn", &token, None)?;
         stack.first_ok("credential-injector", &[], None)?;
         stack.first_ok("credential_injector", &[], None)?;
         let sticky = stack
@@ -334,7 +333,7 @@ impl Plan {
             .first_ok("stateful_session", &[], Some(NATIVE_COOKIE))?
             .unwrap_or_default();
         let chain_cookie = stack
-            .first_ok("chain", &repeated[0], Some(STICKY_COOKIE))?
+            .first_ok("chain", &token, Some(STICKY_COOKIE))?
             .unwrap_or_default();
         let sticky_file = file("sticky", &[vec![("cookie", sticky)]])?;
         let native_file = file("native-cookie", &[vec![("cookie", native)]])?;
