@@ -4,12 +4,14 @@
 //!
 //! Settings (env): BENCH_SECONDS (measured seconds per run, default 5), BENCH_ROUNDS (default 3),
 //! BENCH_WARMUP (seconds, excluded, default 1), BENCH_TOKENS (distinct tokens per algorithm, default
-//! 10000), BENCH_CONNECTIONS (default 8), BENCH_OUT (default `bench/results.md`).
+//! 10000), BENCH_CONNECTIONS (default 8), BENCH_OUT (default `bench/results.md`), BENCH_PROFILE=0 to skip
+//! the `perf` profiles.
 
 mod configs;
 mod load;
 mod machine;
 mod plan;
+mod profile;
 mod report;
 mod startup;
 mod tokens;
@@ -72,6 +74,13 @@ fn run() -> Result<()> {
     plan.run_rounds(&stack, &settings)?;
     let results = plan.results();
 
+    let profiles = if profile::available() {
+        eprintln!("[bench] perf profiles");
+        Some(profile::run(&plan, &stack, &settings)?)
+    } else {
+        None
+    };
+
     eprintln!("[bench] start-up, module size and memory");
     let static_facts = startup::measure(&stack)?;
     drop(stack);
@@ -79,10 +88,10 @@ fn run() -> Result<()> {
     let after = machine::Machine::describe()?;
     report::write(
         &settings,
-        &before,
-        &after,
+        (&before, &after),
         &results,
         &static_facts,
+        profiles.as_deref(),
         plan.notes(),
         started.elapsed(),
     )?;

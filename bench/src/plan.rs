@@ -286,6 +286,14 @@ impl Measurement {
         self.vault_silent.then_some(self.vault_calls)
     }
 
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    pub fn headers(&self) -> &std::path::Path {
+        &self.headers
+    }
+
     fn vault_silent(mut self) -> Measurement {
         self.vault_silent = true;
         self
@@ -494,6 +502,10 @@ impl Plan {
 
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    pub fn script(&self) -> &std::path::Path {
+        &self.script
     }
 }
 

@@ -89,10 +89,10 @@ fn find<'a>(rows: &'a [Row], name: &str) -> Option<&'a Row> {
 
 pub fn write(
     settings: &Settings,
-    before: &Machine,
-    after: &Machine,
+    (before, after): (&Machine, &Machine),
     rows: &[Row],
     facts: &StaticFacts,
+    profiles: Option<&[crate::profile::Profile]>,
     notes: &[String],
     elapsed: Duration,
 ) -> Result<()> {
@@ -220,6 +220,16 @@ pub fn write(
         };
         let _ = writeln!(md, "| {goal} (CPU/req) | {ratio:.2}× | {status} |");
     }
+    for r in rows {
+        if let Some(n) = r.vault_calls {
+            let _ = writeln!(
+                md,
+                "| {}: no Vault request during its measured windows (OpenBao audit log) | {n} | {} |",
+                r.name,
+                verdict(n == 0)
+            );
+        }
+    }
     for m in &facts.modules {
         let _ = writeln!(
             md,
@@ -237,6 +247,23 @@ pub fn write(
     let _ = writeln!(md, "\n{}", facts.markdown());
     let _ = writeln!(md, "\n## Where the time goes\n");
     let _ = writeln!(md, "{}", decomposition(rows));
+    match profiles {
+        Some(p) => {
+            let _ = writeln!(
+                md,
+                "### Profiles
+
+{}",
+                crate::profile::markdown(p)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                md,
+                "(No `perf` profile: perf missing, not permitted, or BENCH_PROFILE=0.)"
+            );
+        }
+    }
 
     std::fs::write(&settings.out, md)?;
     std::fs::write(settings.out.with_extension("svg"), svg(rows, baseline))?;
