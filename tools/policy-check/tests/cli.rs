@@ -62,7 +62,7 @@ fn validate_exits_zero_with_ok_or_one_with_the_json_path() {
         (&["validate", "sticky-session"], r#"{"mode":"sideways","keys":[]}"#, 1, "mode: unknown variant `sideways`"),
         (&["validate", "credential-injector"], INJECTOR_OK, 0, "ok"),
         (&["validate", "credential-injector"], INJECTOR_BAD_TEMPLATE, 1,
-            "backends[0].injection.template: placeholder {password} is not a field of the credential"),
+            "backends[0].injection.template: placeholder `{password}` is not a field of the credential (hint: available: secret)"),
         // The same file checked by another plugin's loader is refused.
         (&["validate", "credential-injector"], STICKY_OK, 1, "unknown field `mode`"),
     ];
