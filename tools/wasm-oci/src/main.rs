@@ -35,7 +35,10 @@ fn main() -> ExitCode {
                 out.join("pins").join(format!("{name}.yaml")),
                 wasm_oci::pin_patch(&name, registry, tag, &w),
             )?;
-            std::fs::write(out.join(format!("{name}.digest")), format!("{}\n", w.manifest_digest))?;
+            std::fs::write(
+                out.join(format!("{name}.digest")),
+                format!("{}\n", w.manifest_digest),
+            )?;
             Ok(w)
         });
         match result {

@@ -22,23 +22,41 @@ fn tmp(name: &str) -> PathBuf {
 
 /// Checks one layout; returns the manifest digest.
 fn inspect(dir: &Path, module: &[u8], tag: &str) -> String {
-    assert_eq!(json(&std::fs::read(dir.join("oci-layout")).unwrap())["imageLayoutVersion"], "1.0.0");
+    assert_eq!(
+        json(&std::fs::read(dir.join("oci-layout")).unwrap())["imageLayoutVersion"],
+        "1.0.0"
+    );
     let index = json(&std::fs::read(dir.join("index.json")).unwrap());
     let entries = index["manifests"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
-    assert_eq!(entry["annotations"]["org.opencontainers.image.ref.name"], tag);
+    assert_eq!(
+        entry["annotations"]["org.opencontainers.image.ref.name"],
+        tag
+    );
     let manifest_bytes = blob(dir, entry["digest"].as_str().unwrap());
-    assert_eq!(entry["size"].as_u64().unwrap() as usize, manifest_bytes.len());
+    assert_eq!(
+        entry["size"].as_u64().unwrap() as usize,
+        manifest_bytes.len()
+    );
     // Every blob is stored under its own digest.
     for f in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
         let f = f.unwrap();
-        assert_eq!(wasm_oci::sha256_hex(&std::fs::read(f.path()).unwrap()), f.file_name().to_str().unwrap());
+        assert_eq!(
+            wasm_oci::sha256_hex(&std::fs::read(f.path()).unwrap()),
+            f.file_name().to_str().unwrap()
+        );
     }
     let manifest = json(&manifest_bytes);
     assert_eq!(manifest["schemaVersion"], 2);
-    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.module.wasm.config.v1+json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.module.wasm.config.v1+json"
+    );
     let config = json(&blob(dir, manifest["config"]["digest"].as_str().unwrap()));
     assert_eq!(config["type"], "envoy_proxy");
     // Istio's artifact variant: exactly two layers, one of them the module.
@@ -50,7 +68,11 @@ fn inspect(dir: &Path, module: &[u8], tag: &str) -> String {
         .collect();
     assert_eq!(wasm.len(), 1);
     let module_digest = format!("sha256:{}", wasm_oci::sha256_hex(module));
-    assert_eq!(wasm[0]["digest"], module_digest.as_str(), "layer digest = module sha256");
+    assert_eq!(
+        wasm[0]["digest"],
+        module_digest.as_str(),
+        "layer digest = module sha256"
+    );
     assert_eq!(wasm[0]["size"].as_u64().unwrap() as usize, module.len());
     assert_eq!(blob(dir, &module_digest), module);
     entry["digest"].as_str().unwrap().to_string()
@@ -64,20 +86,40 @@ fn layout_holds_the_module_as_istio_artifact_and_pins_the_manifest_digest() {
     std::fs::write(&module_path, &module).unwrap();
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_wasm-oci"))
-            .args([out.join("oci").to_str().unwrap(), "0.1.0", "registry.example.com"])
+            .args([
+                out.join("oci").to_str().unwrap(),
+                "0.1.0",
+                "registry.example.com",
+            ])
             .arg(&module_path)
             .output()
             .unwrap()
     };
     let first = run();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let digest = inspect(&out.join("oci/oidc-auth"), &module, "0.1.0");
     let pin = std::fs::read_to_string(out.join("oci/pins/oidc-auth.yaml")).unwrap();
-    assert!(pin.contains("url: oci://registry.example.com/mesh/oidc-auth:0.1.0"), "{pin}");
-    assert!(pin.contains(&format!("sha256: \"{}\"", digest.trim_start_matches("sha256:"))), "{pin}");
+    assert!(
+        pin.contains("url: oci://registry.example.com/mesh/oidc-auth:0.1.0"),
+        "{pin}"
+    );
+    assert!(
+        pin.contains(&format!(
+            "sha256: \"{}\"",
+            digest.trim_start_matches("sha256:")
+        )),
+        "{pin}"
+    );
     // Reproducible: the same module gives the same manifest digest.
     assert!(run().status.success());
-    assert_eq!(inspect(&out.join("oci/oidc-auth"), &module, "0.1.0"), digest);
+    assert_eq!(
+        inspect(&out.join("oci/oidc-auth"), &module, "0.1.0"),
+        digest
+    );
 }
 
 #[test]
