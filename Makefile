@@ -65,8 +65,9 @@ lint: setup
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) -p policies -p mesh-host $(addprefix -p ,$(FILTERS)) -- -D warnings
 
+# tools/: the offline validator (+ Istio manifest, compose tests) and the OCI image writer.
 unit: setup
-	cargo test -p policies -p mesh-host $(addprefix -p ,$(FILTERS))
+	cargo test -p policies -p mesh-host $(addprefix -p ,$(FILTERS)) -p policy-check -p wasm-oci
 
 # The policies unit tests again, compiled to wasm32 and run under Node.
 wasm-unit: setup

@@ -177,7 +177,7 @@ fn envoy_reports_exactly_the_documented_metrics_in_stats_and_prometheus() {
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .filter_map(|l| l.split_once(' '))
         .collect();
-    let ours = |n: &&str| {
+    let ours = |n: &&&str| {
         ["oidc_auth_", "sticky_session_", "credential_injector_"]
             .iter()
             .any(|p| n.starts_with(p))

@@ -2,6 +2,12 @@
 //! cross-checked with `kubectl kustomize` when one is installed), every
 //! resource validates against the vendored Istio CRD schemas, and every
 //! embedded `pluginConfig` loads with the plugin's own code.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
