@@ -14,8 +14,13 @@ path "secret/data/payments" {
 # path "sys/leases/renew" {
 #   capabilities = ["update"]
 # }
+# # revoke replaced leases: only this engine's (the lease id is in the path)
+# path "sys/leases/revoke/database/creds/app/*" {
+#   capabilities = ["update"]
+# }
 
-# Token upkeep (renewed before expiry; lookup after start-up).
+# Token upkeep (renewed before expiry; lookup after start-up). Also in the built-in
+# `default` policy; listed for roles created with token_no_default_policy=true.
 path "auth/token/renew-self" {
   capabilities = ["update"]
 }

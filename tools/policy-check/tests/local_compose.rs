@@ -1,6 +1,6 @@
 //! mesh-config/local/docker-compose.yaml must stay equivalent to the no-Docker
-//! stack (scripts/stack.sh + mesh-config/local/envoy.yaml). No Docker engine
-//! here: a static check of the file against envoy.yaml.
+//! stack (scripts/stack.sh, mesh-config/local/envoy.yaml and the SPA gate
+//! mesh-config/envoy/browser-gate.yaml). No Docker engine here: a static check.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,6 +18,12 @@ use std::path::Path;
 fn local(file: &str) -> Value {
     yaml_docs(&repo_root().join("mesh-config/local").join(file)).remove(0)
 }
+
+/// (compose service, Envoy config the no-Docker stack runs, relative to mesh-config/local).
+const ENVOYS: [(&str, &str); 2] = [
+    ("envoy", "./envoy.yaml"),
+    ("spa-gate", "../envoy/browser-gate.yaml"),
+];
 
 /// Every `port_value` under `v`.
 fn ports(v: &Value, out: &mut BTreeSet<u64>) {
@@ -58,9 +64,14 @@ fn served_ports(compose: &Value) -> BTreeSet<u64> {
 }
 
 #[test]
-fn compose_envoy_runs_the_same_config_file_and_modules() {
+fn compose_envoys_run_the_same_config_files_and_modules() {
     let compose = local("docker-compose.yaml");
-    let envoy = &compose["services"]["envoy"];
+    for (service, file) in ENVOYS {
+        check_envoy(&compose["services"][service], file);
+    }
+}
+
+fn check_envoy(envoy: &Value, file: &str) {
     let workdir = Path::new(envoy["working_dir"].as_str().unwrap());
     let mounts: Vec<(String, String)> = envoy["volumes"]
         .as_array()
@@ -71,11 +82,11 @@ fn compose_envoy_runs_the_same_config_file_and_modules() {
             (parts[0].to_string(), parts[1].to_string())
         })
         .collect();
-    // The config file mounted is ./envoy.yaml itself, and envoy is started with it.
+    // The config file mounted is the stack's own file, and envoy is started with it.
     let (_, target) = mounts
         .iter()
-        .find(|(src, _)| src == "./envoy.yaml")
-        .expect("./envoy.yaml mounted");
+        .find(|(src, _)| src == file)
+        .unwrap_or_else(|| panic!("{file} not mounted"));
     let cmd: Vec<&str> = envoy["command"]
         .as_array()
         .unwrap()
@@ -83,10 +94,10 @@ fn compose_envoy_runs_the_same_config_file_and_modules() {
         .map(|c| c.as_str().unwrap())
         .collect();
     let c = cmd.iter().position(|a| *a == "-c").expect("-c");
-    assert_eq!(cmd[c + 1], target, "envoy must run the mounted envoy.yaml");
+    assert_eq!(cmd[c + 1], target, "envoy must run the mounted {file}");
 
-    // Each `dist/x.wasm` in envoy.yaml resolves inside a mount of ../../dist.
-    let config = local("envoy.yaml");
+    // Each `dist/x.wasm` in the config resolves inside a mount of ../../dist.
+    let config = local(file);
     let mut files = Vec::new();
     find(&config, "filename", &mut files);
     assert!(!files.is_empty());
@@ -114,11 +125,15 @@ fn compose_envoy_runs_the_same_config_file_and_modules() {
 fn compose_services_serve_every_port_envoy_yaml_listens_on_or_calls() {
     let compose = local("docker-compose.yaml");
     let mut in_envoy = BTreeSet::new();
-    ports(&local("envoy.yaml"), &mut in_envoy);
-    let served = served_ports(&compose);
+    for (_, file) in ENVOYS {
+        ports(&local(file), &mut in_envoy);
+    }
+    let mut served = served_ports(&compose);
+    // The SPA itself is in no Envoy config: checked against stack.sh below.
+    assert!(served.remove(&5173));
     assert_eq!(
         served, in_envoy,
-        "compose ports (labels mesh.local/ports) vs envoy.yaml port_value"
+        "compose ports (labels mesh.local/ports) vs the Envoy configs' port_value"
     );
     // Host networking keeps 127.0.0.1 in envoy.yaml meaningful.
     for (name, s) in compose["services"].as_object().unwrap() {
@@ -136,6 +151,8 @@ fn compose_uses_the_same_ports_as_the_no_docker_stack() {
         "ENVOY_PORT",
         "GATE_PORT",
         "ADMIN_PORT",
+        "SPA_PORT",
+        "SPA_GATE_PORT",
     ] {
         let line = stack
             .lines()
