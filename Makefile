@@ -12,13 +12,15 @@ WASM_OPT_FLAGS := -Os --strip-debug --enable-bulk-memory --enable-sign-ext --ena
                   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help setup build run stop lint unit wasm-unit e2e test bench clean soak
+.PHONY: help setup build oci push run stop lint unit wasm-unit e2e test bench clean soak
 
 help:
 	@echo "make run    - build the plugins and start the local stack (Envoy + IdP + OpenBao + upstreams) with a walk-through"
 	@echo "make stop   - stop the local stack"
 	@echo "make test   - fmt, clippy (native + wasm), unit tests (native + wasm32), end-to-end tests in real Envoy"
 	@echo "make build  - optimized plugins in $(DIST)/ with sha256 files"
+	@echo "make oci    - Istio-loadable Wasm OCI image layouts in $(DIST)/oci/<plugin>/ (no Docker)"
+	@echo "make push REGISTRY=registry.example.com  - push them with oras or crane"
 	@echo "make bench  - plugins vs. Envoy native filters -> bench/results.md (BENCH_SECONDS, BENCH_ROUNDS, BENCH_TOKENS)"
 
 setup:
@@ -33,6 +35,25 @@ build: setup
 	  printf '%-28s %8d bytes  sha256 %s\n' "$(DIST)/$$f.wasm" $$(stat -c %s $(DIST)/$$f.wasm) $$(cut -d' ' -f1 $(DIST)/$$f.wasm.sha256); \
 	done
 
+# Wasm OCI images (Istio "OCI artifact" variant) as OCI image layouts on disk, plus
+# dist/oci/<plugin>.digest (the manifest digest = WasmPlugin sha256) and
+# dist/oci/pins/<plugin>.yaml (a kustomize patch with url + sha256).
+OCI_TAG  ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+REGISTRY ?= REGISTRY
+oci: build
+	@cargo run -q -p wasm-oci -- $(DIST)/oci $(OCI_TAG) $(REGISTRY) $(addprefix $(DIST)/,$(addsuffix .wasm,$(subst -,_,$(FILTERS))))
+
+# Needs `oras` (https://oras.land) or `crane` (go-containerregistry) and a registry login.
+push: oci
+	@[ "$(REGISTRY)" != REGISTRY ] || { echo "usage: make push REGISTRY=registry.example.com[/path]"; exit 2; }
+	@for p in $(FILTERS); do \
+	  ref=$(REGISTRY)/mesh/$$p:$(OCI_TAG); \
+	  if command -v oras >/dev/null; then oras cp --from-oci-layout $(DIST)/oci/$$p:$(OCI_TAG) $$ref; \
+	  elif command -v crane >/dev/null; then crane push $(DIST)/oci/$$p $$ref; \
+	  else echo "install oras or crane to push (or copy $(DIST)/oci/$$p with any OCI tool)"; exit 1; fi && \
+	  echo "$$ref  sha256 $$(cut -d: -f2 $(DIST)/oci/$$p.digest)"; \
+	done
+
 run: build
 	@bash scripts/stack.sh up --wait
 
@@ -45,8 +66,9 @@ lint: setup
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) -p policies -p mesh-host $(addprefix -p ,$(FILTERS)) -- -D warnings
 
+# tools/: the offline validator (+ Istio manifest, compose tests) and the OCI image writer.
 unit: setup
-	cargo test -p policies -p mesh-host $(addprefix -p ,$(FILTERS))
+	cargo test -p policies -p mesh-host $(addprefix -p ,$(FILTERS)) -p policy-check -p wasm-oci
 
 # The policies unit tests again, compiled to wasm32 and run under Node.
 wasm-unit: setup
