@@ -12,7 +12,7 @@ WASM_OPT_FLAGS := -Os --strip-debug --enable-bulk-memory --enable-sign-ext --ena
                   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help setup build run stop lint unit wasm-unit e2e test clean
+.PHONY: help setup build run stop lint unit wasm-unit e2e test clean soak
 
 help:
 	@echo "make run    - build the plugins and start the local stack (Envoy + IdP + OpenBao + upstreams) with a walk-through"
@@ -61,3 +61,9 @@ test: lint unit wasm-unit e2e
 clean:
 	cargo clean
 	rm -rf $(DIST) .run
+
+# Bounded soak (default 10 minutes; SOAK_SECONDS to change); writes bench/soak.md.
+soak: build
+	mkdir -p bench
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} SOAK_REPORT=$(CURDIR)/bench/soak.md \
+	  cargo test -p wasm-tests --test soak -- --ignored --nocapture

@@ -22,6 +22,8 @@ UPSTREAMS=(a:8081 b:8082 c:8083)
 IDP=http://127.0.0.1:$IDP_PORT
 BAO_ADDR=http://127.0.0.1:$BAO_PORT
 ENVOY=http://127.0.0.1:$ENVOY_PORT
+GATE_PORT=10001
+GATE=http://127.0.0.1:$GATE_PORT
 ENVOY_CONFIG=${ENVOY_CONFIG:-mesh-config/local/envoy.yaml}
 # Start order; `down` stops in reverse.
 COMPONENTS=(idp openbao upstream-a upstream-b upstream-c envoy)
@@ -54,6 +56,7 @@ wait_for() {
   done
 }
 
+backends_healthy() { [ "$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/clusters" | grep -c '^backend::.*health_flags::healthy$')" -ge 3 ]; }
 envoy_live() { [ "$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/ready")" = LIVE ] && port_busy "$ENVOY_PORT"; }
 
 stop_one() {
@@ -89,7 +92,7 @@ address_of() {
     idp) echo "$IDP (issuer, /.well-known/openid-configuration, /jwks)" ;;
     openbao) echo "$BAO_ADDR (root token: root)" ;;
     upstream-*) local u; for u in "${UPSTREAMS[@]}"; do [ "upstream-${u%%:*}" = "$1" ] && echo "http://127.0.0.1:${u#*:}"; done ;;
-    envoy) echo "$ENVOY (admin http://127.0.0.1:$ADMIN_PORT)" ;;
+    envoy) echo "$ENVOY api, $GATE browser gate (admin http://127.0.0.1:$ADMIN_PORT)" ;;
   esac
 }
 
@@ -103,7 +106,7 @@ up() {
   mkdir -p "$RUN"
   down >/dev/null
   local p
-  for p in $IDP_PORT $BAO_PORT $((BAO_PORT + 1)) $ENVOY_PORT $ADMIN_PORT "${UPSTREAMS[@]#*:}"; do
+  for p in $IDP_PORT $BAO_PORT $((BAO_PORT + 1)) $ENVOY_PORT $GATE_PORT $ADMIN_PORT "${UPSTREAMS[@]#*:}"; do
     port_busy "$p" && die "127.0.0.1:$p is already in use (another stack? \`scripts/stack.sh down\`, or: ss -ltnp | grep :$p)"
   done
 
@@ -127,9 +130,14 @@ up() {
     bash mesh-config/local/openbao/seed.sh
 
   # Envoy runs from the repo root: `dist/x.wasm` in the config resolves.
+  # The plugins' secrets reach Envoy only through its environment (host_env_keys), never the config.
+  export STICKY_KEY=${STICKY_KEY:-$(head -c 32 /dev/urandom | base64)}
+  export VAULT_ROLE_ID=${VAULT_ROLE_ID:-mesh-proxy} VAULT_SECRET_ID=${VAULT_SECRET_ID:-mesh-proxy-dev-secret}
   start envoy "$VENV/bin/envoy" -c "$ENVOY_CONFIG" --base-id 10 --concurrency 2 \
     --file-flush-interval-msec 100 --log-level info --component-log-level wasm:debug
   wait_for envoy "ready (admin /ready LIVE and listener accepting)" 60 envoy_live
+  # stateful_session honours a pin only for a host that passed its health check.
+  wait_for envoy "backends healthy" 20 backends_healthy
 
   echo; bold "Local stack is up (logs and pids in .run/):"; status; echo
   walkthrough
@@ -173,7 +181,52 @@ walkthrough() {
   echo "   GET secret/data/backend with that token: $(curl -sS -H "X-Vault-Token: $vtoken" "$BAO_ADDR/v1/secret/data/backend" | jq -c '.data.data | map_values("[\(length) chars]")')"
   login=$(curl -sS -X POST "$BAO_ADDR/v1/auth/jwt/login" -d "{\"role\":\"mesh\",\"jwt\":\"$token\"}")
   echo "   JWT login with the minted token: policies $(jq -c .auth.policies <<<"$login"), metadata $(jq -c .auth.metadata <<<"$login")"
+
+  local reader writer expired
+  reader=$(mint '{"alg":"ES256","sub":"alice","scope":"openid api:read"}')
+  writer=$(mint '{"alg":"EdDSA","sub":"bob","scope":"openid api:read api:write"}')
+  expired=$(mint '{"alg":"RS256","sub":"alice","scope":"api:read","ttl":-120}')
+  bold "4) oidc-auth on $ENVOY (tokens verified in the proxy, authorized by route and claims):"
+  show "GET /api/items, no token" "$ENVOY/api/items"
+  show "GET /api/items, alice (api:read)" "$ENVOY/api/items" -H "authorization: Bearer $reader"
+  echo "     the upstream saw: $(curl -sS -H "authorization: Bearer $reader" -H 'x-user-sub: mallory' "$ENVOY/api/items" | jq -c '{"x-user-sub": .headers["x-user-sub"], "x-user-scope": .headers["x-user-scope"]}')  (a client-sent x-user-sub is replaced)"
+  show "POST /api/orders, alice (no api:write)" "$ENVOY/api/orders" -X POST -H "authorization: Bearer $reader"
+  show "POST /api/orders, bob (api:write)" "$ENVOY/api/orders" -X POST -H "authorization: Bearer $writer"
+  show "GET /api/items, expired token" "$ENVOY/api/items" -H "authorization: Bearer $expired"
+
+  bold "5) sticky-session on $ENVOY/sticky (encrypted cookie pins alice to one upstream):"
+  # curl keeps Secure cookies from plain-http jars, so the cookie is carried by hand here.
+  local cookie seen=() id
+  cookie=$(curl -sS -D - -o /dev/null -H "authorization: Bearer $reader" "$ENVOY/sticky/cart" | tr -d '\r' | sed -n 's/^set-cookie: \([^;]*\).*/\1/ip' | head -1)
+  for i in 1 2 3 4 5; do
+    id=$(curl -sS -H "cookie: $cookie" -H "authorization: Bearer $reader" "$ENVOY/sticky/cart" | jq -r .id)
+    seen+=("$id")
+  done
+  echo "   5 requests with the cookie were served by: ${seen[*]}"
+  seen=()
+  for i in 1 2 3; do seen+=("$(curl -sS -H "cookie: $cookie" -H "authorization: Bearer $writer" "$ENVOY/sticky/cart" | jq -r .id)"); done
+  echo "   the same cookie sent with bob's token is not honoured (bound to alice): ${seen[*]}"
+  echo "   cookie: $(cut -c1-40 <<<"$cookie")... (ChaCha20-Poly1305 sealed endpoint + expiry + subject hash)"
+
+  bold "6) credential-injector on $GATE (browser gate: the API key lives only in OpenBao):"
+  show "GET /api/items as alice" "$GATE/api/items" -H "authorization: Bearer $reader" -H 'origin: http://127.0.0.1:3000'
+  echo "     the upstream saw x-api-key of $(curl -sS -H "authorization: Bearer $reader" "$GATE/api/items" | jq -r '.headers["x-api-key"] | length') chars (from OpenBao secret/backend) and no authorization: $(curl -sS -H "authorization: Bearer $reader" "$GATE/api/items" | jq -c '.headers.authorization')"
+  show "DELETE /api/items as bob (not allowlisted)" "$GATE/api/items" -X DELETE -H "authorization: Bearer $writer"
+  show "preflight from http://127.0.0.1:3000" "$GATE/api/items" -X OPTIONS -H 'origin: http://127.0.0.1:3000' -H 'access-control-request-method: GET'
   echo
+  echo "   Plugin metrics: curl -s http://127.0.0.1:$ADMIN_PORT/stats/prometheus | grep -E 'oidc_auth|sticky|credential|vault'"
+  echo
+}
+
+mint() { curl -sS -X POST "$IDP/test/token" -H 'content-type: application/json' -d "$1" | jq -r .access_token; }
+
+# show LABEL URL [curl args...]: prints the status and, for local replies, the reason code.
+show() {
+  local label=$1 url=$2; shift 2
+  local out status body
+  out=$(curl -sS -o "$RUN/body" -w '%{http_code}' "$@" "$url")
+  body=$(jq -r 'if .error then "reason " + .error elif .id then "served by upstream " + .id else "" end' "$RUN/body" 2>/dev/null)
+  printf '   %-42s -> %s %s\n' "$label" "$out" "$body"
 }
 
 b64url_json() {

@@ -58,8 +58,11 @@ fn referenced_wasm(text: &str) -> Vec<String> {
 }
 
 /// Environment variables the shipped configs expect (base64 of 32 bytes for keys).
-const DEMO_ENV: [(&str, &str); 1] =
-    [("STICKY_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")];
+const DEMO_ENV: [(&str, &str); 3] = [
+    ("STICKY_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+    ("VAULT_ROLE_ID", "demo-role-id"),
+    ("VAULT_SECRET_ID", "demo-secret-id"),
+];
 
 #[test]
 fn every_shipped_envoy_config_passes_envoy_validate() {

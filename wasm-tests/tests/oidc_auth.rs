@@ -147,7 +147,14 @@ fn valid_tokens_of_every_idp_algorithm_reach_the_upstream_with_claim_headers() {
             "tokens are forwarded by default"
         );
     }
-    // The second request with the same token is served from the verified-token cache.
+    // RS256/ES256 are checked by Envoy's native verify_signature after its self-test passed.
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.oidc_auth.host_signature_verification")
+            .unwrap(),
+        Some(3)
+    );
     assert!(
         stack
             .envoy
@@ -488,4 +495,41 @@ fn a_header_that_is_not_utf8_is_denied_and_does_not_break_the_plugin() {
         200,
         "the VM still works"
     );
+}
+
+#[test]
+fn one_jwks_fetch_per_refresh_whatever_the_number_of_worker_vms() {
+    let idp = Idp::start().unwrap();
+    let upstream = Upstream::start("backend").unwrap();
+    let config = json!({
+        "providers": [provider("local", &idp, "idp", json!({"refresh_interval": "1s"}))],
+        "default_action": "authenticated"
+    });
+    let b = Bootstrap::new()
+        .backend(&[upstream.port()])
+        .cluster("idp", &[idp.port()])
+        .wasm_filter("oidc-auth", "oidc_auth.wasm", &config, &[]);
+    // 4 workers + the main thread: 5 VMs tick every 0.5 s.
+    let envoy = Envoy::start(&b.build(), EnvoyOptions::default().concurrency(4)).unwrap();
+    let stack = Stack {
+        envoy,
+        _upstream: upstream,
+    };
+    stack.wait_for_keys(1);
+    let before = idp.jwks_requests().unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let fetches = idp.jwks_requests().unwrap() - before;
+    // One refresh per second: about 6 fetches, not 6 × 5 VMs.
+    assert!(
+        (3..=8).contains(&fetches),
+        "{fetches} JWKS fetches in 6 s with a 1 s refresh interval"
+    );
+    let token = mint(&idp, "EdDSA", json!({}));
+    for _ in 0..10 {
+        assert_eq!(
+            stack.get("/x", Some(&token)).status,
+            200,
+            "every worker has the keys"
+        );
+    }
 }

@@ -7,7 +7,7 @@ use mesh_host::random::HostRandom;
 use mesh_host::reply::LocalReply;
 use mesh_host::{clock, headers, properties};
 use policies::identity::IDENTITY_PROPERTY;
-use policies::jwt::InVm;
+use policies::jwt::{HostVerifier, InVm, SignatureBackend};
 use policies::oidc::decide::{CacheUse, RequestFacts, Verdict};
 use policies::oidc::fetch_plan::{self, FetchStep};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -68,9 +68,18 @@ impl Request {
                 headers: &self.headers,
             };
             let mut cache = shared.cache.borrow_mut();
+            let host = HostVerifier {
+                call: &crate::host_crypto::call,
+                caps: shared.host_crypto,
+            };
+            let backend: &dyn SignatureBackend = if shared.host_crypto.any() {
+                &host
+            } else {
+                &InVm
+            };
             let v = shared
                 .policy
-                .decide(&facts, &lookup, &mut cache, &InVm, now, may_fetch);
+                .decide(&facts, &lookup, &mut cache, backend, now, may_fetch);
             if lookup.stale_used.get() {
                 shared.metrics.jwks_stale_served.inc();
             }

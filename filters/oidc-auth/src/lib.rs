@@ -3,6 +3,7 @@
 //! crate reads the request once, applies the verdict, and fetches keys.
 #![forbid(unsafe_code)]
 
+mod host_crypto;
 mod http;
 mod keys;
 mod metrics;

@@ -11,6 +11,8 @@ pub struct Metrics {
     pub jwks_fetch_failed: ReasonCounters,
     pub jwks_stale_served: Metric,
     pub jwks_refetch_unknown_kid: Metric,
+    /// 1 = RSA on the host, 2 = ECDSA on the host, 3 = both, 0 = all in the VM.
+    pub host_crypto: Metric,
 }
 
 /// Reasons a JWKS fetch fails (see `policies::oidc::fetch_plan`).
@@ -44,6 +46,7 @@ impl Metrics {
             ),
             jwks_stale_served: Metric::counter("oidc_auth.jwks.stale_served"),
             jwks_refetch_unknown_kid: Metric::counter("oidc_auth.jwks.refetch_unknown_kid"),
+            host_crypto: Metric::gauge("oidc_auth.host_signature_verification"),
         }
     }
 }

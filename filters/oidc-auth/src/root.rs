@@ -7,6 +7,7 @@ use mesh_host::callout::{self, Callout, CalloutResponse};
 use mesh_host::random::HostRandom;
 use mesh_host::{clock, plugin, plugin_info, shared};
 use policies::env::Random;
+use policies::jwt::HostCapabilities;
 use policies::oidc::discovery::MAX_IDP_RESPONSE_BYTES;
 use policies::oidc::fetch_plan::{self, FetchCall, FetchNext, FetchStep};
 use policies::oidc::token_cache::TokenCache;
@@ -26,6 +27,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Identifies this VM in fetch leases.
     pub vm_owner: u64,
+    /// Signature families the host verifies natively (self-tested at start).
+    pub host_crypto: HostCapabilities,
 }
 
 pub struct Root {
@@ -210,6 +213,21 @@ impl RootContext for Root {
             policy.providers.len(),
             policy.rules.len()
         );
+        let host_crypto = if policy.host_signature_verification {
+            HostCapabilities::probe(&crate::host_crypto::call)
+        } else {
+            HostCapabilities::default()
+        };
+        log::info!(
+            "{}: native signature verification: RSA {}, ECDSA {}",
+            info.name,
+            if host_crypto.rsa_pkcs1 {
+                "host"
+            } else {
+                "in-VM"
+            },
+            if host_crypto.ecdsa { "host" } else { "in-VM" }
+        );
         let keys = keys::all_for(&policy);
         let cache = TokenCache::new(policy.token_cache_entries);
         self.shared = Some(Rc::new(Shared {
@@ -218,7 +236,14 @@ impl RootContext for Root {
             cache: RefCell::new(cache),
             metrics: Metrics::define(),
             vm_owner: self.rng.next_u64(),
+            host_crypto,
         }));
+        if let Some(shared) = &self.shared {
+            shared
+                .metrics
+                .host_crypto
+                .record(u64::from(host_crypto.rsa_pkcs1) + 2 * u64::from(host_crypto.ecdsa));
+        }
         // The first fetch waits for the first tick: a callout dispatched
         // from on_configure during Envoy start-up never gets its answer.
         self.set_tick_period(TICK);

@@ -46,6 +46,10 @@ pub struct OidcConfig {
     /// Verified tokens cached per VM (0 disables the cache).
     #[serde(default = "default_cache_entries")]
     pub token_cache_entries: usize,
+    /// Offload RS*/ES* signature checks to Envoy's native `verify_signature`
+    /// when a start-up self-test shows the host does them right.
+    #[serde(default = "yes")]
+    pub host_signature_verification: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -247,6 +251,7 @@ impl OidcConfig {
             cors,
             publish_claims: self.publish_claims,
             token_cache_entries: self.token_cache_entries,
+            host_signature_verification: self.host_signature_verification,
         })
     }
 }

@@ -20,6 +20,7 @@ pub struct OidcPolicy {
     pub cors: Option<CorsPolicy>,
     pub publish_claims: Vec<String>,
     pub token_cache_entries: usize,
+    pub host_signature_verification: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
