@@ -523,7 +523,11 @@ fn a_token_in_two_places_or_in_an_oversized_header_is_refused() {
             "/api/x".into(),
             vec![("authorization", format!("Bearer {token} {other}"))],
             401,
-            &["malformed_token", "ambiguous_token", "encrypted_token_unsupported"],
+            &[
+                "malformed_token",
+                "ambiguous_token",
+                "encrypted_token_unsupported",
+            ],
         ),
         (
             "oversized authorization header",
