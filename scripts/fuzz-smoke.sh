@@ -2,7 +2,7 @@
 # Runs every fuzz target in fuzz/ for FUZZ_SECONDS (default 10) each, seeded
 # from the committed corpora in fuzz/corpus/<target>/. Fails on the first
 # crash, leak, timeout or out-of-memory; the reproducer is left in
-# fuzz/artifacts/<target>/ (replay: cargo +nightly fuzz run <target> <file>).
+# fuzz/artifacts/<target>/ (replay: cd fuzz && cargo +nightly fuzz run -O <target> <file>).
 #
 # The committed corpora are read-only here: new inputs go to a scratch
 # directory (.run/fuzz-corpus/<target>), so a smoke run leaves git clean.
@@ -36,9 +36,11 @@ for t in "${targets[@]}"; do
   scratch="$ROOT/.run/fuzz-corpus/$t"
   mkdir -p "$scratch" "corpus/$t"
   # -rss_limit_mb / -timeout: an input that needs > 2 GiB or 10 s is a finding too.
-  if cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
+  mkdir -p "artifacts/$t"
+  # The built binary directly (cargo fuzz run would re-check the build per target).
+  if "target/x86_64-unknown-linux-gnu/release/$t" "$scratch" "corpus/$t" \
        -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -max_len=16384 \
-       >"$ROOT/.run/fuzz-$t.log" 2>&1; then
+       -artifact_prefix="artifacts/$t/" >"$ROOT/.run/fuzz-$t.log" 2>&1; then
     printf 'fuzz: %-18s ok   %s\n' "$t" "$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$ROOT/.run/fuzz-$t.log" | tail -1)"
   else
     printf 'fuzz: %-18s FAILED (log: .run/fuzz-%s.log, reproducer in fuzz/artifacts/%s/)\n' "$t" "$t" "$t"

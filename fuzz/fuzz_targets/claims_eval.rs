@@ -32,7 +32,10 @@ fn fixed() -> Option<&'static Condition> {
 
 fuzz_target!(|data: &[u8]| {
     let (cond_raw, claims_raw) = match data.iter().position(|b| *b == 0) {
-        Some(i) => (data.get(..i).unwrap_or_default(), data.get(i + 1..).unwrap_or_default()),
+        Some(i) => (
+            data.get(..i).unwrap_or_default(),
+            data.get(i + 1..).unwrap_or_default(),
+        ),
         None => (&[][..], data),
     };
     let Ok(claims) = serde_json::from_slice::<Map<String, Value>>(claims_raw) else {

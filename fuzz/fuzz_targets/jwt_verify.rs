@@ -41,5 +41,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (set, policy) = keys();
-    let _ = verify_token(token, set, policy, Now::from_unix_secs(SEED_IAT + 10), &InVm);
+    let _ = verify_token(
+        token,
+        set,
+        policy,
+        Now::from_unix_secs(SEED_IAT + 10),
+        &InVm,
+    );
 });

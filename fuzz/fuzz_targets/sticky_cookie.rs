@@ -73,7 +73,11 @@ fuzz_target!(|data: &[u8]| {
         1 => Some("alice"),
         _ => Some("bob"),
     };
-    let path = if flags & 0x10 == 0 { "/app" } else { "/static/x" };
+    let path = if flags & 0x10 == 0 {
+        "/app"
+    } else {
+        "/static/x"
+    };
     let now = Now::from_unix_secs(T0 + u64::from(flags >> 5) * 300);
     let request = policy.on_request(&RequestInput {
         cookie_headers: &lines,
@@ -83,7 +87,11 @@ fuzz_target!(|data: &[u8]| {
     });
     // A pin from a cookie bound to alice is never honoured for anyone else.
     if request.pin.is_some() {
-        assert_eq!(subject, Some("alice"), "a bound cookie pinned another subject");
+        assert_eq!(
+            subject,
+            Some("alice"),
+            "a bound cookie pinned another subject"
+        );
     }
     let _ = policy.on_response(ResponseInput {
         upstream_address: upstream,

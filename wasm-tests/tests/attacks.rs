@@ -650,7 +650,7 @@ fn path_tricks_never_reach_a_protected_route_without_the_right_claims() {
         (anon, as_user, as_admin)
     });
     let mut table = Vec::new();
-    for ((path, fate), (anon, as_user, as_admin)) in cases.iter().zip(&outcomes) {
+    for ((path, _), (anon, as_user, as_admin)) in cases.iter().zip(&outcomes) {
         table.push(format!(
             "{path:38} anon {} user {} ({}) admin {} -> {:?}",
             anon.status,
