@@ -26,7 +26,9 @@ GATE_PORT=10001
 GATE=http://127.0.0.1:$GATE_PORT
 ENVOY_CONFIG=${ENVOY_CONFIG:-mesh-config/local/envoy.yaml}
 # Start order; `down` stops in reverse.
-COMPONENTS=(idp openbao upstream-a upstream-b upstream-c envoy)
+SPA_PORT=5173
+SPA_GATE_PORT=10002
+COMPONENTS=(idp openbao upstream-a upstream-b upstream-c envoy spa-gate spa)
 
 bold() { printf '\033[1m%s\033[0m\n' "$*"; }
 log() { printf '\033[1m[stack]\033[0m %s\n' "$*"; }
@@ -93,6 +95,8 @@ address_of() {
     openbao) echo "$BAO_ADDR (root token: root)" ;;
     upstream-*) local u; for u in "${UPSTREAMS[@]}"; do [ "upstream-${u%%:*}" = "$1" ] && echo "http://127.0.0.1:${u#*:}"; done ;;
     envoy) echo "$ENVOY api, $GATE browser gate (admin http://127.0.0.1:$ADMIN_PORT)" ;;
+    spa-gate) echo "http://127.0.0.1:$SPA_GATE_PORT the SPA's API gate (mesh-config/envoy/browser-gate.yaml, admin :9903)" ;;
+    spa) echo "http://127.0.0.1:$SPA_PORT the example single-page app (open it in a browser)" ;;
   esac
 }
 
@@ -106,7 +110,7 @@ up() {
   mkdir -p "$RUN"
   down >/dev/null
   local p
-  for p in $IDP_PORT $BAO_PORT $((BAO_PORT + 1)) $ENVOY_PORT $GATE_PORT $ADMIN_PORT "${UPSTREAMS[@]#*:}"; do
+  for p in $IDP_PORT $BAO_PORT $((BAO_PORT + 1)) $ENVOY_PORT $GATE_PORT $ADMIN_PORT $SPA_PORT $SPA_GATE_PORT 9903 "${UPSTREAMS[@]#*:}"; do
     port_busy "$p" && die "127.0.0.1:$p is already in use (another stack? \`scripts/stack.sh down\`, or: ss -ltnp | grep :$p)"
   done
 
@@ -138,6 +142,12 @@ up() {
   wait_for envoy "ready (admin /ready LIVE and listener accepting)" 60 envoy_live
   # stateful_session honours a pin only for a host that passed its health check.
   wait_for envoy "backends healthy" 20 backends_healthy
+  # The example SPA and its own gate (oidc-auth + credential-injector, CORS for the SPA's origin).
+  start spa-gate "$VENV/bin/envoy" -c mesh-config/envoy/browser-gate.yaml --base-id 11 --concurrency 1 \
+    --file-flush-interval-msec 100 --log-level info --component-log-level wasm:debug
+  start spa node mesh-config/local/spa/serve.mjs --port "$SPA_PORT" --idp "$IDP" --api "http://127.0.0.1:$SPA_GATE_PORT"
+  wait_for spa-gate "accepting" 60 port_busy "$SPA_GATE_PORT"
+  wait_for spa "serving" 15 curl -fsS "http://127.0.0.1:$SPA_PORT/"
 
   echo; bold "Local stack is up (logs and pids in .run/):"; status; echo
   walkthrough
@@ -215,6 +225,9 @@ walkthrough() {
   show "preflight from http://127.0.0.1:3000" "$GATE/api/items" -X OPTIONS -H 'origin: http://127.0.0.1:3000' -H 'access-control-request-method: GET'
   echo
   echo "   Plugin metrics: curl -s http://127.0.0.1:$ADMIN_PORT/stats/prometheus | grep -E 'oidc_auth|sticky|credential|vault'"
+  bold "7) The example single-page app: open http://127.0.0.1:$SPA_PORT in a browser"
+  echo "   log in (code + PKCE, any user name), call the backend through http://127.0.0.1:$SPA_GATE_PORT:"
+  echo "   the backend gets the API key from OpenBao; the page only ever sees its hash."
   echo
 }
 

@@ -26,8 +26,13 @@ pub struct OpenBao {
 impl OpenBao {
     /// Starts `bao server -dev` on a free port (its cluster port, P+1, is free too) and waits until unsealed.
     pub fn start() -> Result<OpenBao> {
+        OpenBao::start_on(ports::free_port_pair()?)
+    }
+
+    /// Starts a fresh dev server on `port` (e.g. the port of one that was [`OpenBao::stop`]ped, to
+    /// simulate an outage and recovery). Dev mode keeps nothing: seed it again.
+    pub fn start_on(port: u16) -> Result<OpenBao> {
         let dir = TempDir::new("openbao")?;
-        let port = ports::free_port_pair()?;
         // OpenBao 2.x refuses to enable audit devices through the API: declare it in a config file.
         let audit_path = dir.join("audit.log");
         let config = format!(
@@ -54,6 +59,12 @@ impl OpenBao {
             audit_path,
             _dir: dir,
         })
+    }
+
+    /// Stops the server (an outage for whoever uses it); its port stays reserved for
+    /// [`OpenBao::start_on`]. Idempotent.
+    pub fn stop(&mut self) {
+        self.process.stop();
     }
 
     /// Its port.

@@ -14,6 +14,7 @@ use crate::{paths, ports, Error, Result};
 pub struct Postgres {
     process: Process,
     port: u16,
+    data: PathBuf,
     _dir: TempDir,
 }
 
@@ -97,6 +98,7 @@ impl Postgres {
         Ok(Postgres {
             process,
             port,
+            data,
             _dir: dir,
         })
     }
@@ -130,6 +132,44 @@ impl Postgres {
         if !out.status.success() {
             return Err(Error(format!(
                 "psql failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// From now on, TCP logins of every role but `postgres` need their password (scram-sha-256);
+    /// `postgres` itself stays trusted (OpenBao's connection, [`Postgres::psql`]).
+    pub fn require_passwords(&self) -> Result<()> {
+        let hba = "local all all trust\n\
+                   host all postgres 127.0.0.1/32 trust\n\
+                   host all all 127.0.0.1/32 scram-sha-256\n";
+        std::fs::write(self.data.join("pg_hba.conf"), hba).context("writing pg_hba.conf")?;
+        self.psql("select pg_reload_conf()").map(|_| ())
+    }
+
+    /// Runs `sql` as `user` with `password` over TCP (password auth once
+    /// [`Postgres::require_passwords`] was called); returns the output or psql's error.
+    pub fn psql_as(&self, user: &str, password: &str, sql: &str) -> Result<String> {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", user])
+            .args([
+                "-d",
+                "postgres",
+                "-w",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-A",
+                "-t",
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", password)
+            .output()
+            .context("running psql")?;
+        if !out.status.success() {
+            return Err(Error(format!(
+                "psql as {user} failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             )));
         }

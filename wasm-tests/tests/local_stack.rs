@@ -39,6 +39,7 @@ fn stack_up_walks_through_all_plugins_and_down_stops_everything() {
         "DELETE /api/items as bob (not allowlisted) -> 403 reason route_not_allowed",
         "x-api-key of 22 chars",
         "preflight from http://127.0.0.1:3000       -> 204",
+        "open http://127.0.0.1:5173 in a browser",
     ] {
         assert!(
             text.contains(expected),

@@ -66,10 +66,10 @@ struct Shared {
 
 impl CredentialSource for Shared {
     fn vault_secret(&self, name: &str, now: Now) -> Result<SecretValue, CredentialUnavailable> {
-        let Ok(vault) = self.vault.try_borrow() else {
+        let Ok(mut vault) = self.vault.try_borrow_mut() else {
             return Err(CredentialUnavailable::new("secret_not_loaded"));
         };
-        match vault.as_ref() {
+        match vault.as_mut() {
             Some(v) => v.current(name, now).cloned().map_err(Into::into),
             None => Err(CredentialUnavailable::new("secret_not_configured")),
         }

@@ -16,8 +16,8 @@ use crate::raw::HostStatus;
 use crate::shared;
 use policies::env::{Now, Random};
 use policies::vault::{
-    Action, OwnerLease, SecretValue, SharedState, Unavailable, VaultClient, VaultConfig,
-    VaultError, MAX_RESPONSE_BYTES,
+    Action, OwnerLease, SecretValue, SharedState, Unavailable, UnavailableReason, VaultClient,
+    VaultConfig, VaultError, MAX_RESPONSE_BYTES,
 };
 use std::time::Duration;
 
@@ -50,6 +50,7 @@ struct DriverMetrics {
     logins: Metric,
     fetches: Metric,
     renewals: Metric,
+    revocations: Metric,
     failures: ReasonCounters,
     /// Seconds to expiry, per configured secret (0 once expired or unknown).
     expires_in: Vec<(String, Metric)>,
@@ -64,8 +65,6 @@ pub struct VaultDriver {
     in_flight: Vec<(u32, Action)>,
     owner: bool,
     metrics: DriverMetrics,
-    /// Per secret: the expiry last published and the `fetched_at` stamp used for it.
-    published: Vec<(String, Option<u64>, u64)>,
 }
 
 /// The shared-data key for one plugin's Vault state: the plugin name plus a
@@ -102,6 +101,7 @@ impl VaultDriver {
             logins: Metric::counter(&format!("{metric_prefix}.logins")),
             fetches: Metric::counter(&format!("{metric_prefix}.fetches")),
             renewals: Metric::counter(&format!("{metric_prefix}.renewals")),
+            revocations: Metric::counter(&format!("{metric_prefix}.revocations")),
             failures: ReasonCounters::define(&format!("{metric_prefix}.failures"), FAILURE_REASONS),
             expires_in,
         };
@@ -113,13 +113,32 @@ impl VaultDriver {
             in_flight: Vec::new(),
             owner: false,
             metrics,
-            published: Vec::new(),
         }
     }
 
-    /// The current value of secret `name`, or why there is none.
-    pub fn current(&self, name: &str, now: Now) -> Result<&SecretValue, Unavailable> {
+    /// The current value of secret `name`, or why there is none. A VM that
+    /// is not the owner and has nothing valid (not adopted yet, or its copy
+    /// just expired) first looks at shared data: the owner may have
+    /// published a renewal or replacement since this VM's last tick.
+    pub fn current(&mut self, name: &str, now: Now) -> Result<&SecretValue, Unavailable> {
+        let stale = !self.owner
+            && self.client.secret(name, now).is_err_and(|u| {
+                matches!(
+                    u.reason,
+                    UnavailableReason::Expired | UnavailableReason::NotLoaded
+                )
+            });
+        if stale {
+            if let Some(state) = self.read_shared() {
+                self.client.adopt(&state.secrets, now, &mut self.rng);
+            }
+        }
         self.client.secret(name, now)
+    }
+
+    fn read_shared(&self) -> Option<SharedState> {
+        let entry = shared::read(&self.key).ok()?;
+        SharedState::from_bytes(entry.bytes.as_deref()?).ok()
     }
 
     /// Whether this VM held the owner lease at its last tick.
@@ -188,7 +207,7 @@ impl VaultDriver {
                 self.metrics.failures.inc(e.reason());
             }
         }
-        self.publish(now);
+        self.publish();
         self.record_gauges(now);
         true
     }
@@ -263,27 +282,10 @@ impl VaultDriver {
     }
 
     /// Writes this VM's snapshots, keeping the owner field as found.
-    fn publish(&mut self, now: Now) {
-        let mut secrets = self.client.snapshots();
-        // `VaultClient::adopt` takes a snapshot only when its `fetched_at` is
-        // newer, and a lease renewal keeps `fetched_at`: stamp a changed
-        // expiry as new so the other VMs pick the renewal up.
-        for s in &mut secrets {
-            let seen = self.published.iter_mut().find(|(n, _, _)| *n == s.name);
-            match seen {
-                Some((_, expires, stamp)) if *expires == s.expires_at_ms => {
-                    s.fetched_at_ms = s.fetched_at_ms.max(*stamp);
-                }
-                Some((_, expires, stamp)) => {
-                    *expires = s.expires_at_ms;
-                    *stamp = s.fetched_at_ms.max(now.unix_ms);
-                    s.fetched_at_ms = *stamp;
-                }
-                None => self
-                    .published
-                    .push((s.name.clone(), s.expires_at_ms, s.fetched_at_ms)),
-            }
-        }
+    fn publish(&self) {
+        // A renewal keeps `fetched_at` and moves the expiry: other VMs adopt it
+        // as newer (`VaultClient::adopt`).
+        let secrets = self.client.snapshots();
         for _ in 0..PUBLISH_RETRIES {
             let Ok(entry) = shared::read(&self.key) else {
                 return;
@@ -322,6 +324,7 @@ impl VaultDriver {
             Action::Login => self.metrics.logins.inc(),
             Action::Fetch(_) => self.metrics.fetches.inc(),
             Action::RenewLease(_) | Action::RenewToken => self.metrics.renewals.inc(),
+            Action::RevokeLease(_) => self.metrics.revocations.inc(),
             Action::Unwrap | Action::LookupToken => {}
         }
     }
@@ -342,6 +345,7 @@ fn action_name(a: Action) -> &'static str {
         Action::LookupToken => "token lookup",
         Action::Fetch(_) => "secret fetch",
         Action::RenewLease(_) => "lease renewal",
+        Action::RevokeLease(_) => "revocation of a replaced lease",
     }
 }
 

@@ -5,14 +5,14 @@ use super::config::{AuthMethod, SecretKind, VaultConfig};
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::request::{Endpoint, VaultRequest};
 use super::response::{
-    parse_dynamic, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self, parse_token_renew,
-    parse_unwrap_secret_id,
+    parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
+    parse_token_renew, parse_unwrap_secret_id,
 };
 use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
 use super::snapshot::SecretSnapshot;
 use super::token_state::{TokenAction, TokenState};
 use super::value::SecretValue;
-use super::{jittered, REPLACE_FRACTION};
+use super::{before_expiry, REPLACE_FRACTION};
 use crate::env::{Now, Random};
 use crate::secret::Secret;
 
@@ -30,6 +30,8 @@ pub enum Action {
     LookupToken,
     Fetch(usize),
     RenewLease(usize),
+    /// Revoke a lease that was replaced (best effort, never retried).
+    RevokeLease(usize),
 }
 
 /// Vault client state for one plugin instance (the owner VM drives it).
@@ -119,7 +121,13 @@ impl VaultClient {
             };
             out.extend(action);
         }
-        if self.token.token(now).is_some() {
+        // While a (re)login is under way, calls would go out with the token
+        // being replaced, which was likely just refused: wait for the new one.
+        let logging_in = out
+            .iter()
+            .chain(self.in_flight.iter().map(|(a, _)| a))
+            .any(|a| matches!(a, Action::Login | Action::Unwrap));
+        if !logging_in && self.token.token(now).is_some() {
             for (i, s) in self.secrets.iter().enumerate() {
                 if self
                     .in_flight
@@ -132,6 +140,11 @@ impl VaultClient {
                     Some(SecretAction::Fetch) => out.push(Action::Fetch(i)),
                     Some(SecretAction::Renew) => out.push(Action::RenewLease(i)),
                     None => {}
+                }
+            }
+            for (i, s) in self.secrets.iter_mut().enumerate() {
+                if s.start_revocation(now) {
+                    out.push(Action::RevokeLease(i));
                 }
             }
         }
@@ -189,6 +202,10 @@ impl VaultClient {
                 let (lease_id, increment) = self.secrets.get(i)?.lease()?;
                 Some(ep.lease_renew(self.token.token(now)?, lease_id, increment))
             }
+            Action::RevokeLease(i) => {
+                let lease_id = self.secrets.get(i)?.revoking()?;
+                ep.lease_revoke(self.token.token(now)?, lease_id)
+            }
         }
     }
 
@@ -217,6 +234,12 @@ impl VaultClient {
             Action::Login => match parse_login(status, body) {
                 Ok(auth) => {
                     self.token.on_login(auth, started, now, rng);
+                    // Vault answers again (after an outage, or a 403 that
+                    // asked for this login): failed secrets need not wait
+                    // out their backoff.
+                    for s in &mut self.secrets {
+                        s.retry_now(now);
+                    }
                     self.sync_secrets_with_token(now, rng);
                     Ok(())
                 }
@@ -279,6 +302,14 @@ impl VaultClient {
                     Err(e) => Err(self.fail_secret(action, e, now, rng)),
                 }
             }
+            Action::RevokeLease(i) => {
+                // Best effort: a failure (e.g. no revoke policy) neither backs
+                // off the secret nor forces a login; the lease expires anyway.
+                if let Some(s) = self.secrets.get_mut(i) {
+                    s.end_revocation();
+                }
+                parse_empty(status, body)
+            }
         }
     }
 
@@ -295,7 +326,11 @@ impl VaultClient {
             return;
         }
         let e = err.clone();
-        if is_token_action(action) {
+        if let Action::RevokeLease(i) = action {
+            if let Some(s) = self.secrets.get_mut(i) {
+                s.end_revocation();
+            }
+        } else if is_token_action(action) {
             self.fail_token(action, e, now, rng);
         } else {
             self.fail_secret(action, e, now, rng);
@@ -356,8 +391,10 @@ impl VaultClient {
     }
 
     /// Installs snapshots written by the owner VM when they are newer than
-    /// what this VM holds. Adopted values have no lease of ours: should this
-    /// VM become the owner, it fetches replacements before they expire.
+    /// what this VM holds: fetched later, or the same fetch with a later
+    /// expiry (a lease or token renewal). Adopted values have no lease of
+    /// ours: should this VM become the owner, it fetches replacements before
+    /// they expire.
     pub fn adopt(&mut self, snapshots: &[SecretSnapshot], now: Now, rng: &mut dyn Random) {
         for snap in snapshots {
             let Some(i) = self.index_of(&snap.name) else {
@@ -367,17 +404,13 @@ impl VaultClient {
             let Some(state) = self.secrets.get_mut(i) else {
                 continue;
             };
-            if state
-                .loaded
-                .as_ref()
-                .is_some_and(|l| l.fetched_at.unix_ms >= snap.fetched_at_ms)
-            {
+            if state.loaded.as_ref().is_some_and(|l| !snap.supersedes(l)) {
                 continue;
             }
             let expires_at = snap.expires_at_ms.map(Now::from_unix_ms);
             let replace_at = expires_at.map(|e| {
                 let remaining = e.unix_ms.saturating_sub(now.unix_ms);
-                now.plus_ms(jittered(remaining, REPLACE_FRACTION, rng))
+                now.plus_ms(before_expiry(remaining, REPLACE_FRACTION, rng))
             });
             let fetched_at = Now::from_unix_ms(snap.fetched_at_ms);
             state.loaded = Some(Loaded {

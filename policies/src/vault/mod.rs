@@ -45,6 +45,30 @@ pub const REPLACE_FRACTION: (f64, f64) = (0.8, 0.9);
 /// Backoff for failed Vault calls: 1 s doubling up to 5 min, with jitter.
 pub const RETRY_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff::new(1_000, 300_000);
 
+/// Something that expires is renewed or replaced at least this long before
+/// its end (at most half its life): the owner VM ticks once a second, the
+/// other VMs adopt the result on their next tick, and the call takes time.
+/// Only matters for short TTLs; with minutes the fractions decide.
+pub const EXPIRY_MARGIN_MS: u64 = 3_000;
+
+/// With this little left, act at once: a later tick may come too late.
+pub const ACT_NOW_BELOW_MS: u64 = 2_000;
+
+/// Like [`jittered`] for a point before an expiry `span_ms` away: never
+/// later than [`EXPIRY_MARGIN_MS`] (or 3/4 of the span) before the end, and
+/// at once when less than [`ACT_NOW_BELOW_MS`] is left.
+pub(crate) fn before_expiry(
+    span_ms: u64,
+    range: (f64, f64),
+    rng: &mut dyn crate::env::Random,
+) -> u64 {
+    if span_ms <= ACT_NOW_BELOW_MS {
+        return 0;
+    }
+    let margin = EXPIRY_MARGIN_MS.min(span_ms / 4 * 3);
+    jittered(span_ms, range, rng).min(span_ms.saturating_sub(margin))
+}
+
 /// A point `fraction` (drawn uniformly from `range`) of the way through `span_ms`.
 pub(crate) fn jittered(span_ms: u64, range: (f64, f64), rng: &mut dyn crate::env::Random) -> u64 {
     let f = range.0 + (range.1 - range.0) * rng.unit();

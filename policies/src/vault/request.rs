@@ -194,14 +194,26 @@ impl Endpoint {
         self.request(Method::Post, "sys/leases/renew", Some(token), Some(body))
     }
 
-    /// `POST sys/leases/revoke {lease_id}` (answers 204).
-    pub fn lease_revoke(&self, token: &Secret, lease_id: &str) -> VaultRequest {
-        self.request(
-            Method::Post,
-            "sys/leases/revoke",
-            Some(token),
-            Some(json!({"lease_id": lease_id})),
-        )
+    /// `POST sys/leases/revoke/<lease_id>` (answers 204). The id goes in the
+    /// path so a policy can allow revoking only its own engine's leases
+    /// (`sys/leases/revoke/database/creds/app/*`). `None` when the id holds
+    /// characters that do not belong in a path (Vault never issues such ids).
+    pub fn lease_revoke(&self, token: &Secret, lease_id: &str) -> Option<VaultRequest> {
+        let path_safe = !lease_id.is_empty()
+            && !lease_id
+                .split('/')
+                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+            && lease_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'));
+        path_safe.then(|| {
+            self.request(
+                Method::Post,
+                &format!("sys/leases/revoke/{lease_id}"),
+                Some(token),
+                None,
+            )
+        })
     }
 
     /// `POST auth/token/renew-self {increment}` (seconds).
@@ -316,11 +328,11 @@ mod tests {
                 Some(json!({"lease_id": "database/creds/app/L1", "increment": 600})),
             ),
             (
-                e.lease_revoke(&tok, "database/creds/app/L1"),
+                e.lease_revoke(&tok, "database/creds/app/L1.x_y-Z").unwrap(),
                 Method::Post,
-                "/v1/sys/leases/revoke",
+                "/v1/sys/leases/revoke/database/creds/app/L1.x_y-Z",
                 Some("s.client-token"),
-                Some(json!({"lease_id": "database/creds/app/L1"})),
+                None,
             ),
             (
                 e.token_renew_self(&tok, 3600),
@@ -393,5 +405,23 @@ mod tests {
         let dbg = format!("{reqs:?}");
         assert!(!dbg.contains("SECRET"), "{dbg}");
         assert!(dbg.contains("ns/") && dbg.contains("/v1/sys/leases/renew"));
+    }
+
+    #[test]
+    fn lease_ids_that_would_change_the_revoke_path_are_refused() {
+        let e = ep(None);
+        let tok = Secret::new("s.t");
+        for bad in [
+            "",
+            "a/../sys/seal",
+            "a//b",
+            "a?x=1",
+            "a b",
+            "a%2F",
+            "/a",
+            "a/",
+        ] {
+            assert!(e.lease_revoke(&tok, bad).is_none(), "{bad:?}");
+        }
     }
 }

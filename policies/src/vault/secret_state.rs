@@ -6,11 +6,18 @@
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::response::{DynamicSecret, Kv2Secret, Renewal};
 use super::value::SecretValue;
-use super::{jittered, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
+use super::{before_expiry, jittered, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
 use crate::env::{Now, Random};
 
 /// KV re-reads land in [0.9, 1.0] of the interval so proxies spread out.
 const REFRESH_FRACTION: (f64, f64) = (0.9, 1.0);
+/// A replaced lease is revoked this long after its replacement arrived (or
+/// a third of the way to its end if sooner), so the other VMs (which adopt on their next
+/// tick) and requests already sent with the old credential are done with it.
+pub const REVOKE_GRACE_MS: u64 = 5_000;
+/// At most this many replaced leases wait for revocation (bounded memory);
+/// older ones are left to expire on their own.
+const MAX_RETIRED: usize = 8;
 
 /// What a secret needs next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,11 +75,24 @@ impl Loaded {
     }
 }
 
+/// A replaced lease waiting to be revoked (best effort).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Retired {
+    pub(crate) lease_id: String,
+    pub(crate) revoke_at: Now,
+    /// Vault drops it by itself then: no call needed.
+    pub(crate) expires_at: Now,
+}
+
 /// Lifecycle of one secret.
 #[derive(Clone, Debug)]
 pub struct SecretState {
     refresh_ms: u64,
     pub(crate) loaded: Option<Loaded>,
+    /// Replaced leases, oldest first.
+    retired: Vec<Retired>,
+    /// The lease whose revocation is in flight.
+    revoking: Option<String>,
     failures: u32,
     retry_at: Now,
     last_error: Option<&'static str>,
@@ -84,6 +104,8 @@ impl SecretState {
         Self {
             refresh_ms,
             loaded: None,
+            retired: Vec::new(),
+            revoking: None,
             failures: 0,
             retry_at: Now::from_unix_ms(0),
             last_error: None,
@@ -199,13 +221,13 @@ impl SecretState {
                         let ttl_ms = d.lease_duration_s.saturating_mul(1000);
                         let (renew_at, replace_at) = if d.renewable {
                             (
-                                Some(started.plus_ms(jittered(ttl_ms, RENEW_FRACTION, rng))),
+                                Some(started.plus_ms(before_expiry(ttl_ms, RENEW_FRACTION, rng))),
                                 None,
                             )
                         } else {
                             (
                                 None,
-                                Some(started.plus_ms(jittered(ttl_ms, REPLACE_FRACTION, rng))),
+                                Some(started.plus_ms(before_expiry(ttl_ms, REPLACE_FRACTION, rng))),
                             )
                         };
                         Some(Lease {
@@ -232,7 +254,68 @@ impl SecretState {
                 }
             }
         };
-        self.loaded = Some(loaded);
+        let replaced = self
+            .loaded
+            .replace(loaded)
+            .and_then(|old| old.lease.map(|l| (l, old.token_deadline)));
+        if let Some((old, deadline)) = replaced {
+            self.retire(old, deadline, now);
+        }
+    }
+
+    /// Queues a replaced lease for revocation unless it is the same lease or
+    /// already dead.
+    fn retire(&mut self, old: Lease, token_deadline: Option<Now>, now: Now) {
+        let current = self
+            .loaded
+            .as_ref()
+            .and_then(|l| l.lease.as_ref())
+            .map(|l| l.id.as_str());
+        let expires_at = token_deadline.map_or(old.expires_at, |d| d.min(old.expires_at));
+        if current == Some(old.id.as_str()) || expires_at <= now {
+            return;
+        }
+        self.retired.retain(|r| r.expires_at > now);
+        if self.retired.len() >= MAX_RETIRED {
+            return;
+        }
+        self.retired.push(Retired {
+            lease_id: old.id,
+            // Short leases: a third of the way to their end, so the call still
+            // goes out on one of the next ticks before the lease is gone anyway.
+            revoke_at: now
+                .plus_ms(REVOKE_GRACE_MS.min(expires_at.unix_ms.saturating_sub(now.unix_ms) / 3)),
+            expires_at,
+        });
+    }
+
+    /// Starts revoking the oldest replaced lease that is due: returns true
+    /// when one is now in flight (read it with [`Self::revoking`]).
+    pub fn start_revocation(&mut self, now: Now) -> bool {
+        if self.revoking.is_some() {
+            return false;
+        }
+        self.retired.retain(|r| r.expires_at > now);
+        let Some(pos) = self.retired.iter().position(|r| r.revoke_at <= now) else {
+            return false;
+        };
+        self.revoking = Some(self.retired.remove(pos).lease_id);
+        true
+    }
+
+    /// The lease id being revoked, if any.
+    pub fn revoking(&self) -> Option<&str> {
+        self.revoking.as_deref()
+    }
+
+    /// The revocation finished (answered or failed): it is not retried.
+    pub fn end_revocation(&mut self) {
+        self.revoking = None;
+    }
+
+    /// Replaced leases still waiting for revocation.
+    pub fn pending_revocations(&self) -> usize {
+        self.retired.len()
     }
 
     /// A lease renewal succeeded. Truncated or no longer renewable: schedule a
@@ -251,7 +334,7 @@ impl SecretState {
         let ttl_ms = r.lease_duration_s.saturating_mul(1000);
         lease.expires_at = started.plus_ms(ttl_ms);
         if r.renewable && !r.truncated {
-            lease.renew_at = Some(started.plus_ms(jittered(ttl_ms, RENEW_FRACTION, rng)));
+            lease.renew_at = Some(started.plus_ms(before_expiry(ttl_ms, RENEW_FRACTION, rng)));
             lease.replace_at = None;
         } else {
             let end = deadline.map_or(lease.expires_at, |d| d.min(lease.expires_at));
@@ -285,6 +368,12 @@ impl SecretState {
         }
     }
 
+    /// Ends a backoff early (the failure count stays, so a new failure
+    /// backs off further).
+    pub fn retry_now(&mut self, now: Now) {
+        self.retry_at = self.retry_at.min(now);
+    }
+
     /// Keeps the lease's token deadline in step with the token: the current
     /// generation's renewals extend it; once a newer token exists the lease
     /// dies with the old one, so a replacement is scheduled before then.
@@ -316,7 +405,7 @@ impl SecretState {
 fn stop_renewing(lease: &mut Lease, end: Now, now: Now, rng: &mut dyn Random) {
     lease.renew_at = None;
     let remaining = end.unix_ms.saturating_sub(now.unix_ms);
-    let at = now.plus_ms(jittered(remaining, REPLACE_FRACTION, rng));
+    let at = now.plus_ms(before_expiry(remaining, REPLACE_FRACTION, rng));
     lease.replace_at = Some(lease.replace_at.map_or(at, |t| t.min(at)));
 }
 

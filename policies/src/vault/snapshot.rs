@@ -6,6 +6,7 @@
 //! `Debug` stays redacted.
 
 use super::error::VaultError;
+use super::secret_state::Loaded;
 use super::value::SecretValue;
 use crate::env::Now;
 use crate::secret::Secret;
@@ -23,6 +24,22 @@ pub struct SecretSnapshot {
     pub expires_at_ms: Option<u64>,
     #[serde(with = "exposed")]
     pub values: SecretValue,
+}
+
+impl SecretSnapshot {
+    /// Whether this snapshot should replace `held`: a later fetch, or the
+    /// same fetch whose expiry moved later (renewed lease or token).
+    pub(crate) fn supersedes(&self, held: &Loaded) -> bool {
+        let held_fetched = held.fetched_at.unix_ms;
+        if self.fetched_at_ms != held_fetched {
+            return self.fetched_at_ms > held_fetched;
+        }
+        match (self.expires_at_ms, held.expiry()) {
+            (Some(new), Some(old)) => new > old.unix_ms,
+            // Same fetch, but the expiry went away: not a renewal we can order.
+            _ => false,
+        }
+    }
 }
 
 /// Which VM may call Vault, until when. Claimed with a CAS write; a VM that

@@ -4,7 +4,7 @@
 
 use super::error::VaultError;
 use super::response::{AuthInfo, Renewal, TokenInfo};
-use super::{jittered, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
+use super::{before_expiry, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
 use crate::env::{Now, Random};
 use crate::secret::Secret;
 
@@ -252,11 +252,11 @@ fn schedule(
     let expires = started.plus_ms(ttl_ms);
     live.expires_at = Some(expires);
     if renewable && !truncated {
-        live.renew_at = Some(started.plus_ms(jittered(ttl_ms, RENEW_FRACTION, rng)));
+        live.renew_at = Some(started.plus_ms(before_expiry(ttl_ms, RENEW_FRACTION, rng)));
     } else {
         // Renewal cannot extend it further: a fresh login before it expires.
         let remaining = expires.unix_ms.saturating_sub(now.unix_ms);
-        live.relogin_at = Some(now.plus_ms(jittered(remaining, REPLACE_FRACTION, rng)));
+        live.relogin_at = Some(now.plus_ms(before_expiry(remaining, REPLACE_FRACTION, rng)));
     }
 }
 

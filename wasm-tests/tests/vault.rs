@@ -1,0 +1,677 @@
+//! Vault in the proxy, end to end: credential-injector in a real Envoy 1.40 logs in to a real
+//! OpenBao (AppRole, JWT), reads KV v2 and dynamic PostgreSQL credentials that really log in to a
+//! real PostgreSQL, renews and replaces leases, survives an OpenBao outage and a revoked token, and
+//! calls Vault once per refresh whatever the worker count. Secrets never reach the Envoy log.
+//!
+//! Timings are measured and printed (`--nocapture`); every wait polls with a deadline.
+
+// Test helpers, not library code: a failed step should stop the test loudly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, Idp, OpenBao, Postgres, Response, Upstream};
+
+const APP: &str = "http://127.0.0.1:3000";
+const METRICS: &str = "wasmcustom.credential_injector.vault.";
+
+/// What the plugin's AppRole / JWT role may do. renew-self and lookup-self come with `default`.
+const POLICY: &str = r#"
+path "secret/data/payments" { capabilities = ["read"] }
+path "database/creds/app" { capabilities = ["read"] }
+path "sys/leases/renew" { capabilities = ["update"] }
+path "sys/leases/revoke/database/creds/app/*" { capabilities = ["update"] }
+"#;
+
+// ---------------------------------------------------------------- setup
+
+/// Policy, AppRole `gateway` (with the given ids, e.g. after a restart, else generated) and the
+/// KV secret. Returns (role_id, secret_id).
+fn seed(bao: &OpenBao, ids: Option<(&str, &str)>) -> (String, String) {
+    bao.write_policy("app", POLICY).unwrap();
+    let (mut role_id, mut secret_id) = bao.approle("gateway", &["app"], "1h").unwrap();
+    if let Some((r, s)) = ids {
+        bao.api(
+            "POST",
+            "auth/approle/role/gateway/role-id",
+            Some(&json!({"role_id": r})),
+        )
+        .unwrap();
+        bao.api(
+            "POST",
+            "auth/approle/role/gateway/custom-secret-id",
+            Some(&json!({"secret_id": s})),
+        )
+        .unwrap();
+        (role_id, secret_id) = (r.to_string(), s.to_string());
+    }
+    bao.kv_put("payments", &json!({"api_key": "pay-key-SECRET-1"}))
+        .unwrap();
+    (role_id, secret_id)
+}
+
+/// Database secrets engine on `pg`, role `app` with the given TTLs.
+fn seed_database(bao: &OpenBao, pg: &Postgres, default_ttl: &str, max_ttl: &str) {
+    bao.api(
+        "POST",
+        "sys/mounts/database",
+        Some(&json!({"type": "database"})),
+    )
+    .unwrap();
+    bao.api(
+        "POST",
+        "database/config/app",
+        Some(&json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgresql://{{{{username}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port()),
+            "username": "postgres",
+            "allowed_roles": ["app"],
+            "verify_connection": true
+        })),
+    )
+    .unwrap();
+    bao.api(
+        "POST",
+        "database/roles/app",
+        Some(&json!({
+            "db_name": "app",
+            "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
+            "default_ttl": default_ttl,
+            "max_ttl": max_ttl
+        })),
+    )
+    .unwrap();
+}
+
+fn approle_auth() -> Value {
+    json!({"approle": {"role_id_env": "VAULT_ROLE_ID", "secret_id_env": "VAULT_SECRET_ID"}})
+}
+
+fn kv_secret() -> Value {
+    json!({"name": "payments", "kind": {"kv2": {"path": "payments", "fields": ["api_key"]}}})
+}
+
+fn db_secret() -> Value {
+    json!({"name": "db", "kind": {"dynamic": {"path": "database/creds/app", "fields": ["username", "password"]}}})
+}
+
+/// One backend per secret: `/kv/...` gets `x-api-key`, `/db/...` gets HTTP Basic from the DB creds.
+fn plugin_config(bao_port: u16, auth: Value, refresh: &str, secrets: &[Value]) -> Value {
+    let mut backends = Vec::new();
+    for s in secrets {
+        let (name, credential, injection) = match s["name"].as_str().unwrap() {
+            "payments" => (
+                "kv",
+                json!({"vault": {"secret": "payments", "field": "api_key"}}),
+                json!({"header": "x-api-key"}),
+            ),
+            _ => (
+                "db",
+                json!({"vault": {"secret": "db"}}),
+                json!({"header": "authorization", "template": "Basic {base64(username:password)}"}),
+            ),
+        };
+        backends.push(json!({
+            "name": name,
+            "routes": [{"methods": ["GET"], "path": {"prefix": format!("/{name}")}}],
+            "credential": credential,
+            "injection": injection,
+            "require_user": false
+        }));
+    }
+    json!({
+        "backends": backends,
+        "cors": {"allowed_origins": [APP], "allow_credentials": true, "max_age": "10m"},
+        "csrf": {"require_origin": true},
+        "vault": {
+            "connection": {"cluster": "vault", "authority": format!("127.0.0.1:{bao_port}"), "timeout": "2s"},
+            "auth": auth,
+            "kv_refresh_interval": refresh,
+            "secrets": secrets
+        }
+    })
+}
+
+fn start_envoy(
+    bao_port: u16,
+    upstream: &Upstream,
+    cfg: &Value,
+    env: &[(&str, &str)],
+    concurrency: u32,
+) -> Envoy {
+    let keys: Vec<&str> = env.iter().map(|(k, _)| *k).collect();
+    let bootstrap = Bootstrap::new()
+        .backend(&[upstream.port()])
+        .cluster("vault", &[bao_port])
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            cfg,
+            &keys,
+        );
+    let mut opts = EnvoyOptions::default().concurrency(concurrency);
+    for (k, v) in env {
+        opts = opts.env(k, v);
+    }
+    Envoy::start(&bootstrap.build(), opts).unwrap()
+}
+
+// ---------------------------------------------------------------- observing
+
+fn metric(envoy: &Envoy, name: &str) -> u64 {
+    envoy
+        .stat(&format!("{METRICS}{name}"))
+        .unwrap()
+        .unwrap_or(0)
+}
+
+/// The header the upstream received, for a 200; `Err((status, body))` otherwise.
+fn injected(r: &Response, header: &str) -> Result<String, (u16, String)> {
+    if r.status != 200 {
+        return Err((r.status, r.text()));
+    }
+    Ok(r.json().unwrap()["headers"][header]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Polls `GET path` every 100 ms until the injected `header` satisfies `ok`; returns it and the wait.
+fn wait_for(
+    envoy: &Envoy,
+    path: &str,
+    header: &str,
+    within: Duration,
+    ok: impl Fn(&str) -> bool,
+) -> (String, Duration) {
+    let start = Instant::now();
+    loop {
+        let r = envoy.get(path).unwrap();
+        match injected(&r, header) {
+            Ok(v) if ok(&v) => return (v, start.elapsed()),
+            last => assert!(
+                start.elapsed() < within,
+                "nothing acceptable at {path} after {within:?}; last {last:?}\n{}",
+                envoy.log()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// (username, password) from `Basic base64(user:pass)`.
+fn basic_credentials(header: &str) -> (String, String) {
+    let b64 = header.strip_prefix("Basic ").unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (u, p) = text.split_once(':').unwrap();
+    (u.to_string(), p.to_string())
+}
+
+/// Client tokens OpenBao issued at `login_path` (the audit log is raw in the harness).
+fn issued_tokens(bao: &OpenBao, login_path: &str) -> Vec<String> {
+    bao.audit_log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["type"] == "response")
+        .filter(|e| {
+            e.pointer("/request/path")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.contains(login_path))
+        })
+        .filter_map(|e| {
+            e.pointer("/response/auth/client_token")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The Envoy log (wasm at debug level) must not contain any of these values.
+fn assert_not_logged(envoy: &Envoy, secrets: &[(&str, &str)]) {
+    let log = envoy.log();
+    assert!(
+        log.contains("vault: secret fetch succeeded"),
+        "the plugin's debug log is missing: is wasm:debug on?"
+    );
+    for (what, value) in secrets {
+        assert!(
+            value.len() >= 8,
+            "{what} too short to search for: {value:?}"
+        );
+        assert!(!log.contains(value), "{what} appears in the Envoy log");
+    }
+}
+
+// ---------------------------------------------------------------- (a) logins
+
+#[test]
+fn approle_login_gets_the_kv_secret_to_the_backend_and_nothing_secret_is_logged() {
+    let bao = OpenBao::start().unwrap();
+    let (role_id, secret_id) = seed(&bao, None);
+    let upstream = Upstream::start("kv").unwrap();
+    let cfg = plugin_config(bao.port(), approle_auth(), "60s", &[kv_secret()]);
+    let envoy = start_envoy(
+        bao.port(),
+        &upstream,
+        &cfg,
+        &[("VAULT_ROLE_ID", &role_id), ("VAULT_SECRET_ID", &secret_id)],
+        1,
+    );
+    let (_, took) = wait_for(
+        &envoy,
+        "/kv/status",
+        "x-api-key",
+        Duration::from_secs(10),
+        |v| v == "pay-key-SECRET-1",
+    );
+    eprintln!("AppRole: KV secret at the backend {took:?} after Envoy was ready");
+    assert_eq!(bao.count_requests("auth/approle/login"), 1);
+    assert_eq!(metric(&envoy, "logins"), 1);
+    assert!(metric(&envoy, "fetches") >= 1);
+    let tokens = issued_tokens(&bao, "auth/approle/login");
+    assert_eq!(tokens.len(), 1);
+    assert_not_logged(
+        &envoy,
+        &[
+            ("vault token", &tokens[0]),
+            ("secret_id", &secret_id),
+            ("KV value", "pay-key-SECRET-1"),
+        ],
+    );
+}
+
+#[test]
+fn jwt_login_gets_the_kv_secret_to_the_backend_and_nothing_secret_is_logged() {
+    let idp = Idp::start().unwrap();
+    let bao = OpenBao::start().unwrap();
+    seed(&bao, None);
+    bao.jwt_auth(&idp.jwks_url(), &idp.issuer(), "gateway", "vault", &["app"])
+        .unwrap();
+    let jwt = idp
+        .mint_token("RS256", "web-gateway", "vault", Value::Null, 600)
+        .unwrap();
+    let upstream = Upstream::start("kv").unwrap();
+    let auth = json!({"jwt": {"role": "gateway", "jwt_env": "VAULT_JWT"}});
+    let cfg = plugin_config(bao.port(), auth, "60s", &[kv_secret()]);
+    let envoy = start_envoy(bao.port(), &upstream, &cfg, &[("VAULT_JWT", &jwt)], 1);
+    let (_, took) = wait_for(
+        &envoy,
+        "/kv/status",
+        "x-api-key",
+        Duration::from_secs(10),
+        |v| v == "pay-key-SECRET-1",
+    );
+    eprintln!("JWT: KV secret at the backend {took:?} after Envoy was ready");
+    assert_eq!(bao.count_requests("auth/jwt/login"), 1);
+    assert_eq!(metric(&envoy, "logins"), 1);
+    let tokens = issued_tokens(&bao, "auth/jwt/login");
+    assert_eq!(tokens.len(), 1);
+    assert_not_logged(
+        &envoy,
+        &[
+            ("vault token", &tokens[0]),
+            ("login JWT", &jwt),
+            ("KV value", "pay-key-SECRET-1"),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- (b) (c) dynamic credentials
+
+struct DbStack {
+    pg: Postgres,
+    bao: OpenBao,
+    envoy: Envoy,
+    role_id: String,
+    secret_id: String,
+    _upstream: Upstream,
+}
+
+fn db_stack(default_ttl: &str, max_ttl: &str, concurrency: u32) -> DbStack {
+    let pg = Postgres::start().unwrap();
+    pg.require_passwords().unwrap();
+    let bao = OpenBao::start().unwrap();
+    let (role_id, secret_id) = seed(&bao, None);
+    seed_database(&bao, &pg, default_ttl, max_ttl);
+    let upstream = Upstream::start("db").unwrap();
+    let cfg = plugin_config(
+        bao.port(),
+        approle_auth(),
+        "2s",
+        &[kv_secret(), db_secret()],
+    );
+    let envoy = start_envoy(
+        bao.port(),
+        &upstream,
+        &cfg,
+        &[("VAULT_ROLE_ID", &role_id), ("VAULT_SECRET_ID", &secret_id)],
+        concurrency,
+    );
+    DbStack {
+        pg,
+        bao,
+        envoy,
+        role_id,
+        secret_id,
+        _upstream: upstream,
+    }
+}
+
+/// Requests `/db/q` every 100 ms for `span`; every answer must be 200. Returns the distinct
+/// credentials seen in order, each with the time it was first seen.
+fn serve_without_failure(envoy: &Envoy, span: Duration) -> Vec<((String, String), Duration)> {
+    let start = Instant::now();
+    let mut seen: Vec<((String, String), Duration)> = Vec::new();
+    let mut requests = 0;
+    while start.elapsed() < span {
+        let r = envoy.get("/db/q").unwrap();
+        let header = injected(&r, "authorization").unwrap_or_else(|e| {
+            panic!(
+                "request {requests} failed at {:?}: {e:?}\n{}",
+                start.elapsed(),
+                envoy.log()
+            )
+        });
+        let creds = basic_credentials(&header);
+        if seen.last().is_none_or(|(c, _)| *c != creds) {
+            seen.push((creds, start.elapsed()));
+        }
+        requests += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "{requests} requests in {span:?}, all 200; credentials first seen at {:?}",
+        seen.iter().map(|(_, t)| *t).collect::<Vec<_>>()
+    );
+    seen
+}
+
+#[test]
+fn dynamic_postgres_credentials_log_in_and_are_renewed_across_short_ttls() {
+    let s = db_stack("4s", "1h", 1);
+    let (first, took) = wait_for(
+        &s.envoy,
+        "/db/q",
+        "authorization",
+        Duration::from_secs(10),
+        |_| true,
+    );
+    eprintln!("first DB credential after {took:?}");
+    let renewals_before = metric(&s.envoy, "renewals");
+    let seen = serve_without_failure(&s.envoy, Duration::from_secs(13));
+    assert_eq!(seen.len(), 1, "renewed, never replaced: {seen:?}");
+    let (user, password) = basic_credentials(&first);
+    assert_eq!(seen[0].0, (user.clone(), password.clone()));
+    // The injected credential logs in to PostgreSQL, after three TTLs; a wrong password does not.
+    assert_eq!(
+        s.pg.psql_as(&user, &password, "select current_user")
+            .unwrap(),
+        user
+    );
+    assert!(s.pg.psql_as(&user, "not-the-password", "select 1").is_err());
+    let renewals = metric(&s.envoy, "renewals") - renewals_before;
+    let lease_renewals = s.bao.count_requests("sys/leases/renew");
+    eprintln!("{renewals} renewals in 13 s (TTL 4 s), {lease_renewals} lease renewals audited");
+    assert!(lease_renewals >= 4, "{lease_renewals}");
+    assert_eq!(s.bao.count_requests("database/creds/app"), 1);
+    let gauge = metric(&s.envoy, "expires_in_s.db");
+    assert!((1..=4).contains(&gauge), "expires_in_s.db = {gauge}");
+    assert_eq!(metric(&s.envoy, "failures.vault_unreachable"), 0);
+    let tokens = issued_tokens(&s.bao, "auth/approle/login");
+    assert_not_logged(
+        &s.envoy,
+        &[("vault token", &tokens[0]), ("DB password", &password)],
+    );
+}
+
+#[test]
+fn lease_at_max_ttl_is_replaced_before_expiry_and_the_old_lease_is_revoked() {
+    // Renewed every 3-4 s (6 s TTL, 3 s margin, 1 s ticks) until max_ttl caps it, then replaced
+    // with >= 2 s of life left, so the old lease is still worth revoking.
+    let s = db_stack("6s", "12s", 1);
+    wait_for(
+        &s.envoy,
+        "/db/q",
+        "authorization",
+        Duration::from_secs(10),
+        |_| true,
+    );
+    let seen = serve_without_failure(&s.envoy, Duration::from_secs(14));
+    let users: BTreeSet<&str> = seen.iter().map(|((u, _), _)| u.as_str()).collect();
+    assert!(
+        users.len() >= 2,
+        "max_ttl 12 s: a new user within 14 s: {users:?}"
+    );
+    let gaps: Vec<f64> = seen
+        .windows(2)
+        .map(|w| (w[1].1 - w[0].1).as_secs_f64())
+        .collect();
+    eprintln!(
+        "{} users in 14 s; replaced after {gaps:?} s (max_ttl 12 s)",
+        users.len()
+    );
+    // The newest credential works in PostgreSQL.
+    let ((user, password), _) = seen.last().unwrap();
+    assert_eq!(
+        s.pg.psql_as(user, password, "select current_user").unwrap(),
+        *user
+    );
+    assert!(metric(&s.envoy, "fetches") >= 3, "KV reads + DB fetches");
+    // The replaced lease is revoked once the other VMs moved on (a third of its remaining life
+    // at most), and its credential stops working in PostgreSQL.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&s.envoy, "revocations") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no revocation\n{}",
+            s.envoy.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let revocations = metric(&s.envoy, "revocations");
+    assert_eq!(
+        revocations as usize,
+        s.bao
+            .count_requests("sys/leases/revoke/database/creds/app/"),
+        "metric and audit log agree"
+    );
+    let ((old_user, old_password), _) = &seen[0];
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while s.pg.psql_as(old_user, old_password, "select 1").is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the replaced credential still logs in"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("replaced leases revoked by the plugin: {revocations}");
+    assert_eq!(metric(&s.envoy, "failures.vault_permission_denied"), 0);
+}
+
+// ---------------------------------------------------------------- (d) outage
+
+#[test]
+fn openbao_outage_serves_the_cached_lease_until_expiry_then_503_then_recovers() {
+    let mut s = db_stack("5s", "1h", 1);
+    wait_for(
+        &s.envoy,
+        "/db/q",
+        "authorization",
+        Duration::from_secs(10),
+        |_| true,
+    );
+    serve_without_failure(&s.envoy, Duration::from_secs(2));
+    let port = s.bao.port();
+    s.bao.stop();
+    let down = Instant::now();
+    // Cached until the lease (TTL 5 s, renewed ahead) expires, then fail closed.
+    let mut served_while_down = 0;
+    let expired_after = loop {
+        let r = s.envoy.get("/db/q").unwrap();
+        if r.status == 200 {
+            served_while_down += 1;
+        } else {
+            assert_eq!(r.status, 503, "{}", r.text());
+            let body = r.json().unwrap();
+            assert_eq!(body["error"], "credential_unavailable");
+            let message = body["message"].as_str().unwrap();
+            assert!(message.contains("secret_expired"), "{message}");
+            break down.elapsed();
+        }
+        assert!(
+            down.elapsed() < Duration::from_secs(8),
+            "still served 8 s into the outage (TTL 5 s)"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!(
+        "OpenBao down: cached credential served {served_while_down} times, \
+         503 secret_expired after {expired_after:?}"
+    );
+    assert!(served_while_down > 0);
+    assert!(metric(&s.envoy, "failures.vault_unreachable") >= 1);
+    // KV values have no lease: they keep serving.
+    assert_eq!(
+        injected(&s.envoy.get("/kv/a").unwrap(), "x-api-key").unwrap(),
+        "pay-key-SECRET-1"
+    );
+
+    // Back on the same port, empty (dev mode): seeded again with the same AppRole ids. The
+    // plugin's token is unknown there: 403, new login, new credentials.
+    let logins = metric(&s.envoy, "logins");
+    s.bao = OpenBao::start_on(port).unwrap();
+    seed(&s.bao, Some((&s.role_id, &s.secret_id)));
+    seed_database(&s.bao, &s.pg, "5s", "1h");
+    let (header, took) = wait_for(
+        &s.envoy,
+        "/db/q",
+        "authorization",
+        Duration::from_secs(20),
+        |_| true,
+    );
+    eprintln!(
+        "OpenBao back: served again after {took:?} (outage lasted {expired_after:?} + restart)"
+    );
+    assert!(metric(&s.envoy, "logins") > logins);
+    let (user, password) = basic_credentials(&header);
+    assert_eq!(
+        s.pg.psql_as(&user, &password, "select current_user")
+            .unwrap(),
+        user
+    );
+    serve_without_failure(&s.envoy, Duration::from_secs(2));
+}
+
+// ---------------------------------------------------------------- (e) revoked token
+
+#[test]
+fn revoked_vault_token_leads_to_a_new_login_and_serving_continues() {
+    let bao = OpenBao::start().unwrap();
+    let (role_id, secret_id) = seed(&bao, None);
+    let upstream = Upstream::start("kv").unwrap();
+    let cfg = plugin_config(bao.port(), approle_auth(), "1s", &[kv_secret()]);
+    let envoy = start_envoy(
+        bao.port(),
+        &upstream,
+        &cfg,
+        &[("VAULT_ROLE_ID", &role_id), ("VAULT_SECRET_ID", &secret_id)],
+        1,
+    );
+    wait_for(&envoy, "/kv/a", "x-api-key", Duration::from_secs(10), |v| {
+        v == "pay-key-SECRET-1"
+    });
+    // An operator revokes the plugin's token (by accessor, as one would in production).
+    let accessor = bao
+        .audit_log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|e| {
+            (e["type"] == "response"
+                && e.pointer("/request/path").and_then(Value::as_str) == Some("auth/approle/login"))
+            .then(|| {
+                e.pointer("/response/auth/accessor")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .flatten()
+        })
+        .unwrap();
+    bao.api(
+        "POST",
+        "auth/token/revoke-accessor",
+        Some(&json!({"accessor": accessor})),
+    )
+    .unwrap();
+    let revoked = Instant::now();
+    bao.kv_put("payments", &json!({"api_key": "pay-key-SECRET-2"}))
+        .unwrap();
+    // Every request keeps getting a key; the new version arrives through a new login.
+    loop {
+        let key = injected(&envoy.get("/kv/a").unwrap(), "x-api-key").unwrap();
+        if key == "pay-key-SECRET-2" {
+            break;
+        }
+        assert_eq!(key, "pay-key-SECRET-1");
+        assert!(
+            revoked.elapsed() < Duration::from_secs(10),
+            "{}",
+            envoy.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "token revoked: new login and new KV version after {:?}",
+        revoked.elapsed()
+    );
+    assert_eq!(bao.count_requests("auth/approle/login"), 2);
+    assert_eq!(metric(&envoy, "logins"), 2);
+    assert!(metric(&envoy, "failures.vault_permission_denied") >= 1);
+}
+
+// ---------------------------------------------------------------- (f) one caller per proxy
+
+#[test]
+fn one_login_and_one_call_per_refresh_with_three_workers() {
+    let s = db_stack("5s", "1h", 3);
+    wait_for(
+        &s.envoy,
+        "/db/q",
+        "authorization",
+        Duration::from_secs(10),
+        |_| true,
+    );
+    let (kv0, renew0) = (
+        s.bao.count_requests("secret/data/payments"),
+        s.bao.count_requests("sys/leases/renew"),
+    );
+    let start = Instant::now();
+    // Requests spread over the workers; each serves the same credential.
+    let seen = serve_without_failure(&s.envoy, Duration::from_secs(10));
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let kv = s.bao.count_requests("secret/data/payments") - kv0;
+    let renewals = s.bao.count_requests("sys/leases/renew") - renew0;
+    eprintln!(
+        "--concurrency 3 (4 ticking VMs), {secs:.1} s: 1 login, 1 DB fetch, {kv} KV reads \
+         (refresh 2 s), {renewals} lease renewals (TTL 5 s)"
+    );
+    assert_eq!(s.bao.count_requests("auth/approle/login"), 1);
+    assert_eq!(s.bao.count_requests("database/creds/app"), 1);
+    // KV re-reads at 90-100 % of 2 s; lease renewals every 2-3 s (3 s margin on a 5 s TTL).
+    // Four VMs each calling would make it four times as many.
+    assert!(kv as f64 <= secs / 1.8 + 1.0, "{kv} KV reads");
+    assert!(renewals as f64 <= secs / 2.0 + 1.0, "{renewals} renewals");
+    assert!(renewals >= 3, "{renewals} renewals");
+    assert_eq!(metric(&s.envoy, "logins"), 1);
+}
