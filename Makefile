@@ -12,7 +12,7 @@ WASM_OPT_FLAGS := -Os --strip-debug --enable-bulk-memory --enable-sign-ext --ena
                   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help setup build oci push run stop lint unit wasm-unit e2e test bench clean soak
+.PHONY: help setup build oci push run stop lint unit wasm-unit e2e test bench clean soak fuzz fuzz-smoke
 
 help:
 	@echo "make run    - build the plugins and start the local stack (Envoy + IdP + OpenBao + upstreams) with a walk-through"
@@ -21,6 +21,7 @@ help:
 	@echo "make build  - optimized plugins in $(DIST)/ with sha256 files"
 	@echo "make oci    - Istio-loadable Wasm OCI image layouts in $(DIST)/oci/<plugin>/ (no Docker)"
 	@echo "make push REGISTRY=registry.example.com  - push them with oras or crane"
+	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS (default 10) each; fails on any crash"
 	@echo "make bench  - plugins vs. Envoy native filters -> bench/results.md (BENCH_SECONDS, BENCH_ROUNDS, BENCH_TOKENS)"
 
 setup:
@@ -78,7 +79,16 @@ wasm-unit: setup
 e2e: build
 	cargo test -p wasm-tests -- --test-threads=2
 
-test: lint unit wasm-unit e2e
+# Every cargo-fuzz target (fuzz/) for FUZZ_SECONDS each, seeded from fuzz/corpus; fails on any crash.
+# Nightly toolchain; the build is cached in fuzz/target (first build about 4 min of CPU).
+fuzz: setup
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-10} bash scripts/fuzz-smoke.sh
+
+# The short version `make test` runs: 5 s per target.
+fuzz-smoke: setup
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-5} bash scripts/fuzz-smoke.sh
+
+test: lint unit wasm-unit e2e fuzz-smoke
 	@echo "all checks passed"
 
 # A benchmark, not a test: never part of `make test`. Builds the plugins and the do-nothing baseline

@@ -48,4 +48,13 @@ if [ -n "$WB_VERSION" ]; then
     cargo install -q --root "$ROOT/.tools" wasm-bindgen-cli --version "$WB_VERSION"
   fi
 fi
+# Fuzzing (make fuzz, and the short smoke in make test): cargo-fuzz on the nightly toolchain.
+# Installing cargo-fuzz takes about 45 s once; the first fuzz build about 4 min of CPU (then cached in fuzz/target).
+CARGO_FUZZ_VERSION=0.13.2
+rustup toolchain list | grep -q '^nightly' || { log "rustup toolchain install nightly"; rustup toolchain install nightly --profile minimal; }
+have=$(.tools/bin/cargo-fuzz --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$CARGO_FUZZ_VERSION" ]; then
+  log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION into .tools (about 45 s once)"
+  cargo install -q --locked --root "$ROOT/.tools" cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
 log "ready: envoy $(.venv/bin/envoy --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1), bao $(.venv/bin/bao version 2>/dev/null | head -1)"

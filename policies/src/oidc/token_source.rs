@@ -137,6 +137,18 @@ fn values_from(
     match source {
         TokenSource::Header { name, prefix } => {
             for (_, v) in req.headers.iter().filter(|(n, _)| n == name) {
+                // Envoy hands a repeated header to the plugin joined by `,`,
+                // and a b64token never contains one: several parts are
+                // several credentials, i.e. ambiguous (found by attacks.rs).
+                let parts: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                if parts.len() > 1 {
+                    out.extend(parts.iter().map(|p| p.to_string()));
+                    continue;
+                }
                 let v = v.trim();
                 match strip_prefix_ignore_case(v, prefix) {
                     Some(t) if !t.trim().is_empty() => out.push(t.trim().to_string()),
@@ -259,6 +271,26 @@ mod tests {
             ),
             Err(ExtractError::Ambiguous)
         );
+    }
+
+    #[test]
+    fn repeated_authorization_headers_joined_by_envoy_are_ambiguous() {
+        for joined in [
+            "Bearer a.b.c,Bearer d.e.f",
+            "Bearer a.b.c, Bearer a.b.c",
+            "Bearer a.b.c, Basic dXNlcjpwYXNz",
+            "Basic dXNlcjpwYXNz,Bearer a.b.c",
+        ] {
+            let headers = h(&[("authorization", joined)]);
+            let r = extract(
+                &sources(),
+                &RequestTokens {
+                    headers: &headers,
+                    query: None,
+                },
+            );
+            assert_eq!(r, Err(ExtractError::Ambiguous), "{joined}");
+        }
     }
 
     #[test]

@@ -1,0 +1,103 @@
+//! Sticky cookies from random `Cookie` headers. Input: one flag byte, then
+//! `\n`-separated lines; the last line is the upstream address for the
+//! response decision, the others are `Cookie` header values. `@V` in a line
+//! becomes a genuine cookie value (sealed at start-up with the current key,
+//! bound to subject `alice`), so the fuzzer can also mix valid cookies with
+//! duplicates, junk and other names.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use policies::env::{Now, SeededRandom};
+use policies::sticky::{load, RequestInput, ResponseInput, StickyPolicy};
+use std::sync::OnceLock;
+
+const CONFIG: &str = r#"{
+  "mode": "override-host",
+  "keys": [{"id": "k2", "env": "KEY_NEW"}, {"id": "k1", "env": "KEY_OLD"}],
+  "cookie": {"name": "__Host-sticky", "max_age": "1h", "idle_timeout": "10m"},
+  "bind_subject": true,
+  "hash_key": {"header": "x-sticky-hash", "identity": true, "session_cookie": "session"},
+  "routes": [{"path_prefix": "/static", "enabled": false}]
+}"#;
+const T0: u64 = 1_800_000_000;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "KEY_NEW" => Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        "KEY_OLD" => Some("ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=".into()),
+        _ => None,
+    }
+}
+
+fn setup() -> Option<&'static (StickyPolicy, String)> {
+    static SETUP: OnceLock<Option<(StickyPolicy, String)>> = OnceLock::new();
+    SETUP
+        .get_or_init(|| {
+            let policy = load(CONFIG.as_bytes(), &env).ok()?;
+            let request = policy.on_request(&RequestInput {
+                cookie_headers: &[],
+                path: "/app",
+                subject: Some("alice"),
+                now: Now::from_unix_secs(T0),
+            });
+            let response = policy.on_response(ResponseInput {
+                upstream_address: Some("127.0.0.1:8081"),
+                request: &request,
+                subject: Some("alice"),
+                now: Now::from_unix_secs(T0),
+                rng: &mut SeededRandom(1),
+            });
+            let set_cookie = response.set_cookie?.expose().to_string();
+            let pair = set_cookie.split(';').next()?;
+            let value = pair.split_once('=')?.1.to_string();
+            Some((policy, value))
+        })
+        .as_ref()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((policy, valid)) = setup() else {
+        return;
+    };
+    let [flags, rest @ ..] = data else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let text = text.replace("@V", valid);
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let upstream = lines.pop();
+    let subject = match flags % 3 {
+        0 => None,
+        1 => Some("alice"),
+        _ => Some("bob"),
+    };
+    let path = if flags & 0x10 == 0 {
+        "/app"
+    } else {
+        "/static/x"
+    };
+    let now = Now::from_unix_secs(T0 + u64::from(flags >> 5) * 300);
+    let request = policy.on_request(&RequestInput {
+        cookie_headers: &lines,
+        path,
+        subject,
+        now,
+    });
+    // A pin from a cookie bound to alice is never honoured for anyone else.
+    if request.pin.is_some() {
+        assert_eq!(
+            subject,
+            Some("alice"),
+            "a bound cookie pinned another subject"
+        );
+    }
+    let _ = policy.on_response(ResponseInput {
+        upstream_address: upstream,
+        request: &request,
+        subject,
+        now,
+        rng: &mut SeededRandom(u64::from(*flags)),
+    });
+});
