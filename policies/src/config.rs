@@ -96,6 +96,32 @@ fn describe_serde_error(e: &serde_json::Error) -> String {
     e.to_string()
 }
 
+/// Checks an Envoy cluster name used for callouts (IdP, Vault, token endpoints).
+pub fn check_cluster(path: &str, cluster: &str) -> Result<(), ConfigError> {
+    if cluster.trim().is_empty() || cluster.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            path,
+            "must be a non-empty Envoy cluster name",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a callout `:authority` (`host[:port]`).
+pub fn check_authority(path: &str, authority: &str) -> Result<(), ConfigError> {
+    if authority.is_empty()
+        || authority
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    {
+        return Err(ConfigError::new(
+            path,
+            "must be a host[:port] without spaces or `/`",
+        ));
+    }
+    Ok(())
+}
+
 /// A duration written as `"30s"`, `"5m"`, `"1h"`, `"250ms"` or a bare number of seconds.
 pub fn parse_duration_ms(path: &str, text: &str) -> Result<u64, ConfigError> {
     let t = text.trim();

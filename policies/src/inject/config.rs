@@ -596,23 +596,8 @@ impl InjectionDto {
 impl OAuth2ClientDto {
     fn compile(self, env: EnvResolver<'_>) -> Result<OAuth2Client, ConfigError> {
         let ep = self.token_endpoint;
-        if ep.cluster.trim().is_empty() || ep.cluster.chars().any(char::is_control) {
-            return Err(ConfigError::new(
-                "token_endpoint.cluster",
-                "must be a non-empty Envoy cluster name",
-            ));
-        }
-        if ep.authority.is_empty()
-            || ep
-                .authority
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-        {
-            return Err(ConfigError::new(
-                "token_endpoint.authority",
-                "must be a host[:port] without spaces or `/`",
-            ));
-        }
+        crate::config::check_cluster("token_endpoint.cluster", &ep.cluster)?;
+        crate::config::check_authority("token_endpoint.authority", &ep.authority)?;
         check_path(&ep.path).map_err(|why| {
             ConfigError::new("token_endpoint.path", format!("`{}`: {why}", ep.path))
         })?;

@@ -237,23 +237,8 @@ impl VaultConfigDto {
 
 impl ConnectionDto {
     fn compile(self) -> Result<Connection, ConfigError> {
-        if self.cluster.trim().is_empty() || self.cluster.chars().any(char::is_control) {
-            return Err(ConfigError::new(
-                "cluster",
-                "must be a non-empty Envoy cluster name",
-            ));
-        }
-        if self.authority.is_empty()
-            || self
-                .authority
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
-        {
-            return Err(ConfigError::new(
-                "authority",
-                "must be a host[:port] without spaces or `/`",
-            ));
-        }
+        crate::config::check_cluster("cluster", &self.cluster)?;
+        crate::config::check_authority("authority", &self.authority)?;
         let namespace = match self.namespace {
             None => None,
             Some(ns) => {
