@@ -36,7 +36,8 @@ die() { printf '\033[31m[stack] %s\033[0m\n' "$*" >&2; exit 1; }
 
 pid_of() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid" || true; }
 # A pid that runs and is not a zombie (in containers, pid 1 may never reap our orphans).
-running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+# The state follows the last ')' of /proc/PID/stat: the command name before it may contain spaces.
+running() { kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && running "$p"; }
 
 # Detached (own session, so it survives the calling shell and Ctrl-C goes to us, not to it).
@@ -68,7 +69,11 @@ stop_one() {
   if running "$p"; then
     kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
     for _ in $(seq 50); do running "$p" || break; sleep 0.1; done
-    kill -KILL -- "-$p" 2>/dev/null || true
+    if running "$p"; then
+      kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
+      # kill(2) returns before the target is gone; its sockets close only when it has exited.
+      for _ in $(seq 50); do running "$p" || break; sleep 0.1; done
+    fi
     log "stopped $name (pid $p)"
   fi
   rm -f "$RUN/$name.pid"

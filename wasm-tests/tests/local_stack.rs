@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 use wasm_tests::paths::repo_root;
 
 struct Down;
@@ -67,13 +68,36 @@ fn stack_up_walks_through_all_plugins_and_down_stops_everything() {
         .current_dir(&root)
         .output()
         .unwrap();
-    assert!(down.status.success());
     assert!(
-        !wasm_tests::http::tcp_accepts(10000),
-        "Envoy still listening after down"
+        down.status.success(),
+        "stack.sh down failed:\n{}",
+        String::from_utf8_lossy(&down.stderr)
     );
-    assert!(
-        !wasm_tests::http::tcp_accepts(9000),
-        "IdP still listening after down"
-    );
+    for (port, what) in [(10000, "Envoy"), (9000, "IdP"), (8200, "OpenBao"), (5173, "SPA")] {
+        assert!(
+            port_released(port),
+            "{what} still listening on :{port} after down; listeners:\n{}",
+            listeners()
+        );
+    }
+}
+
+/// A listener closes when its process has fully exited, a moment after `down` returns on a busy machine.
+fn port_released(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wasm_tests::http::tcp_accepts(port) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+fn listeners() -> String {
+    Command::new("ss")
+        .arg("-ltnp")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_else(|e| format!("(ss unavailable: {e})"))
 }
