@@ -8,7 +8,7 @@ WASM_TARGET  := wasm32-wasip1
 DIST         := dist
 GIT_HASH     := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # PLATFORM.md: V8 in Envoy refuses modules built with --all-features.
-WASM_OPT_FLAGS := -Os --strip-debug --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
                   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
