@@ -428,6 +428,15 @@ impl Plan {
                 .vault_silent(),
         );
 
+        // BENCH_ONLY=a,b: only the configurations whose name contains one of these (quick A/B runs).
+        if let Ok(only) = std::env::var("BENCH_ONLY") {
+            let wanted: Vec<&str> = only
+                .split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect();
+            m.retain(|x| wanted.iter().any(|w| x.name.contains(w)));
+        }
         let notes = vec![format!(
             "{} distinct tokens per algorithm minted in {:.1} s (3 threads)",
             settings.tokens, stack.mint_seconds

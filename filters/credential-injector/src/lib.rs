@@ -182,6 +182,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        plugin::sync_log_level();
         Some(Box::new(Request {
             shared: self.shared.clone(),
             state: State::Pending,

@@ -18,6 +18,46 @@ pub fn init_logging() {
     proxy_wasm::set_log_level(LogLevel::Trace);
 }
 
+/// Lowers the `log` crate's filter to Envoy's current level for this plugin,
+/// so a `log::debug!` that Envoy would drop is neither formatted nor sent
+/// across the VM boundary (a hostcall with a string copy per call). Cheap
+/// (one hostcall, no copy): called once per request, so a level changed at
+/// run time (admin `/logging`) is honoured from the next request on.
+pub fn sync_log_level() {
+    if let Ok(level) = crate::raw::get_log_level() {
+        log::set_max_level(level_filter(level));
+    }
+}
+
+/// Envoy's numbering (trace 0 .. critical 5, off 6). `critical` keeps
+/// `error!`: the `log` crate has no critical level and errors must show.
+fn level_filter(level: u32) -> log::LevelFilter {
+    match level {
+        0 => log::LevelFilter::Trace,
+        1 => log::LevelFilter::Debug,
+        2 => log::LevelFilter::Info,
+        3 => log::LevelFilter::Warn,
+        4 | 5 => log::LevelFilter::Error,
+        _ => log::LevelFilter::Off,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_levels_map_to_log_filters_and_debug_is_dropped_at_warn() {
+        assert_eq!(level_filter(0), log::LevelFilter::Trace);
+        assert_eq!(level_filter(1), log::LevelFilter::Debug);
+        assert_eq!(level_filter(3), log::LevelFilter::Warn);
+        assert!(log::Level::Debug > level_filter(3));
+        assert_eq!(level_filter(5), log::LevelFilter::Error);
+        assert_eq!(level_filter(6), log::LevelFilter::Off);
+        assert_eq!(level_filter(42), log::LevelFilter::Off);
+    }
+}
+
 pub fn log_start(info: &PluginInfo) {
     log::info!(
         "{} {} ({}) starting",

@@ -22,10 +22,12 @@ pub fn publish(name: &str, value: &[u8]) -> bool {
     raw::set_property(&[name], value).is_ok()
 }
 
-/// Reads a value an earlier wasm filter published with [`publish`].
+/// Reads a value an earlier wasm filter published with [`publish`] (or any
+/// filter-state object named `wasm.<name>`). One hostcall: this runs on every
+/// request, mostly to find nothing, and the `filter_state` attribute serves
+/// every object type, so no fallback lookup is needed.
 pub fn published(name: &str) -> Option<Vec<u8>> {
     raw::get_property(&["filter_state", &format!("wasm.{name}")])
         .ok()
         .flatten()
-        .or_else(|| raw::get_property(&[name]).ok().flatten())
 }

@@ -76,6 +76,7 @@ extern "C" {
         return_id: *mut u32,
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_call_foreign_function(
         function_name_data: *const u8,
@@ -127,6 +128,9 @@ mod native {
         10
     }
     pub unsafe fn proxy_record_metric(_: u32, _: u64) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_get_log_level(_: *mut u32) -> u32 {
         10
     }
     pub unsafe fn proxy_call_foreign_function(
@@ -247,6 +251,16 @@ pub fn increment_metric(id: u32, offset: i64) -> Result<(), HostStatus> {
 pub fn record_metric(id: u32, value: u64) -> Result<(), HostStatus> {
     // SAFETY: plain values.
     HostStatus::from_code(unsafe { proxy_record_metric(id, value) })
+}
+
+/// The host's log level for this plugin (0 trace .. 5 critical, 6 off).
+/// The SDK's `get_log_level` panics on a failed call and stores the raw
+/// number into its enum; here it is a plain value.
+pub fn get_log_level() -> Result<u32, HostStatus> {
+    let mut level: u32 = 0;
+    // SAFETY: the pointer refers to a live local.
+    let code = unsafe { proxy_get_log_level(&mut level) };
+    HostStatus::from_code(code).map(|()| level)
 }
 
 /// Calls a host foreign function (e.g. `verify_signature`); `NotFound` when

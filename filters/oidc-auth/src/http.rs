@@ -232,13 +232,18 @@ impl HttpContext for Request {
         // Read as bytes: the SDK's text getter traps on a non-UTF-8 value a client can send.
         let headers: Vec<(String, String)> = headers::request_headers()
             .into_iter()
-            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .map(|(n, v)| (n, text(v)))
             .collect();
         self.method = header(&headers, ":method").unwrap_or_default().to_string();
         self.path = header(&headers, ":path").unwrap_or_default().to_string();
         self.headers = headers;
         self.decide_and_apply(true)
     }
+}
+
+/// The value as text without a copy when it is valid UTF-8 (the usual case).
+fn text(value: Vec<u8>) -> String {
+    String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {

@@ -255,6 +255,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        plugin::sync_log_level();
         // Returning None would make the SDK panic: an unconfigured VM answers 503.
         Some(Box::new(crate::http::Request::new(
             context_id,

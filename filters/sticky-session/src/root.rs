@@ -50,6 +50,7 @@ impl RootContext for StickyRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        mesh_host::plugin::sync_log_level();
         Some(Box::new(StickyHttp::new(
             context_id,
             self.policy.clone(),

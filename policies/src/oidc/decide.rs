@@ -14,6 +14,7 @@ use crate::jwt::{token, verify_token, JwtError, KeySet, SignatureBackend, Verifi
 use crate::routes::{split_path_and_query, RouteRequest, RouteVerdict};
 use crate::secret::Secret;
 use serde::Deserialize;
+use std::rc::Rc;
 
 /// What the filter read from the request (header names lower-case).
 pub struct RequestFacts<'a> {
@@ -154,7 +155,7 @@ impl OidcPolicy {
             // A cached token still needs its provider's keys to be usable:
             // past `max_staleness` every token fails closed, cached or not.
             Some(hit) => match keys.keys(hit.provider) {
-                KeyState::Usable(_) => (hit.provider, hit.token.clone(), CacheUse::Hit),
+                KeyState::Usable(_) => (hit.provider, Rc::clone(&hit.token), CacheUse::Hit),
                 KeyState::Unavailable(code) => {
                     return self.deny(req, Denial::KeysUnavailable { code })
                 }
@@ -181,7 +182,8 @@ impl OidcPolicy {
                 };
                 match verify_token(token.expose(), set, &provider.token, now, backend) {
                     Ok(v) => {
-                        cache.insert(key, provider_idx, v.clone(), now.unix_secs());
+                        let v = Rc::new(v);
+                        cache.insert(key, provider_idx, Rc::clone(&v), now.unix_secs());
                         (provider_idx, v, CacheUse::Miss)
                     }
                     Err(JwtError::UnknownKid) if may_fetch => {

@@ -6,6 +6,7 @@
 use crate::jwt::VerifiedToken;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 pub type TokenDigest = [u8; 32];
 
@@ -16,7 +17,9 @@ pub fn digest(token: &str) -> TokenDigest {
 #[derive(Debug, Clone)]
 pub struct CachedToken {
     pub provider: usize,
-    pub token: VerifiedToken,
+    /// Shared, not copied, with the request that hits it (its claims map is
+    /// the largest part of a verification).
+    pub token: Rc<VerifiedToken>,
     pub expires_at: u64,
 }
 
@@ -63,7 +66,7 @@ impl TokenCache {
         &mut self,
         key: TokenDigest,
         provider: usize,
-        token: VerifiedToken,
+        token: Rc<VerifiedToken>,
         now_secs: u64,
     ) {
         let Some(expires_at) = token.expires_at else {
