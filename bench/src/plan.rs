@@ -123,6 +123,55 @@ pub fn setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
     ]
 }
 
+/// `dist/baseline/` (optional): an earlier build of the plugins, run side by side with the current
+/// one in the same rounds, so a change is measured as a same-run ratio (BENCH_BASELINE=1).
+pub fn baseline_setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
+    if std::env::var("BENCH_BASELINE").as_deref() != Ok("1") {
+        return Vec::new();
+    }
+    let base = || Bootstrap::new().backend(&[upstream_port]);
+    vec![
+        (
+            "oidc-auth@baseline",
+            base()
+                .wasm_filter(
+                    "oidc-auth",
+                    "baseline/oidc_auth.wasm",
+                    &configs::oidc_auth_config(jwks),
+                    &[],
+                )
+                .build(),
+            vec![],
+        ),
+        (
+            "sticky-session@baseline",
+            base()
+                .wasm_filter(
+                    "sticky-session",
+                    "baseline/sticky_session.wasm",
+                    &configs::sticky_config(),
+                    &["STICKY_KEY"],
+                )
+                .http_filter(configs::stateful_session_header())
+                .build(),
+            vec![("STICKY_KEY", STICKY_KEY)],
+        ),
+        (
+            "credential-injector@baseline",
+            base()
+                .cluster("vault", &[bao_port])
+                .wasm_filter(
+                    "credential-injector",
+                    "baseline/credential_injector.wasm",
+                    &configs::injector_config(bao_port),
+                    &["VAULT_TOKEN"],
+                )
+                .build(),
+            vec![("VAULT_TOKEN", wasm_tests::openbao::ROOT_TOKEN)],
+        ),
+    ]
+}
+
 /// Everything that runs during the bench.
 pub struct Stack {
     pub dir: TempDir,
@@ -169,7 +218,10 @@ impl Stack {
         let bao = OpenBao::start()?;
         bao.kv_put("payments", &json!({"api_key": API_KEY}))?;
         let mut targets = Vec::new();
-        for (name, bootstrap, env) in setups(upstream.listener_port(), bao.port(), &jwks) {
+        let all = setups(upstream.listener_port(), bao.port(), &jwks)
+            .into_iter()
+            .chain(baseline_setups(upstream.listener_port(), bao.port(), &jwks));
+        for (name, bootstrap, env) in all {
             let mut opts = quiet(1);
             for (k, v) in env {
                 opts = opts.env(k, v);
@@ -327,6 +379,7 @@ impl Plan {
         let bearer = |t: &str| ("authorization", format!("Bearer {t}"));
         let file = |name: &str, lines: &[Vec<(&str, String)>]| load::headers_file(dir, name, lines);
         let nothing = file("nothing", &[])?;
+        let nothing_again = nothing.clone();
         let token = vec![bearer(&stack.repeated_token)];
         let repeated_file = file("repeated", std::slice::from_ref(&token))?;
 
@@ -428,6 +481,34 @@ impl Plan {
                 .vault_silent(),
         );
 
+        if std::env::var("BENCH_BASELINE").as_deref() == Ok("1") {
+            stack.first_ok("credential-injector@baseline", &[], None)?;
+            let cookie = stack
+                .first_ok("sticky-session@baseline", &[], Some(STICKY_COOKIE))?
+                .unwrap_or_default();
+            let cookie_file = file("sticky-baseline", &[vec![("cookie", cookie)]])?;
+            m.push(Measurement::new(
+                "oidc-auth repeated @baseline",
+                "oidc-auth@baseline",
+                file("repeated-baseline", std::slice::from_ref(&token))?,
+                OIDC_CHECKS,
+            ));
+            m.push(Measurement::new(
+                "sticky-session @baseline",
+                "sticky-session@baseline",
+                cookie_file,
+                STICKY_CHECKS,
+            ));
+            m.push(
+                Measurement::new(
+                    "credential-injector (Vault) @baseline",
+                    "credential-injector@baseline",
+                    nothing_again.clone(),
+                    INJECT_CHECKS,
+                )
+                .vault_silent(),
+            );
+        }
         // BENCH_ONLY=a,b: only the configurations whose name contains one of these (quick A/B runs).
         if let Ok(only) = std::env::var("BENCH_ONLY") {
             let wanted: Vec<&str> = only
