@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 use wasm_tests::paths::repo_root;
-use wasm_tests::{wait_until, Envoy, EnvoyOptions, Response, Upstream};
+use wasm_tests::{wait_until, Envoy, EnvoyOptions, Response, TempDir, Upstream};
 
 /// 32 bytes 0..=31, standard base64: a fixed key so two Envoys agree.
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -522,4 +522,184 @@ fn local_replies_get_no_cookie_and_leak_no_endpoint() {
             "wasmcustom.sticky_session.response_upstream_unusable"
         ) >= 2
     );
+}
+
+/// EDS from a watched file: the way to change an endpoint's health status
+/// (DRAINING) in a running Envoy without a control plane.
+struct EdsFile {
+    dir: TempDir,
+    version: u32,
+}
+
+impl EdsFile {
+    fn new(upstreams: &[Upstream]) -> EdsFile {
+        let mut eds = EdsFile {
+            dir: TempDir::new("eds").unwrap(),
+            version: 0,
+        };
+        eds.publish(upstreams, None);
+        eds
+    }
+
+    fn path(&self) -> String {
+        self.dir.join("eds.json").display().to_string()
+    }
+
+    /// Writes every upstream as an endpoint, `draining` with
+    /// `health_status: DRAINING`; a rename, so Envoy sees one complete file.
+    fn publish(&mut self, upstreams: &[Upstream], draining: Option<&str>) {
+        self.version += 1;
+        let endpoints: Vec<serde_json::Value> = upstreams
+            .iter()
+            .map(|u| {
+                let status = if Some(u.id()) == draining { "DRAINING" } else { "HEALTHY" };
+                serde_json::json!({
+                    "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": u.port()}}},
+                    "health_status": status
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "version_info": self.version.to_string(),
+            "resources": [{
+                "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                "cluster_name": CLUSTER,
+                "endpoints": [{"lb_endpoints": endpoints}]
+            }]
+        });
+        let tmp = self.dir.join(&format!("eds.{}.tmp", self.version));
+        std::fs::write(&tmp, doc.to_string()).unwrap();
+        std::fs::rename(&tmp, self.path()).unwrap();
+    }
+}
+
+/// The shipped cluster, fed by EDS from `{{EDS_PATH}}` instead of its static endpoints.
+fn with_file_eds(config: String) -> String {
+    let start = config.find("    load_assignment:\n").unwrap();
+    let end = config.find("    health_checks:\n").unwrap();
+    assert!(start < end, "load_assignment must precede health_checks");
+    let mut out = config;
+    out.replace_range(start..end, "");
+    // File subscriptions need a node identity.
+    let out = out.replacen(
+        "admin:\n",
+        "node: { id: sticky-e2e, cluster: sticky-e2e }\nadmin:\n",
+        1,
+    );
+    out.replacen(
+        "    type: STATIC\n",
+        "    type: EDS\n    eds_cluster_config:\n      eds_config:\n        resource_api_version: V3\n        path_config_source:\n          path: {{EDS_PATH}}\n          watched_directory: { path: {{EDS_DIR}} }\n",
+        1,
+    )
+}
+
+/// What a session pinned to an endpoint that turns DRAINING experiences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WhenDraining {
+    /// Still served by the draining endpoint, cookie kept.
+    StaysPinned,
+    /// Moved at once to a healthy endpoint, cookie re-pinned.
+    Moves,
+}
+
+fn draining_endpoint(mode: Mode, edit: impl FnOnce(String) -> String, expect: WhenDraining) {
+    let mut upstreams = start_upstreams();
+    let mut eds = EdsFile::new(&upstreams);
+    let (path, dir) = (eds.path(), eds.dir.path().display().to_string());
+    let envoy = start_envoy(
+        mode.config_file(),
+        &upstreams,
+        |c| edit(with_file_eds(c)),
+        &[("EDS_PATH", &path), ("EDS_DIR", &dir)],
+    );
+    for u in &upstreams {
+        wait_until(
+            &format!("{} healthy", u.id()),
+            Duration::from_secs(15),
+            || envoy.host_healthy(CLUSTER, &u.addr()),
+        )
+        .unwrap();
+    }
+    let (cookie, pinned) = new_session(&envoy);
+    let pinned_addr = upstreams.iter().find(|u| u.id() == pinned).unwrap().addr();
+
+    eds.publish(&upstreams, Some(&pinned));
+    wait_until(
+        "EDS marks the pinned host draining",
+        Duration::from_secs(10),
+        || {
+            envoy
+                .host_health(CLUSTER, &pinned_addr)
+                .unwrap()
+                .is_some_and(|f| f.contains("draining"))
+        },
+    )
+    .unwrap();
+    eprintln!("{mode:?} after DRAINING:\n{}", envoy.clusters_summary());
+
+    // New sessions never start on the draining endpoint.
+    for _ in 0..15 {
+        let (_, home) = new_session(&envoy);
+        assert_ne!(home, pinned, "new session on a draining endpoint");
+    }
+    // Existing sessions: kept or moved, as documented for this mode.
+    let mut moved_cookie = None;
+    for i in 0..20 {
+        let r = get(&envoy, "/app", &[("cookie", &cookie)]);
+        match expect {
+            WhenDraining::StaysPinned => {
+                assert_eq!(served_by(&r), pinned, "request {i} left the draining pin");
+                assert_eq!(sticky_cookie(&r), None, "a kept pin is not re-issued");
+            }
+            WhenDraining::Moves => {
+                assert_ne!(
+                    served_by(&r),
+                    pinned,
+                    "request {i} still on the draining pin"
+                );
+                moved_cookie = sticky_cookie(&r);
+                assert!(moved_cookie.is_some(), "the cookie moves with the session");
+            }
+        }
+    }
+    if expect == WhenDraining::StaysPinned {
+        // Drain done: the endpoint goes away, its sessions move and stay moved.
+        upstreams
+            .iter_mut()
+            .find(|u| u.id() == pinned)
+            .unwrap()
+            .stop();
+        let r = get(&envoy, "/app", &[("cookie", &cookie)]);
+        assert_ne!(served_by(&r), pinned);
+        moved_cookie = Some(sticky_cookie(&r).expect("failover re-pins the cookie"));
+    }
+    let moved_cookie = moved_cookie.unwrap();
+    let home = served_by(&get(&envoy, "/app", &[("cookie", &moved_cookie)]));
+    for _ in 0..10 {
+        let r = get(&envoy, "/app", &[("cookie", &moved_cookie)]);
+        assert_eq!(served_by(&r), home, "the moved pin sticks");
+    }
+}
+
+#[test]
+fn stateful_session_keeps_sessions_on_a_draining_endpoint() {
+    draining_endpoint(Mode::StatefulSession, |c| c, WhenDraining::StaysPinned);
+}
+
+#[test]
+fn stateful_session_without_draining_override_status_moves_sessions_at_once() {
+    // Envoy's default override_host_status leaves DRAINING out.
+    let without = |c: String| {
+        let start = c.find("    common_lb_config:\n").unwrap();
+        let end = c.find("DRAINING]\n").unwrap() + "DRAINING]\n".len();
+        let mut c = c;
+        c.replace_range(start..end, "");
+        c
+    };
+    draining_endpoint(Mode::StatefulSession, without, WhenDraining::Moves);
+}
+
+#[test]
+fn override_host_keeps_sessions_on_a_draining_endpoint() {
+    draining_endpoint(Mode::OverrideHost, |c| c, WhenDraining::StaysPinned);
 }
