@@ -703,3 +703,85 @@ fn stateful_session_without_draining_override_status_moves_sessions_at_once() {
 fn override_host_keeps_sessions_on_a_draining_endpoint() {
     draining_endpoint(Mode::OverrideHost, |c| c, WhenDraining::StaysPinned);
 }
+
+#[test]
+fn routes_with_their_own_cookie_settings_pin_independently() {
+    let stack = Stack::start_with(Mode::StatefulSession.config_file(), |c| {
+        c.replace(
+            r#""routes": [{"path_prefix": "/healthz", "enabled": false}]"#,
+            r#""routes": [{"path_prefix": "/healthz", "enabled": false},
+                          {"path_prefix": "/cart", "cookie": {"name": "sticky-cart", "path": "/cart", "max_age": "3s", "idle_timeout": null}}]"#,
+        )
+    });
+    stack.wait_all_healthy();
+    let envoy = &stack.envoy;
+    let set_cookie = |r: &Response, name: &str| {
+        r.header_all("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    };
+
+    // The site-wide session: the shipped cookie (sliding 30 min window).
+    let site = get(envoy, "/app", &[]);
+    let site_home = served_by(&site);
+    let site_set = set_cookie(&site, COOKIE).expect("site cookie");
+    assert!(
+        site_set.contains("; Path=/;") && site_set.contains("Max-Age=1800"),
+        "{site_set}"
+    );
+    let site_cookie = sticky_cookie(&site).unwrap();
+
+    // A cart session on another endpoint: its own name, Path and lifetime,
+    // and no site cookie.
+    let (cart, cart_home) = (0..20)
+        .map(|_| get(envoy, "/cart/items", &[]))
+        .map(|r| {
+            let home = served_by(&r);
+            (r, home)
+        })
+        .find(|(_, home)| *home != site_home)
+        .expect("round robin reaches another endpoint");
+    let cart_set = set_cookie(&cart, "sticky-cart").expect("cart cookie");
+    assert!(
+        cart_set.contains("; Path=/cart;") && cart_set.contains("Max-Age=3;"),
+        "{cart_set}"
+    );
+    assert_eq!(
+        sticky_cookie(&cart),
+        None,
+        "the cart route sets only its cookie"
+    );
+    let cart_cookie = named_cookie(&cart, "sticky-cart").unwrap();
+
+    // A browser sends both cookies under /cart (most specific first), only
+    // the site one elsewhere. Each route follows its own cookie.
+    let both = format!("{cart_cookie}; {site_cookie}");
+    for _ in 0..10 {
+        let r = get(envoy, "/cart/checkout", &[("cookie", &both)]);
+        assert_eq!(served_by(&r), cart_home);
+        assert!(r.header_all("set-cookie").is_empty(), "{r:?}");
+        let r = get(envoy, "/app", &[("cookie", &both)]);
+        assert_eq!(served_by(&r), site_home);
+        assert!(r.header_all("set-cookie").is_empty(), "{r:?}");
+    }
+    // The cart cookie means nothing outside /cart: a new site session starts.
+    let r = get(envoy, "/app", &[("cookie", &cart_cookie)]);
+    assert!(
+        sticky_cookie(&r).is_some(),
+        "cart cookie pinned a site request"
+    );
+
+    // Separate lifetimes: after 3 s the cart session is over and restarts,
+    // the site session goes on.
+    std::thread::sleep(Duration::from_millis(3200));
+    let r = get(envoy, "/cart/checkout", &[("cookie", &both)]);
+    assert!(
+        named_cookie(&r, "sticky-cart").is_some(),
+        "expired cart pin renewed"
+    );
+    assert!(counter(envoy, "wasmcustom.sticky_session.cookie_rejected_expired") >= 1);
+    let r = get(envoy, "/app", &[("cookie", &both)]);
+    assert_eq!(served_by(&r), site_home);
+    assert!(r.header_all("set-cookie").is_empty(), "{r:?}");
+}
