@@ -226,10 +226,13 @@ fn every_plugin_config_loads_with_the_plugins_own_code_and_reads_only_listed_env
 
 #[test]
 fn shipped_plugins_are_pinned_fail_reload_and_attached_to_one_workload_set() {
+    // sticky-session must read its cookie before credential-injector strips
+    // the browser's cookies (strip_cookies), and after oidc-auth publishes the
+    // identity it binds cookies to.
     let order = |p: Plugin| match p {
         Plugin::OidcAuth => 0,
-        Plugin::CredentialInjector => 1,
-        Plugin::StickySession => 2,
+        Plugin::StickySession => 1,
+        Plugin::CredentialInjector => 2,
     };
     let phase_rank = |wp: &Value| {
         let phase = match wp["spec"]["phase"].as_str() {
@@ -283,7 +286,7 @@ fn shipped_plugins_are_pinned_fail_reload_and_attached_to_one_workload_set() {
         expected.sort_by_key(|p| order(*p));
         assert_eq!(
             names, expected,
-            "{k}: filter order must be oidc-auth, credential-injector, sticky-session"
+            "{k}: filter order must be oidc-auth, sticky-session, credential-injector"
         );
     }
 }
