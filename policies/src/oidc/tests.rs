@@ -576,6 +576,18 @@ fn configuration_errors_name_the_field() {
             "providers[0].jwks_uri",
         ),
         (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "max_jwks_bytes": 100}]}),
+            "providers[0].max_jwks_bytes",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "max_jwks_bytes": 2_000_000}]}),
+            "providers[0].max_jwks_bytes",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "fetch_backoff_max": "500ms"}]}),
+            "providers[0].fetch_backoff_max",
+        ),
+        (
             {
                 let mut b = base();
                 b["rules"] = json!([{"match": {"path": {"prefix": "/"}}, "providers": ["zzz"]}]);
