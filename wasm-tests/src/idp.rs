@@ -211,7 +211,9 @@ impl Idp {
 
     /// Sets any fault of `POST /test/fault` (`jwks`, `discovery`, `delay_ms`, `size_bytes`; see server.mjs).
     pub fn set_fault(&self, fault: &Value) -> Result<Value> {
-        let r = Request::post(self.addr(), "/test/fault").json(fault).send()?;
+        let r = Request::post(self.addr(), "/test/fault")
+            .json(fault)
+            .send()?;
         ok_json(r, "POST /test/fault")
     }
 

@@ -146,10 +146,7 @@ impl Stack {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "no {status} within {timeout:?}:\n{}",
-            self.envoy.log()
-        );
+        panic!("no {status} within {timeout:?}:\n{}", self.envoy.log());
     }
 
     /// Sends `token` for `period`; every answer must be (status, reason). Returns the longest answer time.
@@ -169,7 +166,10 @@ impl Stack {
             n += 1;
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(n >= 3, "only {n} requests in {period:?}");
+        assert!(
+            n >= 3,
+            "only {n} requests in {period:?}, longest {longest:?}"
+        );
         longest
     }
 }
@@ -181,8 +181,8 @@ fn unverifiable_token(issuer: &str) -> String {
         .unwrap()
         .as_secs();
     let header = B64.encode(json!({"alg": "RS256", "kid": "no-such-key"}).to_string());
-    let claims =
-        B64.encode(json!({"iss": issuer, "aud": AUD, "sub": "mallory", "exp": now + 300}).to_string());
+    let claims = B64
+        .encode(json!({"iss": issuer, "aud": AUD, "sub": "mallory", "exp": now + 300}).to_string());
     format!("{header}.{claims}.{}", B64.encode([7u8; 256]))
 }
 
@@ -245,7 +245,11 @@ fn idp_down_at_envoy_start_answers_503_fast_then_keys_load_without_restarting_en
         "recovery took {recovered:?}"
     );
     assert!(stack.stat("jwks.fetch_ok") >= 1);
-    assert_eq!(stack.get(&probe).reason, "unknown_kid", "keys are loaded now");
+    assert_eq!(
+        stack.get(&probe).reason,
+        "unknown_kid",
+        "keys are loaded now"
+    );
 }
 
 #[test]
@@ -271,7 +275,10 @@ fn slow_idp_at_start_answers_503_within_the_bound_then_recovers() {
         Duration::from_secs(10),
     );
     eprintln!("slow IdP at start: first 200 {recovered:?} after the IdP sped up");
-    assert!(recovered < Duration::from_secs(4), "recovery took {recovered:?}");
+    assert!(
+        recovered < Duration::from_secs(4),
+        "recovery took {recovered:?}"
+    );
 }
 
 #[test]
@@ -279,7 +286,12 @@ fn slow_idp_later_keeps_the_last_good_keys_and_nothing_waits_past_the_bound() {
     let idp = Idp::start().unwrap();
     let stack = start(idp.port(), json!({}));
     let token = mint(&idp, "EdDSA");
-    let (_, _) = stack.until_status(&token, 200, &[(503, "keys_not_loaded")], Duration::from_secs(10));
+    let (_, _) = stack.until_status(
+        &token,
+        200,
+        &[(503, "keys_not_loaded")],
+        Duration::from_secs(10),
+    );
     let unknown = unknown_kid_token(&idp);
     let allowed_before = stack.stat("allowed");
 
@@ -303,11 +315,18 @@ fn slow_idp_later_keeps_the_last_good_keys_and_nothing_waits_past_the_bound() {
     eprintln!(
         "slow IdP later: longest 200 {longest_known:?}, longest unknown-kid 401 {longest_unknown:?}"
     );
-    assert!(longest_known < Duration::from_millis(500), "{longest_known:?}");
+    assert!(
+        longest_known < Duration::from_millis(500),
+        "{longest_known:?}"
+    );
     assert!(longest_unknown < WAIT_BOUND + SLACK, "{longest_unknown:?}");
     assert!(stack.stat("jwks.fetch_failed.idp_timeout") >= 1);
     assert!(stack.stat("jwks.stale_served") >= 1);
-    assert_eq!(stack.stat("allowed"), allowed_before + ok, "only the good token passed");
+    assert_eq!(
+        stack.stat("allowed"),
+        allowed_before + ok,
+        "only the good token passed"
+    );
 
     let fetched = stack.stat("jwks.fetch_ok");
     idp.set_fault(&json!({"jwks": "ok"})).unwrap();
@@ -352,7 +371,10 @@ fn garbage_and_oversized_jwks_at_start_are_refused_counted_and_answered_503() {
     }
     assert_eq!(stack.stat("allowed"), 0);
     assert!(
-        stack.envoy.log().contains("no usable keys: its tokens get 503"),
+        stack
+            .envoy
+            .log()
+            .contains("no usable keys: its tokens get 503"),
         "the log says what happens"
     );
     idp.set_fault(&json!({"jwks": "ok", "size_bytes": 131072}))
@@ -371,7 +393,12 @@ fn garbage_and_oversized_jwks_on_refresh_keep_the_last_good_keys_serving() {
     let idp = Idp::start().unwrap();
     let stack = start(idp.port(), json!({}));
     let token = mint(&idp, "RS256");
-    stack.until_status(&token, 200, &[(503, "keys_not_loaded")], Duration::from_secs(10));
+    stack.until_status(
+        &token,
+        200,
+        &[(503, "keys_not_loaded")],
+        Duration::from_secs(10),
+    );
     let unknown = unknown_kid_token(&idp);
     for (fault, reason) in bad_jwks_faults() {
         idp.set_fault(&fault).unwrap();
@@ -381,7 +408,11 @@ fn garbage_and_oversized_jwks_on_refresh_keep_the_last_good_keys_serving() {
         // The refused document changed nothing: the good token passes, an unknown kid does not.
         stack.hold(&token, Duration::from_millis(300), (200, ""));
         let a = stack.get(&unknown);
-        assert_eq!((a.status, a.reason.as_str()), (401, "unknown_kid"), "{fault}");
+        assert_eq!(
+            (a.status, a.reason.as_str()),
+            (401, "unknown_kid"),
+            "{fault}"
+        );
     }
     assert!(stack.stat("jwks.stale_served") >= 1);
     assert!(stack
@@ -397,7 +428,8 @@ fn garbage_and_oversized_jwks_on_refresh_keep_the_last_good_keys_serving() {
 #[test]
 fn discovery_naming_another_issuer_is_refused_with_a_log_line_and_a_metric() {
     let idp = Idp::start().unwrap();
-    idp.set_fault(&json!({"discovery": "wrong_issuer"})).unwrap();
+    idp.set_fault(&json!({"discovery": "wrong_issuer"}))
+        .unwrap();
     let stack = start(idp.port(), json!({}));
     let token = mint(&idp, "ES256");
     stack.wait_stat_above(
@@ -416,11 +448,20 @@ fn discovery_naming_another_issuer_is_refused_with_a_log_line_and_a_metric() {
         line.contains(&format!("issuer {}", stack.issuer)) && line.contains("another issuer"),
         "{line}"
     );
-    assert_eq!(idp.jwks_requests().unwrap(), 0, "the keys it points at were never fetched");
+    assert_eq!(
+        idp.jwks_requests().unwrap(),
+        0,
+        "the keys it points at were never fetched"
+    );
 
     // Fixed: keys load. Later the JWKS fails, rediscovery names another issuer again: old keys stay.
     idp.set_fault(&json!({"discovery": "ok"})).unwrap();
-    stack.until_status(&token, 200, &[(503, "keys_not_loaded")], Duration::from_secs(10));
+    stack.until_status(
+        &token,
+        200,
+        &[(503, "keys_not_loaded")],
+        Duration::from_secs(10),
+    );
     let mismatches = stack.stat("jwks.fetch_failed.discovery_issuer_mismatch");
     idp.set_fault(&json!({"discovery": "wrong_issuer", "jwks": "500"}))
         .unwrap();
@@ -446,7 +487,12 @@ fn idp_down_longer_than_max_staleness_fails_closed_with_503_then_recovers() {
     let port = idp.port();
     let stack = start(port, json!({"max_staleness": "4s"}));
     let token = mint(&idp, "RS256");
-    stack.until_status(&token, 200, &[(503, "keys_not_loaded")], Duration::from_secs(10));
+    stack.until_status(
+        &token,
+        200,
+        &[(503, "keys_not_loaded")],
+        Duration::from_secs(10),
+    );
     let fresh_kid_after = unknown_kid_token(&idp);
     drop(idp);
     let down = Instant::now();
@@ -466,7 +512,11 @@ fn idp_down_longer_than_max_staleness_fails_closed_with_503_then_recovers() {
     let longest = stack.hold(&token, Duration::from_secs(2), (503, "keys_too_stale"));
     assert!(longest < WAIT_BOUND + SLACK, "a 503 took {longest:?}");
     let a = stack.get(&fresh_kid_after);
-    assert_eq!((a.status, a.reason.as_str()), (503, "keys_too_stale"), "every token of the provider");
+    assert_eq!(
+        (a.status, a.reason.as_str()),
+        (503, "keys_too_stale"),
+        "every token of the provider"
+    );
     let allowed = stack.stat("allowed");
 
     // Back on the same address: the next retry (≤ 2 s) loads the keys, the same token passes again.

@@ -378,11 +378,10 @@ impl ProviderConfig {
             ),
         };
         if refresh.backoff.max_ms < MIN_BACKOFF_MAX_MS {
-            return Err(ConfigError::new(
-                field("fetch_backoff_max"),
-                "must be at least 1s",
-            )
-            .with_hint("retries start 1 s after the first failure and double up to this"));
+            return Err(
+                ConfigError::new(field("fetch_backoff_max"), "must be at least 1s")
+                    .with_hint("retries start 1 s after the first failure and double up to this"),
+            );
         }
         if !JWKS_BYTES_RANGE.contains(&self.max_jwks_bytes) {
             return Err(ConfigError::new(

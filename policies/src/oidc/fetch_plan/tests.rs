@@ -1,10 +1,10 @@
 //! Key fetch steps: what an IdP answer leads to, for good and faulty answers.
 
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-use wasm_bindgen_test::wasm_bindgen_test as test;
 use super::*;
 use crate::oidc::{load, OidcPolicy};
 use serde_json::{json, Value};
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const ISSUER: &str = "http://127.0.0.1:9000";
 /// A real Ed25519 public key (RFC 8037 A.2).
@@ -25,10 +25,16 @@ fn jwks_step() -> FetchStep {
 }
 
 fn good_jwks() -> String {
-    json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": "ed", "alg": "EdDSA"}]}).to_string()
+    json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": "ed", "alg": "EdDSA"}]})
+        .to_string()
 }
 
-fn outcome(p: &OidcPolicy, step: &FetchStep, status: u16, body: &[u8]) -> Result<usize, &'static str> {
+fn outcome(
+    p: &OidcPolicy,
+    step: &FetchStep,
+    status: u16,
+    body: &[u8],
+) -> Result<usize, &'static str> {
     let provider = &p.providers[0];
     let answer = FetchAnswer {
         status,
@@ -55,12 +61,37 @@ fn faulty_jwks_answers_are_refused_with_a_reason() {
     let cases: Vec<(&str, u16, String, Result<usize, &str>)> = vec![
         ("good", 200, good_jwks(), Ok(1)),
         ("just under the limit", 200, padded(1900), Ok(1)),
-        ("over max_jwks_bytes", 200, padded(2100), Err("jwks_too_large")),
-        ("not json", 200, "{\"keys\": [ not json".into(), Err("malformed_jwks")),
-        ("html", 200, "<html>oops</html>".into(), Err("malformed_jwks")),
-        ("keys not an array", 200, r#"{"keys": {"kty": "OKP"}}"#.into(), Err("malformed_jwks")),
+        (
+            "over max_jwks_bytes",
+            200,
+            padded(2100),
+            Err("jwks_too_large"),
+        ),
+        (
+            "not json",
+            200,
+            "{\"keys\": [ not json".into(),
+            Err("malformed_jwks"),
+        ),
+        (
+            "html",
+            200,
+            "<html>oops</html>".into(),
+            Err("malformed_jwks"),
+        ),
+        (
+            "keys not an array",
+            200,
+            r#"{"keys": {"kty": "OKP"}}"#.into(),
+            Err("malformed_jwks"),
+        ),
         ("array at top", 200, "[]".into(), Err("malformed_jwks")),
-        ("empty keys", 200, r#"{"keys": []}"#.into(), Err("jwks_no_usable_key")),
+        (
+            "empty keys",
+            200,
+            r#"{"keys": []}"#.into(),
+            Err("jwks_no_usable_key"),
+        ),
         (
             "only bad keys",
             200,
@@ -80,7 +111,11 @@ fn faulty_jwks_answers_are_refused_with_a_reason() {
         ("no answer", 0, String::new(), Err("idp_unreachable")),
     ];
     for (name, status, body, want) in cases {
-        assert_eq!(outcome(&p, &jwks_step(), status, body.as_bytes()), want, "{name}");
+        assert_eq!(
+            outcome(&p, &jwks_step(), status, body.as_bytes()),
+            want,
+            "{name}"
+        );
     }
 }
 
@@ -102,7 +137,10 @@ fn an_oversized_answer_is_refused_from_its_size_alone() {
         FetchNext::Failed("discovery_too_large")
     ));
     assert_eq!(body_limit(&p.providers[0], &jwks_step()), 64 * 1024);
-    assert_eq!(body_limit(&p.providers[0], &FetchStep::Discovery), 256 * 1024);
+    assert_eq!(
+        body_limit(&p.providers[0], &FetchStep::Discovery),
+        256 * 1024
+    );
 }
 
 #[test]
@@ -116,7 +154,11 @@ fn discovery_for_another_issuer_is_refused() {
         ("not json".to_string(), Err("discovery_malformed")),
     ];
     for (body, want) in cases {
-        assert_eq!(outcome(&p, &FetchStep::Discovery, 200, body.as_bytes()), want, "{body}");
+        assert_eq!(
+            outcome(&p, &FetchStep::Discovery, 200, body.as_bytes()),
+            want,
+            "{body}"
+        );
     }
     assert!(describe_failure("discovery_issuer_mismatch").contains("another issuer"));
 }
@@ -139,7 +181,10 @@ fn a_shared_document_is_compiled_within_the_same_limits() {
 fn fetch_backoff_max_caps_the_retry_delay() {
     let p = policy(json!({"fetch_backoff_max": "2s"}));
     let backoff = p.providers[0].refresh.backoff;
-    assert_eq!((backoff.ceiling_ms(1), backoff.ceiling_ms(10)), (1_000, 2_000));
+    assert_eq!(
+        (backoff.ceiling_ms(1), backoff.ceiling_ms(10)),
+        (1_000, 2_000)
+    );
     let default = policy(json!({}));
     assert_eq!(default.providers[0].refresh.backoff.ceiling_ms(30), 300_000);
 }
