@@ -117,6 +117,9 @@ fn forged_tokens(idp: &Idp) -> Vec<(&'static str, String)> {
     out
 }
 
+/// Builds the i-th request of one attacker: (what it is, the request).
+type Attack = Box<dyn Fn(u64) -> (String, Request) + Send>;
+
 #[derive(Default)]
 struct Tally {
     legit: BTreeMap<String, u64>,
@@ -164,7 +167,7 @@ fn soak_oidc_auth_under_attack() {
     let mut threads = Vec::new();
 
     // Legitimate clients: one user each, 30 s tokens re-minted before expiry.
-    for n in 0..3 {
+    for (n, alg) in ALGS.into_iter().enumerate() {
         let (tally, counting, addr, idp_addr) = (
             tally.clone(),
             counting.clone(),
@@ -172,7 +175,7 @@ fn soak_oidc_auth_under_attack() {
             idp_addr.clone(),
         );
         threads.push(std::thread::spawn(move || {
-            let body = json!({"alg": ALGS[n], "sub": format!("user{n}"), "aud": AUD, "ttl": 30});
+            let body = json!({"alg": alg, "sub": format!("user{n}"), "aud": AUD, "ttl": 30});
             let mut token = mint(&idp_addr, body.clone());
             let mut renew_at = Instant::now() + Duration::from_secs(25);
             while Instant::now() < deadline {
@@ -196,7 +199,7 @@ fn soak_oidc_auth_under_attack() {
     }
 
     // Attackers: random kids, forged tokens, oversized headers, as fast as they are answered.
-    let attackers: Vec<Box<dyn Fn(u64) -> (String, Request) + Send>> = vec![
+    let attackers: Vec<Attack> = vec![
         Box::new({
             let (addr, template) = (addr.clone(), template.clone());
             move |i| {
