@@ -100,8 +100,11 @@ clean:
 	cargo clean
 	rm -rf $(DIST) .run
 
-# Bounded soak (default 10 minutes; SOAK_SECONDS to change); writes bench/soak.md.
+# Bounded soaks (default 10 minutes each; SOAK_SECONDS to change): all plugins chained, then
+# oidc-auth under attack traffic; each writes its section of bench/soak.md.
 soak: build
 	mkdir -p bench
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} SOAK_REPORT=$(CURDIR)/bench/soak.md \
 	  cargo test -p wasm-tests --test soak -- --ignored --nocapture
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} SOAK_REPORT=$(CURDIR)/bench/soak.md \
+	  cargo test -p wasm-tests --test soak_attack -- --ignored --nocapture

@@ -18,6 +18,7 @@ pub mod paths;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod report;
 pub mod template;
 pub mod upstream;
 pub mod wait;

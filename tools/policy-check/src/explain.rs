@@ -51,6 +51,7 @@ fn oidc(p: &OidcPolicy, raw: &Value) -> String {
                 discovery,
                 url,
                 extra_keys,
+                ..
             } => {
                 let what = if *discovery {
                     "OIDC discovery at"
