@@ -518,10 +518,15 @@ impl Plan {
                 .collect();
             m.retain(|x| wanted.iter().any(|w| x.name.contains(w)));
         }
-        let notes = vec![format!(
+        let mut notes = vec![format!(
             "{} distinct tokens per algorithm minted in {:.1} s (3 threads)",
             settings.tokens, stack.mint_seconds
         )];
+        if std::env::var("BENCH_BASELINE").as_deref() == Ok("1") {
+            notes.push(
+                "rows marked `@baseline`: the modules in `dist/baseline/` (another build, same configuration), measured in the same rounds".into(),
+            );
+        }
         Ok(Plan {
             measurements: m,
             script: load::script(dir)?,

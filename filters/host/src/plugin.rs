@@ -42,22 +42,6 @@ fn level_filter(level: u32) -> log::LevelFilter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn envoy_levels_map_to_log_filters_and_debug_is_dropped_at_warn() {
-        assert_eq!(level_filter(0), log::LevelFilter::Trace);
-        assert_eq!(level_filter(1), log::LevelFilter::Debug);
-        assert_eq!(level_filter(3), log::LevelFilter::Warn);
-        assert!(log::Level::Debug > level_filter(3));
-        assert_eq!(level_filter(5), log::LevelFilter::Error);
-        assert_eq!(level_filter(6), log::LevelFilter::Off);
-        assert_eq!(level_filter(42), log::LevelFilter::Off);
-    }
-}
-
 pub fn log_start(info: &PluginInfo) {
     log::info!(
         "{} {} ({}) starting",
@@ -89,4 +73,20 @@ where
 
 pub fn log_config_error(info: &PluginInfo, e: &ConfigError) {
     log::error!("{}: invalid configuration: {e}", info.name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_levels_map_to_log_filters_and_debug_is_dropped_at_warn() {
+        assert_eq!(level_filter(0), log::LevelFilter::Trace);
+        assert_eq!(level_filter(1), log::LevelFilter::Debug);
+        assert_eq!(level_filter(3), log::LevelFilter::Warn);
+        assert!(log::Level::Debug > level_filter(3));
+        assert_eq!(level_filter(5), log::LevelFilter::Error);
+        assert_eq!(level_filter(6), log::LevelFilter::Off);
+        assert_eq!(level_filter(42), log::LevelFilter::Off);
+    }
 }
