@@ -5,7 +5,8 @@
 //! Settings (env): BENCH_SECONDS (measured seconds per run, default 5), BENCH_ROUNDS (default 3),
 //! BENCH_WARMUP (seconds, excluded, default 1), BENCH_TOKENS (distinct tokens per algorithm, default
 //! 10000), BENCH_CONNECTIONS (default 8), BENCH_OUT (default `bench/results.md`), BENCH_PROFILE=0 to skip
-//! the `perf` profiles, BENCH_ONLY=name,name (only configurations whose name contains one of these).
+//! the `perf` profiles, BENCH_ONLY=name,name (only configurations whose name contains one of these),
+//! BENCH_BASELINE=1 (also run the modules in `dist/baseline/`, e.g. a previous build, in the same rounds).
 
 mod configs;
 mod load;
