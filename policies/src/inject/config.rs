@@ -506,7 +506,7 @@ impl BackendDto {
             }
             CredentialDto::VaultPerUser(dto) => {
                 let at = "credential.vault_per_user";
-                if !vault.is_some_and(|v| v.per_user_jwt.is_some()) {
+                if vault.is_none_or(|v| v.per_user_jwt.is_none()) {
                     return Err(ConfigError::new(at, "needs `vault.per_user_jwt`")
                         .with_hint("add {\"per_user_jwt\": {\"role\": \"<jwt role>\"}} to the top-level `vault` section"));
                 }

@@ -243,6 +243,11 @@ fn injector(i: &Injector, raw: &Value) -> String {
                 ),
                 None => "OAuth2 client credentials".to_string(),
             },
+            CredentialSpec::VaultPerUser(p) => format!(
+                "Vault KV {}/{} read with each user's own Vault token (per-user JWT login)",
+                p.mount,
+                p.path.as_str()
+            ),
         };
         let _ = writeln!(out, "    credential: {source}");
         let mode = match b.injection.mode {

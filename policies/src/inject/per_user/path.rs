@@ -35,6 +35,11 @@ impl SubjectPath {
         })
     }
 
+    /// The configured text, placeholders included.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// Whether the path depends on the subject.
     pub fn is_templated(&self) -> bool {
         self.text.contains(PLACEHOLDER)

@@ -370,7 +370,8 @@ fn only_the_verified_users_bearer_token_is_used_to_log_in() {
     let other_iss = jwt(json!({"iss": "http://evil", "sub": "alice", "exp": EXP}));
     let other_exp = jwt(json!({"iss": ISS, "sub": "alice", "exp": EXP + 1}));
     let bearer = |t: &str| format!("Bearer {t}");
-    let cases: Vec<(Vec<(&str, String)>, Result<&str, UserVaultError>)> = vec![
+    type Case<'a> = (Vec<(&'a str, String)>, Result<&'a str, UserVaultError>);
+    let cases: Vec<Case> = vec![
         (vec![("authorization", bearer(&good))], Ok(good.as_str())),
         (
             vec![("authorization", format!("bearer  {good} "))],
