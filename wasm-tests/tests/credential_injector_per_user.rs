@@ -339,3 +339,61 @@ fn expired_or_foreign_tokens_never_reach_vault_and_an_outage_answers_503() {
     assert_eq!(get(&envoy, &alice).status, 200);
     eprintln!("Vault down: 503 after {took:?}");
 }
+
+#[test]
+fn a_vault_that_never_answers_gets_503_after_the_callout_timeout() {
+    let idp = Idp::start().unwrap();
+    let bao = openbao_for_users(&idp);
+    let upstream = Upstream::start("notes").unwrap();
+    // A "Vault" that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in silent.incoming().take(4).flatten() {
+            conns.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let (oidc, mut inject) = plugin_configs(&idp, &bao, "30s");
+    inject["vault"]["connection"]["timeout"] = json!("1s");
+    let b = Bootstrap::new()
+        .backend(&[upstream.port()])
+        .cluster("idp", &[idp.port()])
+        .cluster("vault", &[silent_port])
+        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            &inject,
+            &[],
+        );
+    let envoy = Envoy::start(&b.build(), EnvoyOptions::default()).unwrap();
+    let alice = token(&idp, "alice", 300);
+    // Warm oidc-auth's keys (the first answer may be keys_not_loaded).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let r = loop {
+        let started = Instant::now();
+        let r = get(&envoy, &alice);
+        if reason(&r) != "keys_not_loaded" || Instant::now() > deadline {
+            break (r, started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (r, took) = r;
+    assert_eq!(
+        (r.status, reason(&r).as_str()),
+        (503, "credential_unavailable"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("vault_timeout"), "{}", r.text());
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "answered after {took:?}"
+    );
+    assert_eq!(upstream_requests(&envoy), 0);
+    eprintln!("silent Vault: 503 vault_timeout after {took:?}");
+    drop(envoy);
+    drop(held);
+}
