@@ -4,6 +4,7 @@
 //! secrets name an entry of the `vault` section.
 
 use super::oauth2::{ClientAuth, OAuth2Client};
+use super::per_user::{PerUserSecret, VaultPerUserDto};
 use super::template::Template;
 use crate::claims::{Condition, ConditionConfig};
 use crate::config::{join_path, parse_duration_ms, Compile, ConfigError};
@@ -106,6 +107,10 @@ pub enum CredentialDto {
     },
     /// OAuth2 client credentials grant; the access token is `{secret}`.
     Oauth2(Box<OAuth2ClientDto>),
+    /// A KV v2 secret read with the user's own Vault token (login with the
+    /// verified user JWT through `vault.per_user_jwt`): Vault's policies
+    /// decide per user. Every field is a placeholder, `field` is `{secret}`.
+    VaultPerUser(Box<VaultPerUserDto>),
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -199,6 +204,8 @@ pub enum CredentialSpec {
     },
     /// Index into [`Injector::oauth2_clients`].
     OAuth2 { index: usize },
+    /// Read per request with the user's Vault token (see `inject::per_user`).
+    VaultPerUser(Box<PerUserSecret>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -496,6 +503,26 @@ impl BackendDto {
                     available.push("secret".into());
                 }
                 (CredentialSpec::Vault { secret, field }, available, None)
+            }
+            CredentialDto::VaultPerUser(dto) => {
+                let at = "credential.vault_per_user";
+                if vault.is_none_or(|v| v.per_user_jwt.is_none()) {
+                    return Err(ConfigError::new(at, "needs `vault.per_user_jwt`")
+                        .with_hint("add {\"per_user_jwt\": {\"role\": \"<jwt role>\"}} to the top-level `vault` section"));
+                }
+                if !self.require_user {
+                    return Err(ConfigError::new(
+                        at,
+                        "needs `require_user: true`: the user's own token logs in to Vault",
+                    ));
+                }
+                let spec = dto.compile().map_err(|e| e.under(at))?;
+                let available = spec.available_fields();
+                (
+                    CredentialSpec::VaultPerUser(Box::new(spec)),
+                    available,
+                    None,
+                )
             }
             CredentialDto::Oauth2(dto) => {
                 let client = dto.compile(env).map_err(|e| e.under("credential.oauth2"))?;

@@ -49,7 +49,7 @@ pub struct VaultClient {
 impl VaultClient {
     pub fn new(config: VaultConfig) -> Self {
         let token = match &config.auth {
-            AuthMethod::Token { token } => TokenState::with_static_token(token.clone()),
+            Some(AuthMethod::Token { token }) => TokenState::with_static_token(token.clone()),
             _ => TokenState::for_login(),
         };
         let secrets = config
@@ -157,11 +157,14 @@ impl VaultClient {
     pub fn request_for(&self, action: Action, now: Now) -> Option<VaultRequest> {
         let ep = &self.endpoint;
         match action {
-            Action::Unwrap => match &self.config.auth {
+            Action::Unwrap => match self.config.auth.as_ref()? {
                 AuthMethod::AppRole { secret_id, .. } => Some(ep.unwrap(secret_id)),
                 _ => None,
             },
-            Action::Login => match &self.config.auth {
+            // Without `auth` there is nothing to log in with: the login fails
+            // (`dispatch_failed`) and no secret is read; hosts only run a
+            // client for configurations with `secrets`, which require `auth`.
+            Action::Login => match self.config.auth.as_ref()? {
                 AuthMethod::Kubernetes { mount, role, jwt } => {
                     Some(ep.kubernetes_login(mount, role, jwt))
                 }
@@ -433,10 +436,10 @@ impl VaultClient {
     fn needs_unwrap(&self) -> bool {
         matches!(
             self.config.auth,
-            AuthMethod::AppRole {
+            Some(AuthMethod::AppRole {
                 secret_id_wrapped: true,
                 ..
-            }
+            })
         ) && self.unwrapped_secret_id.is_none()
     }
 

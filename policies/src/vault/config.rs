@@ -19,7 +19,9 @@ const DEFAULT_KV_REFRESH: &str = "60s";
 #[serde(deny_unknown_fields)]
 pub struct VaultConfigDto {
     pub connection: ConnectionDto,
-    pub auth: AuthDto,
+    /// The plugin's own login; needed for `secrets`, optional with only `per_user_jwt`.
+    #[serde(default)]
+    pub auth: Option<AuthDto>,
     #[serde(default)]
     pub per_user_jwt: Option<PerUserJwtDto>,
     #[serde(default)]
@@ -79,6 +81,9 @@ pub struct PerUserJwtDto {
     pub mount: Option<String>,
     #[serde(default)]
     pub role: Option<String>,
+    /// Users whose Vault token (and secret values) are cached per VM; default 1000.
+    #[serde(default)]
+    pub max_users: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -109,7 +114,8 @@ pub enum SecretKindDto {
 #[derive(Clone, Debug)]
 pub struct VaultConfig {
     pub connection: Connection,
-    pub auth: AuthMethod,
+    /// `None` when the plugin only logs in per user (`per_user_jwt`, no `secrets`).
+    pub auth: Option<AuthMethod>,
     pub per_user_jwt: Option<PerUserJwt>,
     pub secrets: Vec<SecretSpec>,
     pub kv_refresh_interval_ms: u64,
@@ -156,7 +162,12 @@ pub enum AuthMethod {
 pub struct PerUserJwt {
     pub mount: String,
     pub role: Option<String>,
+    /// Capacity of the per-VM user token and value caches.
+    pub max_users: usize,
 }
+
+/// Default [`PerUserJwt::max_users`].
+pub const DEFAULT_MAX_USERS: usize = 1000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretSpec {
@@ -191,17 +202,38 @@ impl VaultConfigDto {
             .connection
             .compile()
             .map_err(|e| e.under("connection"))?;
-        let auth = self.auth.compile(env).map_err(|e| e.under("auth"))?;
+        let auth = self
+            .auth
+            .map(|a| a.compile(env))
+            .transpose()
+            .map_err(|e| e.under("auth"))?;
         let per_user_jwt = self
             .per_user_jwt
             .map(|p| -> Result<PerUserJwt, ConfigError> {
+                let max_users = p.max_users.unwrap_or(DEFAULT_MAX_USERS);
+                if max_users == 0 {
+                    return Err(ConfigError::new("max_users", "must be at least 1"));
+                }
                 Ok(PerUserJwt {
                     mount: mount_or(p.mount, "jwt", "mount")?,
                     role: p.role.map(|r| name_like("role", r)).transpose()?,
+                    max_users,
                 })
             })
             .transpose()
             .map_err(|e| e.under("per_user_jwt"))?;
+        if auth.is_none() {
+            if !self.secrets.is_empty() {
+                return Err(ConfigError::new("auth", "is required to read `secrets`")
+                    .with_hint("add e.g. {\"kubernetes\": {\"role\": ..., \"jwt_env\": ...}}"));
+            }
+            if per_user_jwt.is_none() {
+                return Err(ConfigError::new(
+                    "auth",
+                    "set `auth` (the plugin's own login) or `per_user_jwt`",
+                ));
+            }
+        }
         let mut secrets: Vec<SecretSpec> = Vec::with_capacity(self.secrets.len());
         for (i, s) in self.secrets.into_iter().enumerate() {
             let at = format!("secrets[{i}]");

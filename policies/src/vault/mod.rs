@@ -20,9 +20,11 @@ mod user_cache;
 mod value;
 
 pub use client::{Action, VaultClient};
+pub(crate) use config::validate_path;
 pub use config::{
     AuthDto, AuthMethod, Connection, ConnectionDto, EnvResolver, PerUserJwt, PerUserJwtDto,
     SecretDto, SecretKind, SecretKindDto, SecretSpec, VaultConfig, VaultConfigDto,
+    DEFAULT_MAX_USERS,
 };
 pub use error::{Unavailable, UnavailableReason, VaultError};
 pub use request::{Endpoint, HeaderValue, Method, VaultRequest};
