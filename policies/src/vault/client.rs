@@ -6,8 +6,9 @@ use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::request::{Endpoint, VaultRequest};
 use super::response::{
     parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
-    parse_token_renew, parse_unwrap_secret_id,
+    parse_token_renew, parse_unwrap_secret_id, Reply,
 };
+use super::retry::{parse_retry_after, ServerGate};
 use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
 use super::snapshot::SecretSnapshot;
 use super::token_state::{TokenAction, TokenState};
@@ -44,18 +45,21 @@ pub struct VaultClient {
     unwrapped_secret_id: Option<Secret>,
     secrets: Vec<SecretState>,
     in_flight: Vec<(Action, Now)>,
+    gate: ServerGate,
 }
 
 impl VaultClient {
     pub fn new(config: VaultConfig) -> Self {
+        let retry = config.retry;
         let token = match &config.auth {
             AuthMethod::Token { token } => TokenState::with_static_token(token.clone()),
             _ => TokenState::for_login(),
-        };
+        }
+        .with_backoff(config.retry);
         let secrets = config
             .secrets
             .iter()
-            .map(|_| SecretState::new(config.kv_refresh_interval_ms))
+            .map(|_| SecretState::new(config.kv_refresh_interval_ms).with_backoff(config.retry))
             .collect();
         Self {
             endpoint: Endpoint::new(&config.connection),
@@ -64,6 +68,7 @@ impl VaultClient {
             unwrapped_secret_id: None,
             secrets,
             in_flight: Vec::new(),
+            gate: ServerGate::new(retry),
         }
     }
 
@@ -73,6 +78,11 @@ impl VaultClient {
 
     pub fn token_state(&self) -> &TokenState {
         &self.token
+    }
+
+    /// The client-wide backoff after server faults (sealed, 429, down, slow).
+    pub fn server_gate(&self) -> &ServerGate {
+        &self.gate
     }
 
     /// Request builders for this connection (e.g. per-user logins).
@@ -109,6 +119,11 @@ impl VaultClient {
             self.on_dispatch_failed(action, &VaultError::Timeout, now, rng);
         }
 
+        // The server is sealed, rate limiting, down or slow: nothing goes
+        // out until the backoff (or its Retry-After) has passed.
+        if !self.gate.is_open(now) {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let token_busy = self.in_flight.iter().any(|(a, _)| is_token_action(*a));
         if !token_busy {
@@ -146,6 +161,17 @@ impl VaultClient {
                 if s.start_revocation(now) {
                     out.push(Action::RevokeLease(i));
                 }
+            }
+        }
+        // After a server fault one call probes; the others follow its success.
+        if self.gate.probing() {
+            out.truncate(1);
+            if self
+                .in_flight
+                .iter()
+                .any(|(a, _)| !matches!(a, Action::RevokeLease(_)))
+            {
+                out.clear();
             }
         }
         self.in_flight.extend(out.iter().map(|a| (*a, now)));
@@ -209,9 +235,7 @@ impl VaultClient {
         }
     }
 
-    /// Applies Vault's answer (`status` from `:status`, `body` capped by the
-    /// host). Returns the classified error for logging/metrics. Answers for
-    /// calls no longer in flight (given up as lost) are ignored.
+    /// [`Self::on_reply`] for an answer without a `Retry-After` header.
     pub fn on_response(
         &mut self,
         action: Action,
@@ -220,16 +244,53 @@ impl VaultClient {
         now: Now,
         rng: &mut dyn Random,
     ) -> Result<(), VaultError> {
+        let reply = Reply {
+            status,
+            retry_after: None,
+            body,
+        };
+        self.on_reply(action, &reply, now, rng)
+    }
+
+    /// Applies Vault's answer (`status` from `:status`, `body` capped by the
+    /// host, `Retry-After` honoured on a 429). Returns the classified error
+    /// for logging/metrics. Answers for calls no longer in flight (given up
+    /// as lost) are ignored.
+    pub fn on_reply(
+        &mut self,
+        action: Action,
+        reply: &Reply<'_>,
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> Result<(), VaultError> {
         let Some(started) = self.take_in_flight(action) else {
             return Ok(());
         };
+        let retry_after = reply.retry_after.and_then(parse_retry_after);
+        let result = self.apply(action, reply, retry_after, started, now, rng);
+        self.gate.on_outcome(result.as_ref().err(), now, rng);
+        result
+    }
+
+    /// The answer to an in-flight `action` sent at `started`.
+    fn apply(
+        &mut self,
+        action: Action,
+        reply: &Reply<'_>,
+        retry_after: Option<u64>,
+        started: Now,
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> Result<(), VaultError> {
+        let (status, body) = (reply.status, reply.body);
+        let tag = |e: VaultError| e.with_retry_after(retry_after);
         match action {
             Action::Unwrap => match parse_unwrap_secret_id(status, body) {
                 Ok(sid) => {
                     self.unwrapped_secret_id = Some(sid);
                     Ok(())
                 }
-                Err(e) => Err(self.fail_token(action, e, now, rng)),
+                Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
             },
             Action::Login => match parse_login(status, body) {
                 Ok(auth) => {
@@ -243,7 +304,7 @@ impl VaultClient {
                     self.sync_secrets_with_token(now, rng);
                     Ok(())
                 }
-                Err(e) => Err(self.fail_token(action, e, now, rng)),
+                Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
             },
             Action::RenewToken => {
                 match parse_token_renew(status, body, self.token.renew_increment_s()) {
@@ -252,7 +313,7 @@ impl VaultClient {
                         self.sync_secrets_with_token(now, rng);
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_token(action, e, now, rng)),
+                    Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
                 }
             }
             Action::LookupToken => match parse_lookup_self(status, body) {
@@ -261,7 +322,7 @@ impl VaultClient {
                     self.sync_secrets_with_token(now, rng);
                     Ok(())
                 }
-                Err(e) => Err(self.fail_token(action, e, now, rng)),
+                Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
             },
             Action::Fetch(i) => {
                 let Some(spec) = self.config.secrets.get(i) else {
@@ -283,7 +344,7 @@ impl VaultClient {
                         }
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_secret(action, e, now, rng)),
+                    Err(e) => Err(self.fail_secret(action, tag(e), now, rng)),
                 }
             }
             Action::RenewLease(i) => {
@@ -299,7 +360,7 @@ impl VaultClient {
                         }
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_secret(action, e, now, rng)),
+                    Err(e) => Err(self.fail_secret(action, tag(e), now, rng)),
                 }
             }
             Action::RevokeLease(i) => {
@@ -308,7 +369,7 @@ impl VaultClient {
                 if let Some(s) = self.secrets.get_mut(i) {
                     s.end_revocation();
                 }
-                parse_empty(status, body)
+                parse_empty(status, body).map_err(tag)
             }
         }
     }
@@ -325,6 +386,7 @@ impl VaultClient {
         if self.take_in_flight(action).is_none() {
             return;
         }
+        self.gate.on_outcome(Some(err), now, rng);
         let e = err.clone();
         if let Action::RevokeLease(i) = action {
             if let Some(s) = self.secrets.get_mut(i) {
@@ -472,12 +534,16 @@ impl VaultClient {
             Action::RenewLease(i) => (i, SecretAction::Renew),
             _ => return e,
         };
-        if let Some(s) = self.secrets.get_mut(i) {
-            s.on_failed(kind, &e, now, rng);
-        }
-        if e.needs_relogin() {
-            // The token may still be valid for other paths: keep it serving
-            // and log in again (policies may have changed).
+        let generation = self.token.generation();
+        let Some(s) = self.secrets.get_mut(i) else {
+            return e;
+        };
+        s.on_failed(kind, &e, now, rng);
+        // The token may still be valid for other paths: keep it serving and
+        // log in again (it may have been revoked), but once: a token obtained
+        // after the refusal and refused too means the policy changed, and
+        // the secret only backs off until it is restored.
+        if e.needs_relogin() && s.note_denied(generation) {
             self.token.request_relogin(now);
         }
         e
@@ -505,5 +571,7 @@ fn secret_index(a: Action) -> Option<usize> {
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

@@ -5,8 +5,10 @@
 
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::response::{DynamicSecret, Kv2Secret, Renewal};
+use super::retry::retry_delay_ms;
 use super::value::SecretValue;
 use super::{before_expiry, jittered, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
+use crate::backoff::Backoff;
 use crate::env::{Now, Random};
 
 /// KV re-reads land in [0.9, 1.0] of the interval so proxies spread out.
@@ -96,6 +98,10 @@ pub struct SecretState {
     failures: u32,
     retry_at: Now,
     last_error: Option<&'static str>,
+    backoff: Backoff,
+    /// The token generation whose read was refused (403) and led to a new
+    /// login; cleared by the next success. See [`Self::note_denied`].
+    denied_with: Option<u64>,
 }
 
 impl SecretState {
@@ -109,6 +115,30 @@ impl SecretState {
             failures: 0,
             retry_at: Now::from_unix_ms(0),
             last_error: None,
+            backoff: RETRY_BACKOFF,
+            denied_with: None,
+        }
+    }
+
+    /// Uses `backoff` for failed calls instead of [`RETRY_BACKOFF`].
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// A read or renewal with token `generation` was refused (403). True when
+    /// a new login is worth trying: the first refusal, or a repeat with the
+    /// same token. False when a token obtained after an earlier refusal is
+    /// refused too: the policy, not the token, is the problem, so the secret
+    /// only backs off until the policy is restored.
+    pub fn note_denied(&mut self, generation: u64) -> bool {
+        match self.denied_with {
+            Some(first) if first < generation => false,
+            Some(_) => true,
+            None => {
+                self.denied_with = Some(generation);
+                true
+            }
         }
     }
 
@@ -193,6 +223,7 @@ impl SecretState {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
+        self.denied_with = None;
         let refresh_at = Some(now.plus_ms(jittered(self.refresh_ms, REFRESH_FRACTION, rng)));
         let loaded = match fetched {
             Fetched::Kv2(kv) => {
@@ -324,6 +355,7 @@ impl SecretState {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
+        self.denied_with = None;
         let Some(l) = self.loaded.as_mut() else {
             return;
         };
@@ -352,7 +384,7 @@ impl SecretState {
         rng: &mut dyn Random,
     ) {
         self.failures = self.failures.saturating_add(1);
-        self.retry_at = now.plus_ms(RETRY_BACKOFF.delay_ms(self.failures, rng));
+        self.retry_at = now.plus_ms(retry_delay_ms(&self.backoff, self.failures, err, rng));
         self.last_error = Some(err.reason());
         if action == SecretAction::Renew {
             if let Some(l) = self.loaded.as_mut() {
