@@ -16,8 +16,8 @@ use crate::raw::HostStatus;
 use crate::shared;
 use policies::env::{Now, Random};
 use policies::vault::{
-    Action, OwnerLease, SecretValue, SharedState, Unavailable, UnavailableReason, VaultClient,
-    VaultConfig, VaultError, MAX_RESPONSE_BYTES,
+    Action, OwnerLease, Reply, SecretValue, SharedState, Unavailable, UnavailableReason,
+    VaultClient, VaultConfig, VaultError, MAX_RESPONSE_BYTES,
 };
 use std::time::Duration;
 
@@ -194,8 +194,12 @@ impl VaultDriver {
             Err(e)
         } else {
             let resp = CalloutResponse::read(body_size, MAX_RESPONSE_BYTES + 1);
-            self.client
-                .on_response(action, resp.status, &resp.body, now, &mut self.rng)
+            let reply = Reply {
+                status: resp.status,
+                retry_after: resp.retry_after.as_deref(),
+                body: &resp.body,
+            };
+            self.client.on_reply(action, &reply, now, &mut self.rng)
         };
         match result {
             Ok(()) => {
@@ -203,7 +207,7 @@ impl VaultDriver {
                 self.count_success(action);
             }
             Err(e) => {
-                log::warn!("vault: {} failed: {}", action_name(action), e.reason());
+                self.log_failure(action, &e, now);
                 self.metrics.failures.inc(e.reason());
             }
         }
@@ -317,6 +321,28 @@ impl VaultDriver {
             }
         }
         log::warn!("vault: gave up publishing secrets after {PUBLISH_RETRIES} CAS conflicts");
+    }
+
+    /// One line per failed call: the action, the reason code and, when the
+    /// whole client backs off (server fault), for how long.
+    fn log_failure(&self, action: Action, e: &VaultError, now: Now) {
+        let gate = self.client.server_gate();
+        let name = action_name(action);
+        if e.is_server_fault() {
+            let wait_ms = gate.open_at().unix_ms.saturating_sub(now.unix_ms);
+            let hint = if e.retry_after_ms().is_some() {
+                " (Retry-After)"
+            } else {
+                ""
+            };
+            log::warn!(
+                "vault: {name} failed: {}; no calls for {wait_ms} ms{hint} (fault {} in a row)",
+                e.reason(),
+                gate.failures()
+            );
+        } else {
+            log::warn!("vault: {name} failed: {}", e.reason());
+        }
     }
 
     fn count_success(&self, action: Action) {

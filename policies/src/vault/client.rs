@@ -46,6 +46,10 @@ pub struct VaultClient {
     secrets: Vec<SecretState>,
     in_flight: Vec<(Action, Now)>,
     gate: ServerGate,
+    /// The token generation whose refused read (403) led to a new login,
+    /// until no secret is refused any more: a newer token refused too means
+    /// the policy changed, and logging in again would not help.
+    relogin_after_denial: Option<u64>,
 }
 
 impl VaultClient {
@@ -69,6 +73,7 @@ impl VaultClient {
             secrets,
             in_flight: Vec::new(),
             gate: ServerGate::new(retry),
+            relogin_after_denial: None,
         }
     }
 
@@ -269,6 +274,9 @@ impl VaultClient {
         let retry_after = reply.retry_after.and_then(parse_retry_after);
         let result = self.apply(action, reply, retry_after, started, now, rng);
         self.gate.on_outcome(result.as_ref().err(), now, rng);
+        if result.is_ok() && !self.secrets.iter().any(SecretState::is_denied) {
+            self.relogin_after_denial = None;
+        }
         result
     }
 
@@ -534,17 +542,22 @@ impl VaultClient {
             Action::RenewLease(i) => (i, SecretAction::Renew),
             _ => return e,
         };
-        let generation = self.token.generation();
-        let Some(s) = self.secrets.get_mut(i) else {
-            return e;
-        };
-        s.on_failed(kind, &e, now, rng);
-        // The token may still be valid for other paths: keep it serving and
-        // log in again (it may have been revoked), but once: a token obtained
-        // after the refusal and refused too means the policy changed, and
-        // the secret only backs off until it is restored.
-        if e.needs_relogin() && s.note_denied(generation) {
-            self.token.request_relogin(now);
+        if let Some(s) = self.secrets.get_mut(i) {
+            s.on_failed(kind, &e, now, rng);
+        }
+        if e.needs_relogin() {
+            // The token may still be valid for other paths: keep it serving
+            // and log in again (it may have been revoked), but once: when a
+            // token obtained after a refusal is refused too, the policy is
+            // the problem and the secrets only back off until it is restored.
+            let generation = self.token.generation();
+            match self.relogin_after_denial {
+                Some(denied) if denied < generation => {}
+                _ => {
+                    self.relogin_after_denial = Some(generation);
+                    self.token.request_relogin(now);
+                }
+            }
         }
         e
     }

@@ -99,9 +99,8 @@ pub struct SecretState {
     retry_at: Now,
     last_error: Option<&'static str>,
     backoff: Backoff,
-    /// The token generation whose read was refused (403) and led to a new
-    /// login; cleared by the next success. See [`Self::note_denied`].
-    denied_with: Option<u64>,
+    /// The last call was refused (403); cleared by the next success.
+    denied: bool,
 }
 
 impl SecretState {
@@ -116,7 +115,7 @@ impl SecretState {
             retry_at: Now::from_unix_ms(0),
             last_error: None,
             backoff: RETRY_BACKOFF,
-            denied_with: None,
+            denied: false,
         }
     }
 
@@ -126,20 +125,9 @@ impl SecretState {
         self
     }
 
-    /// A read or renewal with token `generation` was refused (403). True when
-    /// a new login is worth trying: the first refusal, or a repeat with the
-    /// same token. False when a token obtained after an earlier refusal is
-    /// refused too: the policy, not the token, is the problem, so the secret
-    /// only backs off until the policy is restored.
-    pub fn note_denied(&mut self, generation: u64) -> bool {
-        match self.denied_with {
-            Some(first) if first < generation => false,
-            Some(_) => true,
-            None => {
-                self.denied_with = Some(generation);
-                true
-            }
-        }
+    /// Vault refused the last read or renewal (403) and nothing succeeded since.
+    pub fn is_denied(&self) -> bool {
+        self.denied
     }
 
     /// The value to use at `now`, or why there is none (fail closed).
@@ -223,7 +211,7 @@ impl SecretState {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
-        self.denied_with = None;
+        self.denied = false;
         let refresh_at = Some(now.plus_ms(jittered(self.refresh_ms, REFRESH_FRACTION, rng)));
         let loaded = match fetched {
             Fetched::Kv2(kv) => {
@@ -355,7 +343,7 @@ impl SecretState {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
-        self.denied_with = None;
+        self.denied = false;
         let Some(l) = self.loaded.as_mut() else {
             return;
         };
@@ -386,6 +374,7 @@ impl SecretState {
         self.failures = self.failures.saturating_add(1);
         self.retry_at = now.plus_ms(retry_delay_ms(&self.backoff, self.failures, err, rng));
         self.last_error = Some(err.reason());
+        self.denied = err.needs_relogin();
         if action == SecretAction::Renew {
             if let Some(l) = self.loaded.as_mut() {
                 let end = l.expiry();

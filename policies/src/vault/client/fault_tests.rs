@@ -202,12 +202,29 @@ fn slow_vault_timeouts_back_off_like_an_outage() {
 #[test]
 fn denied_read_logs_in_again_once_then_backs_off_until_the_policy_is_restored() {
     let mut rng = SeededRandom(14);
-    let mut c = started(r#"{"initial": "1s", "max": "4s"}"#, &mut rng);
-    let restored_at = at_ms(30_000);
-    let calls = run(&mut c, at_ms(200), restored_at, &mut rng, |a, _| match a {
-        Action::Fetch(1) => (403, None, r#"{"errors":["permission denied"]}"#.into()),
+    let mut c = client(r#"{"initial": "1s", "max": "4s"}"#);
+    // A 20 s database lease: after the new login it belongs to the old token,
+    // and its replacement is refused too, next to the KV re-reads.
+    let short_lease = |a: Action, _: Now| match a {
+        Action::Fetch(0) => {
+            let body = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":20,"data":{"password":"pw1"}}"#;
+            (200, None, body.to_string())
+        }
         _ => (200, None, ok_body(a, 1)),
-    });
+    };
+    run(&mut c, at_ms(0), at_ms(200), &mut rng, short_lease);
+    let restored_at = at_ms(30_000);
+    let denied = |a: Action, _: Now| match a {
+        Action::Fetch(_) | Action::RenewLease(_) => {
+            (403, None, r#"{"errors":["permission denied"]}"#.to_string())
+        }
+        _ => (200, None, ok_body(a, 1)),
+    };
+    let calls = run(&mut c, at_ms(200), restored_at, &mut rng, denied);
+    assert!(
+        calls.iter().any(|(_, a)| *a == Action::Fetch(0)),
+        "the lease's replacement was refused too: {calls:?}"
+    );
     let logins: Vec<u64> = calls
         .iter()
         .filter(|(_, a)| *a == Action::Login)
@@ -231,8 +248,14 @@ fn denied_read_logs_in_again_once_then_backs_off_until_the_policy_is_restored() 
         denied.len()
     );
     assert!(denied.len() >= 6, "kept retrying: {denied:?}");
-    // The cached KV value serves meanwhile, with the refusal as last error.
+    // The cached KV value serves meanwhile, with the refusal as last error;
+    // the lease ran out at 20 s and says why.
     assert_eq!(value(&c, "api", "key", restored_at), Ok("k1".into()));
+    let u = c.secret("db", restored_at).unwrap_err();
+    assert_eq!(
+        (u.code(), u.last_error),
+        ("secret_expired", Some("vault_permission_denied"))
+    );
     assert_eq!(
         c.secret_state("api").unwrap().last_error(),
         Some("vault_permission_denied")
