@@ -17,7 +17,7 @@ use crate::shared;
 use policies::env::{Now, Random};
 use policies::vault::{
     Action, OwnerLease, Reply, SecretValue, SharedState, Unavailable, UnavailableReason,
-    VaultClient, VaultConfig, VaultError, MAX_RESPONSE_BYTES,
+    VaultClient, VaultConfig, VaultError, FAILURE_REASONS, MAX_RESPONSE_BYTES,
 };
 use std::time::Duration;
 
@@ -27,24 +27,9 @@ const OWNER_LEASE_MS: u64 = 10_000;
 /// CAS retries when publishing snapshots.
 const PUBLISH_RETRIES: usize = 5;
 
-/// Every reason a Vault call can fail with, for counters defined up front.
-const FAILURE_REASONS: &[&str] = &[
-    "vault_permission_denied",
-    "vault_bad_request",
-    "vault_not_found",
-    "vault_rate_limited",
-    "vault_sealed",
-    "vault_server_error",
-    "vault_unreachable",
-    "vault_timeout",
-    "vault_unexpected_status",
-    "vault_response_too_large",
-    "vault_malformed_response",
-    "secret_field_missing",
-    "secret_field_not_text",
-    "vault_token_rejected",
-    "dispatch_failed",
-];
+/// Failures counted besides [`policies::vault::FAILURE_REASONS`]: the callout
+/// could not be sent at all (unknown cluster, no token).
+const DISPATCH_FAILED: &str = "dispatch_failed";
 
 struct DriverMetrics {
     logins: Metric,
@@ -102,7 +87,10 @@ impl VaultDriver {
             fetches: Metric::counter(&format!("{metric_prefix}.fetches")),
             renewals: Metric::counter(&format!("{metric_prefix}.renewals")),
             revocations: Metric::counter(&format!("{metric_prefix}.revocations")),
-            failures: ReasonCounters::define(&format!("{metric_prefix}.failures"), FAILURE_REASONS),
+            failures: ReasonCounters::define(
+                &format!("{metric_prefix}.failures"),
+                &[FAILURE_REASONS, &[DISPATCH_FAILED]].concat(),
+            ),
             expires_in,
         };
         Self {
@@ -131,6 +119,7 @@ impl VaultDriver {
         if stale {
             if let Some(state) = self.read_shared() {
                 self.client.adopt(&state.secrets, now, &mut self.rng);
+                self.client.adopt_failures(&state.failures);
             }
         }
         self.client.secret(name, now)
@@ -163,13 +152,18 @@ impl VaultDriver {
             .unwrap_or(SharedState {
                 owner: None,
                 secrets: Vec::new(),
+                failures: Vec::new(),
             });
         // The owner's own state is the truth (it holds the leases); adopting
         // its published copy back would drop them.
         let secrets = state.secrets.clone();
+        let failures = state.failures.clone();
         self.owner = self.claim(entry.bytes.is_some(), entry.cas, state, now);
-        if !self.owner {
+        if self.owner {
+            self.client.adopt_failures(&[]);
+        } else {
             self.client.adopt(&secrets, now, &mut self.rng);
+            self.client.adopt_failures(&failures);
         }
         self.record_gauges(now);
         if !self.owner {
@@ -211,7 +205,7 @@ impl VaultDriver {
                 self.metrics.failures.inc(e.reason());
             }
         }
-        self.publish();
+        self.publish(now);
         self.record_gauges(now);
         true
     }
@@ -220,7 +214,7 @@ impl VaultDriver {
         let Some(req) = self.client.request_for(action, now) else {
             self.client
                 .on_dispatch_failed(action, &VaultError::Unreachable, now, &mut self.rng);
-            self.metrics.failures.inc("dispatch_failed");
+            self.metrics.failures.inc(DISPATCH_FAILED);
             return;
         };
         let conn = &self.client.config().connection;
@@ -251,7 +245,7 @@ impl VaultDriver {
                     now,
                     &mut self.rng,
                 );
-                self.metrics.failures.inc("dispatch_failed");
+                self.metrics.failures.inc(DISPATCH_FAILED);
             }
         }
     }
@@ -278,6 +272,7 @@ impl VaultDriver {
         let claimed = SharedState {
             owner: Some(OwnerLease::claim(&self.me, now, OWNER_LEASE_MS)),
             secrets: state.secrets,
+            failures: state.failures,
         };
         match claimed.to_bytes() {
             Ok(bytes) => shared::write_if_unchanged(&self.key, &bytes, cas).is_ok(),
@@ -285,11 +280,12 @@ impl VaultDriver {
         }
     }
 
-    /// Writes this VM's snapshots, keeping the owner field as found.
-    fn publish(&self) {
+    /// Writes this VM's snapshots and failures, keeping the owner field as found.
+    fn publish(&self, now: Now) {
         // A renewal keeps `fetched_at` and moves the expiry: other VMs adopt it
         // as newer (`VaultClient::adopt`).
         let secrets = self.client.snapshots();
+        let failures = self.client.failures(now);
         for _ in 0..PUBLISH_RETRIES {
             let Ok(entry) = shared::read(&self.key) else {
                 return;
@@ -302,6 +298,7 @@ impl VaultDriver {
             let Ok(bytes) = (SharedState {
                 owner,
                 secrets: secrets.clone(),
+                failures: failures.clone(),
             })
             .to_bytes() else {
                 return;

@@ -2,6 +2,7 @@
 //! applies their answers, and answers "current value of secret X, or why not".
 
 use super::config::{AuthMethod, SecretKind, VaultConfig};
+use super::error::known_reason;
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::request::{Endpoint, VaultRequest};
 use super::response::{
@@ -10,7 +11,7 @@ use super::response::{
 };
 use super::retry::{parse_retry_after, ServerGate};
 use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
-use super::snapshot::SecretSnapshot;
+use super::snapshot::{SecretFailure, SecretSnapshot};
 use super::token_state::{TokenAction, TokenState};
 use super::value::SecretValue;
 use super::{before_expiry, REPLACE_FRACTION};
@@ -50,6 +51,9 @@ pub struct VaultClient {
     /// until no secret is refused any more: a newer token refused too means
     /// the policy changed, and logging in again would not help.
     relogin_after_denial: Option<u64>,
+    /// The owner VM's last error per secret (index), adopted from shared
+    /// data: names the cause in this VM's 503 when it has none of its own.
+    shared_failures: Vec<(usize, &'static str)>,
 }
 
 impl VaultClient {
@@ -74,6 +78,7 @@ impl VaultClient {
             in_flight: Vec::new(),
             gate: ServerGate::new(retry),
             relogin_after_denial: None,
+            shared_failures: Vec::new(),
         }
     }
 
@@ -427,6 +432,16 @@ impl VaultClient {
                 u.reason = UnavailableReason::VaultUnavailable;
                 u.last_error = self.token.last_error();
             }
+            // Another VM calls Vault: its last error explains the gap here.
+            if u.last_error.is_none() {
+                let shared = self.shared_failures.iter().find(|(j, _)| *j == i);
+                if let Some((_, code)) = shared {
+                    u.last_error = Some(*code);
+                    if u.reason == UnavailableReason::NotLoaded {
+                        u.reason = UnavailableReason::VaultUnavailable;
+                    }
+                }
+            }
             u
         })
     }
@@ -458,6 +473,37 @@ impl VaultClient {
                 })
             })
             .collect()
+    }
+
+    /// Why each secret that cannot be served right now is failing, for the
+    /// shared-data record (secrets without an error are left out).
+    pub fn failures(&self, now: Now) -> Vec<SecretFailure> {
+        self.config
+            .secrets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, spec)| {
+                let state = self.secrets.get(i)?;
+                let code = match self.secret(&spec.name, now) {
+                    Err(u) => u.last_error?,
+                    // Still serving, but the last call failed: say so too.
+                    Ok(_) => state.last_error()?,
+                };
+                Some(SecretFailure {
+                    name: spec.name.clone(),
+                    last_error: code.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the owner VM's failures (see [`Self::failures`]) as this VM's
+    /// explanation for secrets it cannot serve; unknown codes are ignored.
+    pub fn adopt_failures(&mut self, failures: &[SecretFailure]) {
+        self.shared_failures = failures
+            .iter()
+            .filter_map(|f| Some((self.index_of(&f.name)?, known_reason(&f.last_error)?)))
+            .collect();
     }
 
     /// Installs snapshots written by the owner VM when they are newer than

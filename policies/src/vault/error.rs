@@ -53,6 +53,30 @@ pub enum VaultError {
     CannotRelogin,
 }
 
+/// Every code [`VaultError::reason`] returns.
+pub const FAILURE_REASONS: &[&str] = &[
+    "vault_permission_denied",
+    "vault_bad_request",
+    "vault_not_found",
+    "vault_rate_limited",
+    "vault_sealed",
+    "vault_server_error",
+    "vault_unreachable",
+    "vault_timeout",
+    "vault_unexpected_status",
+    "vault_response_too_large",
+    "vault_malformed_response",
+    "secret_field_missing",
+    "secret_field_not_text",
+    "vault_token_rejected",
+];
+
+/// The static reason code equal to `code`, if it is one of [`FAILURE_REASONS`]
+/// (codes read back from shared data).
+pub fn known_reason(code: &str) -> Option<&'static str> {
+    FAILURE_REASONS.iter().find(|r| **r == code).copied()
+}
+
 impl VaultError {
     /// A short snake_case code for logs, metrics and HTTP answers.
     pub fn reason(&self) -> &'static str {

@@ -25,7 +25,7 @@ pub use config::{
     AuthDto, AuthMethod, Connection, ConnectionDto, EnvResolver, PerUserJwt, PerUserJwtDto,
     RetryDto, SecretDto, SecretKind, SecretKindDto, SecretSpec, VaultConfig, VaultConfigDto,
 };
-pub use error::{Unavailable, UnavailableReason, VaultError};
+pub use error::{known_reason, Unavailable, UnavailableReason, VaultError, FAILURE_REASONS};
 pub use request::{Endpoint, HeaderValue, Method, VaultRequest};
 pub use response::{
     parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
@@ -34,7 +34,7 @@ pub use response::{
 };
 pub use retry::{parse_retry_after, retry_delay_ms, ServerGate};
 pub use secret_state::{Fetched, SecretAction, SecretState};
-pub use snapshot::{OwnerLease, SecretSnapshot, SharedState};
+pub use snapshot::{OwnerLease, SecretFailure, SecretSnapshot, SharedState};
 pub use token_state::{TokenAction, TokenState};
 pub use user_cache::UserTokenCache;
 pub use value::SecretValue;

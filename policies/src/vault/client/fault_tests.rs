@@ -296,3 +296,42 @@ fn a_secret_never_loaded_reports_the_server_fault() {
         ("vault_unavailable", Some("vault_sealed"))
     );
 }
+
+#[test]
+fn other_vms_name_the_owners_last_error_in_their_refusals() {
+    let mut rng = SeededRandom(16);
+    let mut owner = client(r#"{"initial": "1s", "max": "4s"}"#);
+    run(&mut owner, at_ms(0), at_ms(200), &mut rng, |_, _| {
+        (503, None, r#"{"errors":["Vault is sealed"]}"#.into())
+    });
+    let failures = owner.failures(at_ms(200));
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures.iter().all(|f| f.last_error == "vault_sealed"));
+
+    // A worker VM never calls Vault: without the owner's record it only knows "not loaded".
+    let mut worker = client(r#"{"initial": "1s", "max": "4s"}"#);
+    assert_eq!(
+        value(&worker, "api", "key", at_ms(300)),
+        Err("secret_not_loaded")
+    );
+    worker.adopt_failures(&failures);
+    let u = worker.secret("api", at_ms(300)).unwrap_err();
+    assert_eq!(
+        (u.code(), u.last_error),
+        ("vault_unavailable", Some("vault_sealed"))
+    );
+    // Unknown codes (another build) are ignored; an empty record clears the cause.
+    worker.adopt_failures(&[SecretFailure {
+        name: "api".into(),
+        last_error: "made_up".into(),
+    }]);
+    assert_eq!(
+        value(&worker, "api", "key", at_ms(300)),
+        Err("secret_not_loaded")
+    );
+
+    // Unsealed: the owner serves both, and reports no failure any more.
+    run(&mut owner, at_ms(5_000), at_ms(6_000), &mut rng, healthy);
+    assert_eq!(value(&owner, "api", "key", at_ms(6_000)), Ok("k1".into()));
+    assert_eq!(owner.failures(at_ms(6_000)), vec![]);
+}
