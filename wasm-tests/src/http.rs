@@ -125,12 +125,45 @@ impl Request {
         head.push_str("connection: close\r\n\r\n");
         stream.write_all(head.as_bytes()).context(&what)?;
         stream.write_all(&self.body).context(&what)?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
+        let raw = read_response(&mut stream, self.method == "HEAD")
             .context(format!("{what}: reading response"))?;
         parse_response(&raw, self.method == "HEAD").context(what)
     }
+}
+
+/// Reads until the response is complete: its `content-length` body has arrived (or it has no body),
+/// else until the server closes. Not waiting for the close matters: Envoy delays closing after a
+/// local reply (`delayed_close_timeout`, 1 s), which would make every 503 look 1 s slow.
+fn read_response(stream: &mut TcpStream, head_only: bool) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(raw);
+        }
+        raw.extend_from_slice(buf.get(..n).unwrap_or_default());
+        if let Some(len) = expected_length(&raw, head_only) {
+            if raw.len() >= len {
+                return Ok(raw);
+            }
+        }
+    }
+}
+
+/// Total length of a response whose head has arrived, when known without reading to the end.
+fn expected_length(raw: &[u8], head_only: bool) -> Option<usize> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(raw.get(..end)?).to_ascii_lowercase();
+    let status = head.split(' ').nth(1)?.parse::<u16>().ok()?;
+    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some(end);
+    }
+    let len = head.lines().find_map(|l| {
+        l.strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    })?;
+    Some(end + len)
 }
 
 impl Response {

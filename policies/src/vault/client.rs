@@ -432,11 +432,15 @@ impl VaultClient {
                 u.reason = UnavailableReason::VaultUnavailable;
                 u.last_error = self.token.last_error();
             }
+            // Vault as a whole is failing (sealed, rate limiting, down, slow):
+            // this secret's own call may not have gone out, the fault explains it.
             // Another VM calls Vault: its last error explains the gap here.
             if u.last_error.is_none() {
-                let shared = self.shared_failures.iter().find(|(j, _)| *j == i);
+                let own = self.gate.last_fault().map(|code| (i, code));
+                let shared =
+                    own.or_else(|| self.shared_failures.iter().find(|(j, _)| *j == i).copied());
                 if let Some((_, code)) = shared {
-                    u.last_error = Some(*code);
+                    u.last_error = Some(code);
                     if u.reason == UnavailableReason::NotLoaded {
                         u.reason = UnavailableReason::VaultUnavailable;
                     }
