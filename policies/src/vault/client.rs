@@ -490,8 +490,9 @@ impl VaultClient {
                 let state = self.secrets.get(i)?;
                 let code = match self.secret(&spec.name, now) {
                     Err(u) => u.last_error?,
-                    // Still serving, but the last call failed: say so too.
-                    Ok(_) => state.last_error()?,
+                    // Still serving, but its last call failed or Vault is in
+                    // trouble: another VM may see it expire before the next record.
+                    Ok(_) => state.last_error().or(self.gate.last_fault())?,
                 };
                 Some(SecretFailure {
                     name: spec.name.clone(),

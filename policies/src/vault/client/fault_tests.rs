@@ -330,6 +330,25 @@ fn other_vms_name_the_owners_last_error_in_their_refusals() {
         Err("secret_not_loaded")
     );
 
+    // A value the owner still serves, while Vault is failing: shared as well,
+    // so a worker whose copy expires first names the fault.
+    let mut rng = SeededRandom(17);
+    let mut serving = started(r#"{"initial": "1s", "max": "4s"}"#, &mut rng);
+    run(&mut serving, at_ms(200), at_ms(3_000), &mut rng, |_, _| {
+        (504, None, "upstream request timeout".into())
+    });
+    assert_eq!(
+        value(&serving, "db", "password", at_ms(3_000)),
+        Ok("pw1".into())
+    );
+    let shared = serving.failures(at_ms(3_000));
+    assert!(
+        shared
+            .iter()
+            .any(|f| f.name == "db" && f.last_error == "vault_timeout"),
+        "{shared:?}"
+    );
+
     // Unsealed: the owner serves both, and reports no failure any more.
     run(&mut owner, at_ms(5_000), at_ms(6_000), &mut rng, healthy);
     assert_eq!(value(&owner, "api", "key", at_ms(6_000)), Ok("k1".into()));
