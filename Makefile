@@ -20,7 +20,7 @@ help:
 	@echo "make test   - fmt, clippy (native + wasm), unit tests (native + wasm32), end-to-end tests in real Envoy"
 	@echo "make build  - optimized plugins in $(DIST)/ with sha256 files"
 	@echo "make oci    - Istio-loadable Wasm OCI image layouts in $(DIST)/oci/<plugin>/ (no Docker)"
-	@echo "make push REGISTRY=registry.example.com  - push them with oras or crane"
+	@echo "make push REGISTRY=registry.example.com [INSECURE=1]  - push them (ORAS SDK), digests unchanged"
 	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS (default 10) each; fails on any crash"
 	@echo "make bench  - plugins vs. Envoy native filters -> bench/results.md (BENCH_SECONDS, BENCH_ROUNDS, BENCH_TOKENS)"
 
@@ -44,15 +44,13 @@ REGISTRY ?= REGISTRY
 oci: build
 	@cargo run -q -p wasm-oci -- $(DIST)/oci $(OCI_TAG) $(REGISTRY) $(addprefix $(DIST)/,$(addsuffix .wasm,$(subst -,_,$(FILTERS))))
 
-# Needs `oras` (https://oras.land) or `crane` (go-containerregistry) and a registry login.
+# scripts/oci_push.py (ORAS Python SDK, in .venv) sends each layout byte for byte, so the registry
+# serves the digest the WasmPlugin pins. Credentials: `docker login` or ORAS_USER/ORAS_PASS;
+# INSECURE=1 for a plain-HTTP registry (a local one).
 push: oci
-	@[ "$(REGISTRY)" != REGISTRY ] || { echo "usage: make push REGISTRY=registry.example.com[/path]"; exit 2; }
+	@[ "$(REGISTRY)" != REGISTRY ] || { echo "usage: make push REGISTRY=registry.example.com[/path] [INSECURE=1]"; exit 2; }
 	@for p in $(FILTERS); do \
-	  ref=$(REGISTRY)/mesh/$$p:$(OCI_TAG); \
-	  if command -v oras >/dev/null; then oras cp --from-oci-layout $(DIST)/oci/$$p:$(OCI_TAG) $$ref; \
-	  elif command -v crane >/dev/null; then crane push $(DIST)/oci/$$p $$ref; \
-	  else echo "install oras or crane to push (or copy $(DIST)/oci/$$p with any OCI tool)"; exit 1; fi && \
-	  echo "$$ref  sha256 $$(cut -d: -f2 $(DIST)/oci/$$p.digest)"; \
+	  .venv/bin/python scripts/oci_push.py $(DIST)/oci/$$p $(OCI_TAG) $(REGISTRY)/mesh/$$p $(if $(INSECURE),--insecure) || exit 1; \
 	done
 
 run: build
@@ -102,8 +100,11 @@ clean:
 	cargo clean
 	rm -rf $(DIST) .run
 
-# Bounded soak (default 10 minutes; SOAK_SECONDS to change); writes bench/soak.md.
+# Bounded soaks (default 10 minutes each; SOAK_SECONDS to change): all plugins chained, then
+# oidc-auth under attack traffic; each writes its section of bench/soak.md.
 soak: build
 	mkdir -p bench
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} SOAK_REPORT=$(CURDIR)/bench/soak.md \
 	  cargo test -p wasm-tests --test soak -- --ignored --nocapture
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} SOAK_REPORT=$(CURDIR)/bench/soak.md \
+	  cargo test -p wasm-tests --test soak_attack -- --ignored --nocapture

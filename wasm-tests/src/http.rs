@@ -125,45 +125,25 @@ impl Request {
         head.push_str("connection: close\r\n\r\n");
         stream.write_all(head.as_bytes()).context(&what)?;
         stream.write_all(&self.body).context(&what)?;
-        let raw = read_response(&mut stream, self.method == "HEAD")
-            .context(format!("{what}: reading response"))?;
-        parse_response(&raw, self.method == "HEAD").context(what)
-    }
-}
-
-/// Reads until the response is complete: its `content-length` body has arrived (or it has no body),
-/// else until the server closes. Not waiting for the close matters: Envoy delays closing after a
-/// local reply (`delayed_close_timeout`, 1 s), which would make every 503 look 1 s slow.
-fn read_response(stream: &mut TcpStream, head_only: bool) -> std::io::Result<Vec<u8>> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Ok(raw);
-        }
-        raw.extend_from_slice(buf.get(..n).unwrap_or_default());
-        if let Some(len) = expected_length(&raw, head_only) {
-            if raw.len() >= len {
-                return Ok(raw);
+        // Stop once a content-length body is complete: after a local reply Envoy waits up to its
+        // delayed_close_timeout (1 s) for the client to close, which would count as latency.
+        let head_only = self.method == "HEAD";
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = stream
+                .read(&mut buf)
+                .context(format!("{what}: reading response"))?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(buf.get(..n).unwrap_or_default());
+            if response_complete(&raw, head_only) {
+                break;
             }
         }
+        parse_response(&raw, head_only).context(what)
     }
-}
-
-/// Total length of a response whose head has arrived, when known without reading to the end.
-fn expected_length(raw: &[u8], head_only: bool) -> Option<usize> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(raw.get(..end)?).to_ascii_lowercase();
-    let status = head.split(' ').nth(1)?.parse::<u16>().ok()?;
-    if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-        return Some(end);
-    }
-    let len = head.lines().find_map(|l| {
-        l.strip_prefix("content-length:")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-    })?;
-    Some(end + len)
 }
 
 impl Response {
@@ -205,6 +185,26 @@ pub fn get(addr: &str, path: &str) -> Result<Response> {
 pub fn tcp_accepts(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// True when `raw` holds a whole response whose end is known without the connection closing:
+/// a head-only status, or a `content-length` body (chunked and unsized bodies read to the close).
+fn response_complete(raw: &[u8], head_only: bool) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let Ok(r) = parse_response(raw.get(..end + 4).unwrap_or_default(), true) else {
+        return false;
+    };
+    if head_only || r.status == 204 || r.status == 304 {
+        return true;
+    }
+    if (100..200).contains(&r.status) || r.header("transfer-encoding").is_some() {
+        return false;
+    }
+    r.header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|len| raw.len() >= end + 4 + len)
 }
 
 fn parse_response(raw: &[u8], head_only: bool) -> Result<Response> {
@@ -291,5 +291,38 @@ mod tests {
         );
         let fixed = b"HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nnoEXTRA";
         assert_eq!(parse_response(fixed, false).unwrap().text(), "no");
+    }
+
+    #[test]
+    fn a_sized_response_is_complete_without_waiting_for_the_close() {
+        use super::response_complete;
+        let cases: [(&[u8], bool, bool); 6] = [
+            (
+                b"HTTP/1.1 503 X\r\ncontent-length: 2\r\n\r\nab",
+                false,
+                true,
+            ),
+            (
+                b"HTTP/1.1 503 X\r\ncontent-length: 2\r\n\r\na",
+                false,
+                false,
+            ),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n", false, false),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+                false,
+                false,
+            ),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n", true, true),
+            (b"HTTP/1.1 204 No Content\r\n\r\n", false, true),
+        ];
+        for (raw, head_only, want) in cases {
+            assert_eq!(
+                response_complete(raw, head_only),
+                want,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 }

@@ -66,6 +66,11 @@ impl Idp {
         Idp::start_on(port, env, dir)
     }
 
+    /// Starts the IdP on a given port (e.g. one Envoy already points at while nothing listened there).
+    pub fn start_on_port(port: u16, env: &[(&str, &str)]) -> Result<Idp> {
+        Idp::start_on(port, env, TempDir::new("idp")?)
+    }
+
     fn start_on(port: u16, env: &[(&str, &str)], dir: TempDir) -> Result<Idp> {
         let mut cmd = Command::new(paths::node_bin());
         cmd.arg(paths::idp_script()?)
@@ -195,12 +200,26 @@ impl Idp {
             .ok_or_else(|| Error(format!("no access_token in {v}")))
     }
 
-    /// Makes `/jwks` answer `ok`, `500`, `garbage`, `empty` or `slow` (delayed by `delay_ms`).
+    /// Makes `/jwks` answer `ok`, `500`, `garbage`, `empty`, `wrong_shape`, `bad_keys`, `oversized` or
+    /// `slow` (delayed by `delay_ms`).
     pub fn set_jwks_fault(&self, mode: &str, delay_ms: u64) -> Result<()> {
         let r = Request::post(self.addr(), "/test/fault")
             .json(&json!({"jwks": mode, "delay_ms": delay_ms}))
             .send()?;
         ok_json(r, "POST /test/fault").map(|_| ())
+    }
+
+    /// Sets any fault of `POST /test/fault` (`jwks`, `discovery`, `delay_ms`, `size_bytes`; see server.mjs).
+    pub fn set_fault(&self, fault: &Value) -> Result<Value> {
+        let r = Request::post(self.addr(), "/test/fault")
+            .json(fault)
+            .send()?;
+        ok_json(r, "POST /test/fault")
+    }
+
+    /// Request counters: `{jwks_requests, discovery_requests, token_requests}`.
+    pub fn stats(&self) -> Result<Value> {
+        ok_json(http::get(&self.addr(), "/test/stats")?, "GET /test/stats")
     }
 
     /// How often `/jwks` has been fetched so far.

@@ -24,8 +24,10 @@ pub mod paths;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod report;
 pub mod template;
 pub mod upstream;
+pub mod wait;
 
 pub use envoy::{Envoy, EnvoyOptions};
 pub use envoy_config::Bootstrap;
@@ -39,3 +41,4 @@ pub use postgres::Postgres;
 pub use process::{Process, TempDir};
 pub use template::render;
 pub use upstream::Upstream;
+pub use wait::wait_until;

@@ -19,8 +19,13 @@ pub struct Upstream {
 impl Upstream {
     /// Starts one echo server on a free port and waits for `/healthz`.
     pub fn start(id: &str) -> Result<Upstream> {
+        Upstream::start_on(id, ports::free_port()?)
+    }
+
+    /// Starts one echo server on `port` (e.g. to bring a stopped endpoint
+    /// back at the same address) and waits for `/healthz`.
+    pub fn start_on(id: &str, port: u16) -> Result<Upstream> {
         let dir = TempDir::new(&format!("upstream-{id}"))?;
-        let port = ports::free_port()?;
         let mut cmd = Command::new(paths::node_bin());
         cmd.arg(paths::echo_script()?)
             .args(["--port", &port.to_string(), "--id", id]);

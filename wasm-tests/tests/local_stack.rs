@@ -73,7 +73,12 @@ fn stack_up_walks_through_all_plugins_and_down_stops_everything() {
         "stack.sh down failed:\n{}",
         String::from_utf8_lossy(&down.stderr)
     );
-    for (port, what) in [(10000, "Envoy"), (9000, "IdP"), (8200, "OpenBao"), (5173, "SPA")] {
+    for (port, what) in [
+        (10000, "Envoy"),
+        (9000, "IdP"),
+        (8200, "OpenBao"),
+        (5173, "SPA"),
+    ] {
         assert!(
             port_released(port),
             "{what} still listening on :{port} after down; listeners:\n{}",

@@ -1,6 +1,6 @@
 //! sticky-session end to end: the built `dist/sticky_session.wasm` in a real
 //! Envoy 1.40 (the shipped `mesh-config/envoy/sticky-*.yaml`, ports swapped)
-//! in front of three upstreams on loopback.
+//! in front of three echo upstreams on loopback (shared harness `wasm_tests`).
 //!
 //! Needs `make build FILTERS=sticky-session` and `bash scripts/bootstrap.sh`.
 //! Subject binding (`bind_subject`) is covered by the `policies::sticky` unit
@@ -16,17 +16,19 @@
     clippy::indexing_slicing
 )]
 
-#[path = "sticky_session/support.rs"]
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::*;
+use wasm_tests::paths::repo_root;
+use wasm_tests::{wait_until, Envoy, EnvoyOptions, Response, TempDir, Upstream};
 
 /// 32 bytes 0..=31, standard base64: a fixed key so two Envoys agree.
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const COOKIE: &str = "__Host-sticky";
 const PIN_HEADER: &str = "x-sticky-endpoint";
+/// The key variable the shipped configs name; only the test's value is passed.
+const KEY_VAR: &str = "STICKY_KEY";
+/// The cluster of the shipped configs.
+const CLUSTER: &str = "app";
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -63,45 +65,93 @@ impl Stack {
     }
 
     fn start_with(config_file: &str, edit: impl FnOnce(String) -> String) -> Stack {
-        require_wasm();
-        let ports = [free_port(), free_port(), free_port()];
-        let upstreams = ["a", "b", "c"]
-            .iter()
-            .zip(ports)
-            .map(|(id, port)| Upstream::start(id, port))
-            .collect();
-        let envoy = start_envoy(config_file, &ports, edit);
+        let upstreams = start_upstreams();
+        let envoy = start_envoy(config_file, &upstreams, edit, &[]);
         Stack { upstreams, envoy }
     }
 
     fn upstream(&mut self, id: &str) -> &mut Upstream {
-        self.upstreams.iter_mut().find(|u| u.id == id).unwrap()
+        self.upstreams.iter_mut().find(|u| u.id() == id).unwrap()
     }
 
     /// Waits until Envoy's health checks see every upstream healthy.
     fn wait_all_healthy(&self) {
         for u in &self.upstreams {
             wait_until(
-                &format!("{} healthy", u.id),
+                &format!("{} healthy", u.id()),
                 Duration::from_secs(15),
-                || self.envoy.host_healthy(&u.address()),
-            );
+                || self.envoy.host_healthy(CLUSTER, &u.addr()),
+            )
+            .unwrap();
         }
     }
 }
 
-fn start_envoy(config_file: &str, ports: &[u16; 3], edit: impl FnOnce(String) -> String) -> Envoy {
+fn start_upstreams() -> Vec<Upstream> {
+    wasm_tests::paths::wasm("sticky_session.wasm").expect("make build FILTERS=sticky-session");
+    ["a", "b", "c"]
+        .iter()
+        .map(|id| Upstream::start(id).unwrap())
+        .collect()
+}
+
+/// A shipped config as a harness template: its example ports (admin 9901,
+/// listener 10000, upstreams 8081..8083) become placeholders.
+fn shipped_template(config_file: &str) -> String {
     let shipped = std::fs::read_to_string(repo_root().join(config_file)).unwrap();
-    let (admin, listener) = (free_port(), free_port());
-    let config = edit(with_ports(&shipped, admin, listener, ports));
-    Envoy::start(&config, admin, listener, &[(KEY_VAR, KEY)])
+    let mut out = shipped
+        .replace("port_value: 9901", "port_value: {{ADMIN_PORT}}")
+        .replace("port_value: 10000", "port_value: {{LISTENER_PORT}}");
+    for (i, example) in [8081, 8082, 8083].iter().enumerate() {
+        out = out.replace(
+            &format!("port_value: {example}"),
+            &format!("port_value: {{{{UPSTREAM_{i}}}}}"),
+        );
+    }
+    out
+}
+
+/// Envoy on a shipped config (edited by `edit`), its upstreams in order.
+fn start_envoy(
+    config_file: &str,
+    upstreams: &[Upstream],
+    edit: impl FnOnce(String) -> String,
+    vars: &[(&str, &str)],
+) -> Envoy {
+    let mut opts = EnvoyOptions::default().env(KEY_VAR, KEY);
+    for (i, u) in upstreams.iter().enumerate() {
+        opts = opts.var(&format!("UPSTREAM_{i}"), u.port());
+    }
+    for (k, v) in vars {
+        opts = opts.var(k, v);
+    }
+    Envoy::start(&edit(shipped_template(config_file)), opts).unwrap()
+}
+
+/// `GET path` through Envoy with the given headers.
+fn get(envoy: &Envoy, path: &str, headers: &[(&str, &str)]) -> Response {
+    headers
+        .iter()
+        .fold(envoy.request("GET", path), |r, (k, v)| r.header(k, v))
+        .send()
+        .unwrap()
+}
+
+/// A counter from `/stats`, 0 when absent.
+fn counter(envoy: &Envoy, name: &str) -> u64 {
+    envoy.stat(name).unwrap().unwrap_or(0)
 }
 
 /// `__Host-sticky=<value>` from the response's Set-Cookie, if it set one.
 fn sticky_cookie(r: &Response) -> Option<String> {
+    named_cookie(r, COOKIE)
+}
+
+/// `<name>=<value>` from the response's Set-Cookie for cookie `name`.
+fn named_cookie(r: &Response, name: &str) -> Option<String> {
     r.header_all("set-cookie")
         .into_iter()
-        .find(|c| c.starts_with(&format!("{COOKIE}=")))
+        .find(|c| c.starts_with(&format!("{name}=")))
         .and_then(|c| c.split(';').next())
         .map(str::to_string)
 }
@@ -113,7 +163,9 @@ fn served_by(r: &Response) -> String {
 
 /// What the upstream received as the pin header (the echo's JSON).
 fn upstream_saw_pin(r: &Response) -> Option<String> {
-    r.json()["headers"][PIN_HEADER].as_str().map(str::to_string)
+    r.json().unwrap_or_default()["headers"][PIN_HEADER]
+        .as_str()
+        .map(str::to_string)
 }
 
 fn base64_std(bytes: &[u8]) -> String {
@@ -139,7 +191,7 @@ fn base64_std(bytes: &[u8]) -> String {
 
 /// Starts a session: the first response must set the cookie.
 fn new_session(envoy: &Envoy) -> (String, String) {
-    let r = envoy.get("/app", &[]);
+    let r = get(envoy, "/app", &[]);
     let cookie = sticky_cookie(&r).expect("first response sets the sticky cookie");
     (cookie, served_by(&r))
 }
@@ -152,7 +204,7 @@ fn pins_and_resists_forgery(mode: Mode) {
     let envoy = &stack.envoy;
 
     // First request: a cookie with safe attributes; the endpoint never leaks.
-    let first = envoy.get("/app", &[]);
+    let first = get(envoy, "/app", &[]);
     let set_cookie = first
         .header_all("set-cookie")
         .into_iter()
@@ -172,8 +224,8 @@ fn pins_and_resists_forgery(mode: Mode) {
 
     // 50 follow-ups with the cookie: same upstream, no new cookie.
     for i in 0..50 {
-        let r = envoy.get("/app", &[("cookie", &format!("other=1; {cookie}"))]);
-        assert_eq!(served_by(&r), pinned, "follow-up {i}: {}", r.json());
+        let r = get(envoy, "/app", &[("cookie", &format!("other=1; {cookie}"))]);
+        assert_eq!(served_by(&r), pinned, "follow-up {i}: {}", r.text());
         assert_eq!(
             sticky_cookie(&r),
             None,
@@ -184,17 +236,17 @@ fn pins_and_resists_forgery(mode: Mode) {
 
     // Without cookies the load balancer spreads requests.
     let spread: BTreeSet<String> = (0..12)
-        .map(|_| served_by(&envoy.get("/app", &[])))
+        .map(|_| served_by(&get(envoy, "/app", &[])))
         .collect();
     assert!(spread.len() >= 2, "no spread without cookies: {spread:?}");
 
     // A client-chosen pin header is stripped: it reaches neither Envoy's
     // pinning nor the upstream, and the client gets a fresh cookie.
-    let target = stack.upstreams.iter().find(|u| u.id != pinned).unwrap();
-    let forged = mode.forged_pin(&target.address());
+    let target = stack.upstreams.iter().find(|u| u.id() != pinned).unwrap();
+    let forged = mode.forged_pin(&target.addr());
     let mut hit: BTreeSet<String> = BTreeSet::new();
     for _ in 0..12 {
-        let r = envoy.get("/app", &[(PIN_HEADER, &forged)]);
+        let r = get(envoy, "/app", &[(PIN_HEADER, &forged)]);
         hit.insert(served_by(&r));
         assert_eq!(
             upstream_saw_pin(&r),
@@ -213,7 +265,7 @@ fn pins_and_resists_forgery(mode: Mode) {
 
     // A valid cookie wins over a client pin header pointing elsewhere.
     for _ in 0..5 {
-        let r = envoy.get("/app", &[("cookie", &cookie), (PIN_HEADER, &forged)]);
+        let r = get(envoy, "/app", &[("cookie", &cookie), (PIN_HEADER, &forged)]);
         assert_eq!(served_by(&r), pinned);
     }
 
@@ -227,7 +279,7 @@ fn pins_and_resists_forgery(mode: Mode) {
     for bad in [tampered, forged_cookie, format!("{COOKIE}=garbage")] {
         let mut hit = BTreeSet::new();
         for _ in 0..9 {
-            let r = envoy.get("/app", &[("cookie", &bad)]);
+            let r = get(envoy, "/app", &[("cookie", &bad)]);
             hit.insert(served_by(&r));
             let fresh = sticky_cookie(&r).expect("a rejected cookie is replaced");
             assert_ne!(fresh, bad);
@@ -236,11 +288,11 @@ fn pins_and_resists_forgery(mode: Mode) {
     }
 
     // Health-check path is excluded by the shipped `routes` rule: no cookie.
-    assert_eq!(sticky_cookie(&envoy.get("/healthz", &[])), None);
+    assert_eq!(sticky_cookie(&get(envoy, "/healthz", &[])), None);
 
     // Counters are defined and counted.
-    assert!(envoy.counter("wasmcustom.sticky_session.cookie_valid") >= 55);
-    assert!(envoy.counter("wasmcustom.sticky_session.response_new_session") >= 20);
+    assert!(counter(envoy, "wasmcustom.sticky_session.cookie_valid") >= 55);
+    assert!(counter(envoy, "wasmcustom.sticky_session.response_new_session") >= 20);
     let rejected: u64 = [
         "malformed",
         "unknown_key",
@@ -249,56 +301,57 @@ fn pins_and_resists_forgery(mode: Mode) {
         "bad_endpoint",
     ]
     .iter()
-    .map(|r| envoy.counter(&format!("wasmcustom.sticky_session.cookie_rejected_{r}")))
+    .map(|r| {
+        counter(
+            envoy,
+            &format!("wasmcustom.sticky_session.cookie_rejected_{r}"),
+        )
+    })
     .sum();
     assert!(rejected >= 27, "rejected counters: {rejected}");
-    assert!(!envoy.log_text().contains(&value), "cookie value logged");
+    assert!(!envoy.log().contains(&value), "cookie value logged");
 }
 
 fn fails_over_and_new_pin_sticks(mode: Mode) {
     let mut stack = Stack::start(mode.config_file());
     stack.wait_all_healthy();
     let (cookie, pinned) = new_session(&stack.envoy);
-    let pinned_address = stack.upstream(&pinned).address();
+    let pinned_address = stack.upstream(&pinned).addr();
 
     // The pinned upstream goes away: requests keep succeeding elsewhere and
     // the cookie moves to the endpoint that served.
     stack.upstream(&pinned).stop();
-    let moved = stack.envoy.get("/app", &[("cookie", &cookie)]);
+    let moved = get(&stack.envoy, "/app", &[("cookie", &cookie)]);
     let new_home = served_by(&moved);
     assert_ne!(new_home, pinned);
     let moved_cookie = sticky_cookie(&moved).expect("failover re-pins the cookie");
     assert_ne!(moved_cookie, cookie);
     for _ in 0..20 {
-        let r = stack.envoy.get("/app", &[("cookie", &moved_cookie)]);
+        let r = get(&stack.envoy, "/app", &[("cookie", &moved_cookie)]);
         assert_eq!(served_by(&r), new_home, "moved pin must stick");
         assert_eq!(sticky_cookie(&r), None);
     }
     // Sessions still carrying the old cookie are served too (and moved).
     for _ in 0..5 {
-        let r = stack.envoy.get("/app", &[("cookie", &cookie)]);
+        let r = get(&stack.envoy, "/app", &[("cookie", &cookie)]);
         assert_ne!(served_by(&r), pinned);
         assert!(sticky_cookie(&r).is_some());
     }
-    assert!(
-        stack
-            .envoy
-            .counter("wasmcustom.sticky_session.response_repinned")
-            >= 1
-    );
+    assert!(counter(&stack.envoy, "wasmcustom.sticky_session.response_repinned") >= 1);
 
     // The upstream comes back: moved pins stay, new sessions reach it again.
-    let port = stack.upstream(&pinned).port;
+    let port = stack.upstream(&pinned).port();
     let id = pinned.clone();
-    *stack.upstream(&pinned) = Upstream::start(&id, port);
+    *stack.upstream(&pinned) = Upstream::start_on(&id, port).unwrap();
     wait_until(
         "restarted upstream healthy",
         Duration::from_secs(20),
-        || stack.envoy.host_healthy(&pinned_address),
-    );
-    eprintln!("after restart:\n{}", stack.envoy.clusters());
+        || stack.envoy.host_healthy(CLUSTER, &pinned_address),
+    )
+    .unwrap();
+    eprintln!("after restart:\n{}", stack.envoy.clusters_summary());
     for _ in 0..20 {
-        let r = stack.envoy.get("/app", &[("cookie", &moved_cookie)]);
+        let r = get(&stack.envoy, "/app", &[("cookie", &moved_cookie)]);
         assert_eq!(served_by(&r), new_home, "pin moved back after restart");
     }
     // New sessions reach it again once every worker sees it healthy.
@@ -307,7 +360,8 @@ fn fails_over_and_new_pin_sticks(mode: Mode) {
         "new sessions on the restarted upstream",
         Duration::from_secs(15),
         || new_session(&stack.envoy).1 == pinned,
-    );
+    )
+    .unwrap();
     eprintln!(
         "restarted upstream took new sessions after {:?}",
         started.elapsed()
@@ -336,25 +390,19 @@ fn override_host_fails_over_and_the_new_pin_sticks() {
 
 #[test]
 fn ring_hash_sends_one_app_session_to_one_endpoint_across_proxies() {
-    require_wasm();
-    let ports = [free_port(), free_port(), free_port()];
-    let _upstreams: Vec<Upstream> = ["a", "b", "c"]
-        .iter()
-        .zip(ports)
-        .map(|(id, port)| Upstream::start(id, port))
-        .collect();
+    let upstreams = start_upstreams();
     let file = "mesh-config/envoy/sticky-ring-hash.yaml";
-    let first = start_envoy(file, &ports, |c| c);
-    let second = start_envoy(file, &ports, |c| c);
+    let first = start_envoy(file, &upstreams, |c| c, &[]);
+    let second = start_envoy(file, &upstreams, |c| c, &[]);
     let mut endpoints = BTreeSet::new();
     for n in 0..12 {
         let session = format!("app_session=session-{n}");
-        let on_first = served_by(&first.get("/app", &[("cookie", &session)]));
+        let on_first = served_by(&get(&first, "/app", &[("cookie", &session)]));
         // A client-supplied hash header is replaced, so it cannot steer.
         let steer = [("cookie", session.as_str()), ("x-sticky-hash", "steer")];
         for envoy in [&first, &second, &first, &second] {
             assert_eq!(
-                served_by(&envoy.get("/app", &steer)),
+                served_by(&get(envoy, "/app", &steer)),
                 on_first,
                 "session-{n}"
             );
@@ -394,51 +442,59 @@ fn subject_bound_cookie_is_ignored_for_another_subject() {
             .to_string()
     };
     let (alice, bob) = (identity("alice"), identity("bob"));
-    let r = stack.envoy.get("/app", &[("x-test-identity", &alice)]);
+    let r = get(&stack.envoy, "/app", &[("x-test-identity", &alice)]);
     let cookie = sticky_cookie(&r).expect("alice gets a cookie");
     let home = served_by(&r);
     for _ in 0..10 {
-        let r = stack
-            .envoy
-            .get("/app", &[("x-test-identity", &alice), ("cookie", &cookie)]);
+        let r = get(
+            &stack.envoy,
+            "/app",
+            &[("x-test-identity", &alice), ("cookie", &cookie)],
+        );
         assert_eq!(served_by(&r), home);
         assert_eq!(sticky_cookie(&r), None);
     }
     // Bob replaying alice's cookie: not honoured, fresh cookie, rejection counted.
     let mut hit = BTreeSet::new();
     for _ in 0..9 {
-        let r = stack
-            .envoy
-            .get("/app", &[("x-test-identity", &bob), ("cookie", &cookie)]);
+        let r = get(
+            &stack.envoy,
+            "/app",
+            &[("x-test-identity", &bob), ("cookie", &cookie)],
+        );
         hit.insert(served_by(&r));
         assert!(sticky_cookie(&r).is_some());
     }
     assert!(hit.len() >= 2, "alice's cookie pinned bob: {hit:?}");
     assert!(
-        stack
-            .envoy
-            .counter("wasmcustom.sticky_session.cookie_rejected_subject_mismatch")
-            >= 9
+        counter(
+            &stack.envoy,
+            "wasmcustom.sticky_session.cookie_rejected_subject_mismatch"
+        ) >= 9
     );
     // Anonymous replay of a bound cookie is rejected too.
-    let r = stack.envoy.get("/app", &[("cookie", &cookie)]);
+    let r = get(&stack.envoy, "/app", &[("cookie", &cookie)]);
     assert!(sticky_cookie(&r).is_some());
 }
 
 #[test]
 fn shipped_configs_validate_and_need_the_key() {
-    require_wasm();
+    wasm_tests::paths::wasm("sticky_session.wasm").expect("make build FILTERS=sticky-session");
     for file in [
         "mesh-config/envoy/sticky-stateful-session.yaml",
         "mesh-config/envoy/sticky-override-host.yaml",
         "mesh-config/envoy/sticky-ring-hash.yaml",
     ] {
         let path = repo_root().join(file);
-        let (ok, out) = validate(&path, &[(KEY_VAR, KEY)]);
-        assert!(ok, "{file} does not validate:\n{out}");
-        let (ok, out) = validate(&path, &[]);
-        assert!(!ok, "{file} validated without its key");
-        assert!(out.contains("keys[0].env"), "error names the field:\n{out}");
+        let v = Envoy::validate_with_env(&path, &[(KEY_VAR, KEY)], &[]).unwrap();
+        assert!(v.ok, "{file} does not validate:\n{}", v.output);
+        let v = Envoy::validate_with_env(&path, &[], &[KEY_VAR]).unwrap();
+        assert!(!v.ok, "{file} validated without its key");
+        assert!(
+            v.output.contains("keys[0].env"),
+            "error names the field:\n{}",
+            v.output
+        );
     }
 }
 
@@ -451,7 +507,7 @@ fn local_replies_get_no_cookie_and_leak_no_endpoint() {
         u.stop();
     }
     for headers in [vec![], vec![("cookie", cookie.as_str())]] {
-        let r = stack.envoy.get("/app", &headers);
+        let r = get(&stack.envoy, "/app", &headers);
         assert_eq!(r.status, 503, "{r:?}");
         assert_eq!(
             sticky_cookie(&r),
@@ -461,9 +517,271 @@ fn local_replies_get_no_cookie_and_leak_no_endpoint() {
         assert!(r.header(PIN_HEADER).is_none(), "endpoint leaked: {r:?}");
     }
     assert!(
-        stack
-            .envoy
-            .counter("wasmcustom.sticky_session.response_upstream_unusable")
-            >= 2
+        counter(
+            &stack.envoy,
+            "wasmcustom.sticky_session.response_upstream_unusable"
+        ) >= 2
     );
+}
+
+/// EDS from a watched file: the way to change an endpoint's health status
+/// (DRAINING) in a running Envoy without a control plane.
+struct EdsFile {
+    dir: TempDir,
+    version: u32,
+}
+
+impl EdsFile {
+    fn new(upstreams: &[Upstream]) -> EdsFile {
+        let mut eds = EdsFile {
+            dir: TempDir::new("eds").unwrap(),
+            version: 0,
+        };
+        eds.publish(upstreams, None);
+        eds
+    }
+
+    fn path(&self) -> String {
+        self.dir.join("eds.json").display().to_string()
+    }
+
+    /// Writes every upstream as an endpoint, `draining` with
+    /// `health_status: DRAINING`; a rename, so Envoy sees one complete file.
+    fn publish(&mut self, upstreams: &[Upstream], draining: Option<&str>) {
+        self.version += 1;
+        let endpoints: Vec<serde_json::Value> = upstreams
+            .iter()
+            .map(|u| {
+                let status = if Some(u.id()) == draining { "DRAINING" } else { "HEALTHY" };
+                serde_json::json!({
+                    "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": u.port()}}},
+                    "health_status": status
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "version_info": self.version.to_string(),
+            "resources": [{
+                "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                "cluster_name": CLUSTER,
+                "endpoints": [{"lb_endpoints": endpoints}]
+            }]
+        });
+        let tmp = self.dir.join(&format!("eds.{}.tmp", self.version));
+        std::fs::write(&tmp, doc.to_string()).unwrap();
+        std::fs::rename(&tmp, self.path()).unwrap();
+    }
+}
+
+/// The shipped cluster, fed by EDS from `{{EDS_PATH}}` instead of its static endpoints.
+fn with_file_eds(config: String) -> String {
+    let start = config.find("    load_assignment:\n").unwrap();
+    let end = config.find("    health_checks:\n").unwrap();
+    assert!(start < end, "load_assignment must precede health_checks");
+    let mut out = config;
+    out.replace_range(start..end, "");
+    // File subscriptions need a node identity.
+    let out = out.replacen(
+        "admin:\n",
+        "node: { id: sticky-e2e, cluster: sticky-e2e }\nadmin:\n",
+        1,
+    );
+    out.replacen(
+        "    type: STATIC\n",
+        "    type: EDS\n    eds_cluster_config:\n      eds_config:\n        resource_api_version: V3\n        path_config_source:\n          path: {{EDS_PATH}}\n          watched_directory: { path: {{EDS_DIR}} }\n",
+        1,
+    )
+}
+
+/// What a session pinned to an endpoint that turns DRAINING experiences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WhenDraining {
+    /// Still served by the draining endpoint, cookie kept.
+    StaysPinned,
+    /// Moved at once to a healthy endpoint, cookie re-pinned.
+    Moves,
+}
+
+fn draining_endpoint(mode: Mode, edit: impl FnOnce(String) -> String, expect: WhenDraining) {
+    let mut upstreams = start_upstreams();
+    let mut eds = EdsFile::new(&upstreams);
+    let (path, dir) = (eds.path(), eds.dir.path().display().to_string());
+    let envoy = start_envoy(
+        mode.config_file(),
+        &upstreams,
+        |c| edit(with_file_eds(c)),
+        &[("EDS_PATH", &path), ("EDS_DIR", &dir)],
+    );
+    for u in &upstreams {
+        wait_until(
+            &format!("{} healthy", u.id()),
+            Duration::from_secs(15),
+            || envoy.host_healthy(CLUSTER, &u.addr()),
+        )
+        .unwrap();
+    }
+    let (cookie, pinned) = new_session(&envoy);
+    let pinned_addr = upstreams.iter().find(|u| u.id() == pinned).unwrap().addr();
+
+    eds.publish(&upstreams, Some(&pinned));
+    wait_until(
+        "EDS marks the pinned host draining",
+        Duration::from_secs(10),
+        || {
+            envoy
+                .host_health(CLUSTER, &pinned_addr)
+                .unwrap()
+                .is_some_and(|f| f.contains("draining"))
+        },
+    )
+    .unwrap();
+    eprintln!("{mode:?} after DRAINING:\n{}", envoy.clusters_summary());
+
+    // New sessions never start on the draining endpoint.
+    for _ in 0..15 {
+        let (_, home) = new_session(&envoy);
+        assert_ne!(home, pinned, "new session on a draining endpoint");
+    }
+    // Existing sessions: kept or moved, as documented for this mode.
+    let mut moved_cookie = None;
+    for i in 0..20 {
+        let r = get(&envoy, "/app", &[("cookie", &cookie)]);
+        match expect {
+            WhenDraining::StaysPinned => {
+                assert_eq!(served_by(&r), pinned, "request {i} left the draining pin");
+                assert_eq!(sticky_cookie(&r), None, "a kept pin is not re-issued");
+            }
+            WhenDraining::Moves => {
+                assert_ne!(
+                    served_by(&r),
+                    pinned,
+                    "request {i} still on the draining pin"
+                );
+                moved_cookie = sticky_cookie(&r);
+                assert!(moved_cookie.is_some(), "the cookie moves with the session");
+            }
+        }
+    }
+    if expect == WhenDraining::StaysPinned {
+        // Drain done: the endpoint goes away, its sessions move and stay moved.
+        upstreams
+            .iter_mut()
+            .find(|u| u.id() == pinned)
+            .unwrap()
+            .stop();
+        let r = get(&envoy, "/app", &[("cookie", &cookie)]);
+        assert_ne!(served_by(&r), pinned);
+        moved_cookie = Some(sticky_cookie(&r).expect("failover re-pins the cookie"));
+    }
+    let moved_cookie = moved_cookie.unwrap();
+    let home = served_by(&get(&envoy, "/app", &[("cookie", &moved_cookie)]));
+    for _ in 0..10 {
+        let r = get(&envoy, "/app", &[("cookie", &moved_cookie)]);
+        assert_eq!(served_by(&r), home, "the moved pin sticks");
+    }
+}
+
+#[test]
+fn stateful_session_keeps_sessions_on_a_draining_endpoint() {
+    draining_endpoint(Mode::StatefulSession, |c| c, WhenDraining::StaysPinned);
+}
+
+#[test]
+fn stateful_session_without_draining_override_status_moves_sessions_at_once() {
+    // Envoy's default override_host_status leaves DRAINING out.
+    let without = |c: String| {
+        let start = c.find("    common_lb_config:\n").unwrap();
+        let end = c.find("DRAINING]\n").unwrap() + "DRAINING]\n".len();
+        let mut c = c;
+        c.replace_range(start..end, "");
+        c
+    };
+    draining_endpoint(Mode::StatefulSession, without, WhenDraining::Moves);
+}
+
+#[test]
+fn override_host_keeps_sessions_on_a_draining_endpoint() {
+    draining_endpoint(Mode::OverrideHost, |c| c, WhenDraining::StaysPinned);
+}
+
+#[test]
+fn routes_with_their_own_cookie_settings_pin_independently() {
+    let stack = Stack::start_with(Mode::StatefulSession.config_file(), |c| {
+        c.replace(
+            r#""routes": [{"path_prefix": "/healthz", "enabled": false}]"#,
+            r#""routes": [{"path_prefix": "/healthz", "enabled": false},
+                          {"path_prefix": "/cart", "cookie": {"name": "sticky-cart", "path": "/cart", "max_age": "3s", "idle_timeout": null}}]"#,
+        )
+    });
+    stack.wait_all_healthy();
+    let envoy = &stack.envoy;
+    let set_cookie = |r: &Response, name: &str| {
+        r.header_all("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    };
+
+    // The site-wide session: the shipped cookie (sliding 30 min window).
+    let site = get(envoy, "/app", &[]);
+    let site_home = served_by(&site);
+    let site_set = set_cookie(&site, COOKIE).expect("site cookie");
+    assert!(
+        site_set.contains("; Path=/;") && site_set.contains("Max-Age=1800"),
+        "{site_set}"
+    );
+    let site_cookie = sticky_cookie(&site).unwrap();
+
+    // A cart session on another endpoint: its own name, Path and lifetime,
+    // and no site cookie.
+    let (cart, cart_home) = (0..20)
+        .map(|_| get(envoy, "/cart/items", &[]))
+        .map(|r| {
+            let home = served_by(&r);
+            (r, home)
+        })
+        .find(|(_, home)| *home != site_home)
+        .expect("round robin reaches another endpoint");
+    let cart_set = set_cookie(&cart, "sticky-cart").expect("cart cookie");
+    assert!(
+        cart_set.contains("; Path=/cart;") && cart_set.contains("Max-Age=3;"),
+        "{cart_set}"
+    );
+    assert_eq!(
+        sticky_cookie(&cart),
+        None,
+        "the cart route sets only its cookie"
+    );
+    let cart_cookie = named_cookie(&cart, "sticky-cart").unwrap();
+
+    // A browser sends both cookies under /cart (most specific first), only
+    // the site one elsewhere. Each route follows its own cookie.
+    let both = format!("{cart_cookie}; {site_cookie}");
+    for _ in 0..10 {
+        let r = get(envoy, "/cart/checkout", &[("cookie", &both)]);
+        assert_eq!(served_by(&r), cart_home);
+        assert!(r.header_all("set-cookie").is_empty(), "{r:?}");
+        let r = get(envoy, "/app", &[("cookie", &both)]);
+        assert_eq!(served_by(&r), site_home);
+        assert!(r.header_all("set-cookie").is_empty(), "{r:?}");
+    }
+    // The cart cookie means nothing outside /cart: a new site session starts.
+    let r = get(envoy, "/app", &[("cookie", &cart_cookie)]);
+    assert!(
+        sticky_cookie(&r).is_some(),
+        "cart cookie pinned a site request"
+    );
+
+    // Separate lifetimes: after 3 s the cart session is over and restarts,
+    // the site session goes on.
+    std::thread::sleep(Duration::from_millis(3200));
+    let r = get(envoy, "/cart/checkout", &[("cookie", &both)]);
+    assert!(
+        named_cookie(&r, "sticky-cart").is_some(),
+        "expired cart pin renewed"
+    );
+    assert!(counter(envoy, "wasmcustom.sticky_session.cookie_rejected_expired") >= 1);
+    let r = get(envoy, "/app", &[("cookie", &both)]);
+    assert_eq!(served_by(&r), site_home);
+    assert!(r.header_all("set-cookie").is_empty(), "{r:?}");
 }

@@ -6,7 +6,7 @@ use policies::env::{Now, Random};
 use policies::jwt::KeySet;
 use policies::oidc::decide::{KeyLookup, KeyState};
 use policies::oidc::discovery::UrlParts;
-use policies::oidc::fetch_plan::{self, FetchNext, FetchStep};
+use policies::oidc::fetch_plan::{self, FetchAnswer, FetchNext, FetchStep};
 use policies::oidc::policy::{OidcPolicy, Provider};
 use policies::refresh::{Current, Refresher, Schedule, Unavailable};
 use serde::{Deserialize, Serialize};
@@ -77,14 +77,10 @@ impl ProviderKeys {
         let Ok(stored) = serde_json::from_slice::<SharedKeys>(&bytes) else {
             return false;
         };
-        let extra = match &provider.keys {
-            policies::oidc::policy::JwksSource::Remote { extra_keys, .. } => extra_keys.as_slice(),
-            policies::oidc::policy::JwksSource::Inline(_) => &[],
-        };
         let keys = stored
             .document
             .as_deref()
-            .and_then(|doc| fetch_plan::keys_from_document(doc.as_bytes(), extra).ok())
+            .and_then(|doc| fetch_plan::keys_from_document(provider, doc.as_bytes()).ok())
             .map(|(k, _)| k);
         if let Some(url) = stored.jwks_url.as_deref().and_then(UrlParts::parse) {
             self.jwks_url = Some(url);
@@ -168,12 +164,11 @@ impl ProviderKeys {
         &mut self,
         provider: &Provider,
         step: &FetchStep,
-        status: u16,
-        body: &[u8],
+        answer: FetchAnswer<'_>,
         now: Now,
         rng: &mut dyn Random,
     ) -> FetchNext {
-        let next = fetch_plan::on_response(provider, step, status, body);
+        let next = fetch_plan::on_response(provider, step, answer);
         match &next {
             FetchNext::Call(..) => {}
             FetchNext::Done {
@@ -204,6 +199,11 @@ impl ProviderKeys {
             r.record_failure(now, rng);
         }
         self.publish(None);
+    }
+
+    /// True when this VM has keys it may still serve (fresh or stale).
+    pub fn has_keys(&self, now: Now) -> bool {
+        matches!(self.state(now).0, KeyState::Usable(_))
     }
 
     fn state(&self, now: Now) -> (KeyState<'_>, bool) {

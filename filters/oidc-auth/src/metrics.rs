@@ -21,7 +21,6 @@ pub const FETCH_FAILURES: &[&str] = &[
     "idp_unavailable",
     "idp_timeout",
     "idp_error_status",
-    "idp_response_too_large",
     "discovery_malformed",
     "discovery_issuer_mismatch",
     "discovery_bad_jwks_uri",

@@ -8,8 +8,7 @@ use mesh_host::random::HostRandom;
 use mesh_host::{clock, plugin, plugin_info, shared};
 use policies::env::Random;
 use policies::jwt::HostCapabilities;
-use policies::oidc::discovery::MAX_IDP_RESPONSE_BYTES;
-use policies::oidc::fetch_plan::{self, FetchCall, FetchNext, FetchStep};
+use policies::oidc::fetch_plan::{self, FetchAnswer, FetchCall, FetchNext, FetchStep};
 use policies::oidc::token_cache::TokenCache;
 use policies::oidc::OidcPolicy;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -128,17 +127,18 @@ pub fn continue_fetch(
     body_size: usize,
     rng: &mut dyn Random,
 ) -> Option<(u32, FetchStep)> {
-    let response = CalloutResponse::read(body_size, MAX_IDP_RESPONSE_BYTES);
-    let status = if body_size > MAX_IDP_RESPONSE_BYTES && response.is_success() {
-        413
-    } else {
-        response.status
-    };
     let provider = shared.policy.providers.get(provider_idx)?;
+    // An answer over the limit is refused unread (the body stays in Envoy).
+    let response = CalloutResponse::read(body_size, fetch_plan::body_limit(provider, step));
+    let answer = FetchAnswer {
+        status: response.status,
+        body_size,
+        body: &response.body,
+    };
     let now = clock::now();
     let mut keys = shared.keys.borrow_mut();
     let k = keys.get_mut(provider_idx)?;
-    match k.on_fetch_response(provider, step, status, &response.body, now, rng) {
+    match k.on_fetch_response(provider, step, answer, now, rng) {
         FetchNext::Call(next_step, call) => match dispatch(&call) {
             Some(token) => Some((token, next_step)),
             None => {
@@ -165,9 +165,16 @@ pub fn continue_fetch(
         }
         FetchNext::Failed(reason) => {
             shared.metrics.jwks_fetch_failed.inc(reason);
+            let serving = if k.has_keys(now) {
+                "the last good keys keep serving until max_staleness"
+            } else {
+                "no usable keys: its tokens get 503"
+            };
             log::warn!(
-                "oidc-auth: fetching keys of provider {} failed: {reason}",
-                provider.name
+                "oidc-auth: fetching keys of provider {} (issuer {}) failed: {reason}: {}; {serving}",
+                provider.name,
+                provider.issuer,
+                fetch_plan::describe_failure(reason)
             );
             shared::release_lease(k.lease_key(), shared.vm_owner);
             None

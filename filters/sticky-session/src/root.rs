@@ -31,12 +31,13 @@ impl RootContext for StickyRoot {
         match policies::sticky::load(&raw, &|name| std::env::var(name).ok()) {
             Ok(policy) => {
                 log::info!(
-                    "{}: configuration accepted (mode {:?}, pin header {}, cookie {}, key {})",
+                    "{}: configuration accepted (mode {:?}, pin header {}, cookie {}, key {}, {} route(s) with own settings)",
                     INFO.name,
                     policy.mode(),
                     policy.pin_header(),
                     policy.cookie_name(),
-                    policy.current_key_id()
+                    policy.current_key_id(),
+                    policy.route_overrides()
                 );
                 self.policy = Some(Rc::new(policy));
                 self.counters = Rc::new(Counters::define());

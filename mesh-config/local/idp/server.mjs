@@ -18,7 +18,12 @@
 //        Mints a signed JWT access token through oidc-provider itself. `ttl` may be 0 or negative: the token
 //        is then already expired (exp = now + ttl). `claims` are merged last, so they can override
 //        iss/iat/nbf/exp/aud (to build wrong tokens); `header` overrides JOSE header fields (e.g. a bad kid).
-//   POST /test/fault  {jwks: "ok"|"500"|"garbage"|"empty"|"slow", delay_ms?}  -> current fault state
+//   POST /test/fault  {jwks?, discovery?, delay_ms?, size_bytes?}  -> current fault state
+//        jwks:      "ok" | "500" | "garbage" (not JSON) | "empty" ({"keys": []}) | "slow" (delay_ms, then the keys)
+//                   | "wrong_shape" ({"keys": {...}}) | "bad_keys" (only keys with bad parameters)
+//                   | "oversized" (the real keys padded to size_bytes: valid JSON, only too big)
+//        discovery: "ok" | "500" | "slow" | "wrong_issuer" (a document naming another issuer, its jwks_uri
+//                   this IdP's own /jwks: refused all the same) | "garbage"
 //   GET  /test/stats  -> {jwks_requests, discovery_requests, token_requests}
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -146,7 +151,23 @@ const provider = new Provider(issuer, {
 provider.proxy = false;
 
 // ---- TEST-ONLY endpoints and fault injection, in front of the provider's routes ----
-const fault = { jwks: 'ok', delay_ms: 5000 };
+const fault = { jwks: 'ok', discovery: 'ok', delay_ms: 5000, size_bytes: 128 * 1024 };
+const JWKS_FAULTS = ['ok', '500', 'garbage', 'empty', 'slow', 'wrong_shape', 'bad_keys', 'oversized'];
+const DISCOVERY_FAULTS = ['ok', '500', 'slow', 'wrong_issuer', 'garbage'];
+// Keys whose parameters are wrong: too-short RSA modulus, EC point off the curve, short Ed25519 key,
+// a symmetric key, an unknown key type. A verifier must refuse every one of them.
+const BAD_KEYS = {
+  keys: [
+    { kty: 'RSA', kid: 'bad-rsa', alg: 'RS256', n: 'AQAB', e: 'AQAB' },
+    { kty: 'EC', kid: 'bad-ec', alg: 'ES256', crv: 'P-256', x: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', y: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+    { kty: 'OKP', kid: 'bad-ed', alg: 'EdDSA', crv: 'Ed25519', x: 'AAAA' },
+    { kty: 'oct', kid: 'bad-oct', alg: 'HS256', k: 'c2VjcmV0' },
+    { kty: 'XYZ', kid: 'bad-kty' },
+  ],
+};
+const publicJwks = () => ({
+  keys: keys.map(({ kty, crv, x, y, n, e, alg, use, kid }) => ({ kty, crv, x, y, n, e, alg, use, kid })),
+});
 const stats = { jwks_requests: 0, discovery_requests: 0, token_requests: 0 };
 
 function isLoopback(ctx) {
@@ -199,9 +220,28 @@ provider.use(async (ctx, next) => {
     if (fault.jwks === '500') { ctx.status = 500; ctx.body = 'injected fault'; return; }
     if (fault.jwks === 'garbage') { ctx.status = 200; ctx.type = 'application/json'; ctx.body = '{"keys": [ not json'; return; }
     if (fault.jwks === 'empty') { ctx.status = 200; ctx.body = { keys: [] }; return; }
+    if (fault.jwks === 'wrong_shape') { ctx.status = 200; ctx.body = { keys: publicJwks().keys[0] }; return; }
+    if (fault.jwks === 'bad_keys') { ctx.status = 200; ctx.body = BAD_KEYS; return; }
+    if (fault.jwks === 'oversized') {
+      const doc = JSON.stringify(publicJwks());
+      const pad = Math.max(0, fault.size_bytes - doc.length - 12);
+      ctx.status = 200; ctx.type = 'application/json';
+      ctx.body = `${doc.slice(0, -1)},"pad":"${'x'.repeat(pad)}"}`;
+      return;
+    }
     if (fault.jwks === 'slow') await new Promise((r) => { setTimeout(r, fault.delay_ms); });
   }
-  if (ctx.path === '/.well-known/openid-configuration') stats.discovery_requests += 1;
+  if (ctx.path === '/.well-known/openid-configuration') {
+    stats.discovery_requests += 1;
+    if (fault.discovery === '500') { ctx.status = 500; ctx.body = 'injected fault'; return; }
+    if (fault.discovery === 'garbage') { ctx.status = 200; ctx.type = 'application/json'; ctx.body = '<html>'; return; }
+    if (fault.discovery === 'wrong_issuer') {
+      ctx.status = 200;
+      ctx.body = { issuer: 'https://evil.example', jwks_uri: `${issuer}/jwks` };
+      return;
+    }
+    if (fault.discovery === 'slow') await new Promise((r) => { setTimeout(r, fault.delay_ms); });
+  }
   if (ctx.path === '/token') stats.token_requests += 1;
   if (ctx.path === '/healthz') { ctx.body = { ok: true }; return; }
 
@@ -213,10 +253,15 @@ provider.use(async (ctx, next) => {
     } else if (ctx.method === 'POST' && ctx.path === '/test/fault') {
       const body = await readJson(ctx);
       if (body.jwks !== undefined) {
-        if (!['ok', '500', 'garbage', 'empty', 'slow'].includes(body.jwks)) throw new Error('jwks fault must be ok|500|garbage|empty|slow');
+        if (!JWKS_FAULTS.includes(body.jwks)) throw new Error(`jwks fault must be one of ${JWKS_FAULTS.join('|')}`);
         fault.jwks = body.jwks;
       }
+      if (body.discovery !== undefined) {
+        if (!DISCOVERY_FAULTS.includes(body.discovery)) throw new Error(`discovery fault must be one of ${DISCOVERY_FAULTS.join('|')}`);
+        fault.discovery = body.discovery;
+      }
       if (body.delay_ms !== undefined) fault.delay_ms = Number(body.delay_ms);
+      if (body.size_bytes !== undefined) fault.size_bytes = Number(body.size_bytes);
       ctx.body = fault;
     } else if (ctx.method === 'GET' && ctx.path === '/test/stats') {
       ctx.body = stats;

@@ -105,6 +105,12 @@ pub struct ProviderConfig {
     pub unknown_kid_refetch_interval: String,
     #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout: String,
+    /// Longest delay between retries after failed key fetches (they back off from 1 s, doubling, with jitter).
+    #[serde(default = "default_fetch_backoff_max")]
+    pub fetch_backoff_max: String,
+    /// Largest JWKS document accepted; a larger one is refused (`jwks_too_large`) and the last good keys stay.
+    #[serde(default = "default_max_jwks_bytes")]
+    pub max_jwks_bytes: usize,
 }
 
 /// `{"header": "x-user-roles", "claim": "realm_access.roles", "array": "joined", "separator": ","}`
@@ -172,6 +178,19 @@ fn default_refetch() -> String {
 fn default_fetch_timeout() -> String {
     "5s".into()
 }
+fn default_fetch_backoff_max() -> String {
+    "5m".into()
+}
+fn default_max_jwks_bytes() -> usize {
+    DEFAULT_MAX_JWKS_BYTES
+}
+
+/// Default of `providers[].max_jwks_bytes` (64 KiB: room for the 32 keys kept, even RSA-4096).
+pub const DEFAULT_MAX_JWKS_BYTES: usize = 64 * 1024;
+/// Accepted range of `providers[].max_jwks_bytes`.
+pub const JWKS_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
+/// Shortest accepted `providers[].fetch_backoff_max`: the first retry waits up to 1 s.
+const MIN_BACKOFF_MAX_MS: u64 = 1_000;
 
 /// Parses and compiles with the process environment (`std::env::var`), as the filter does.
 pub fn load(raw: &[u8], env: EnvResolver<'_>) -> Result<OidcPolicy, ConfigError> {
@@ -353,8 +372,23 @@ impl ProviderConfig {
                 &self.unknown_kid_refetch_interval,
             )?,
             fetch_timeout_ms: ms("fetch_timeout", &self.fetch_timeout)?.clamp(100, 60_000),
-            backoff: Backoff::new(1_000, 300_000),
+            backoff: Backoff::new(
+                MIN_BACKOFF_MAX_MS,
+                ms("fetch_backoff_max", &self.fetch_backoff_max)?,
+            ),
         };
+        if refresh.backoff.max_ms < MIN_BACKOFF_MAX_MS {
+            return Err(
+                ConfigError::new(field("fetch_backoff_max"), "must be at least 1s")
+                    .with_hint("retries start 1 s after the first failure and double up to this"),
+            );
+        }
+        if !JWKS_BYTES_RANGE.contains(&self.max_jwks_bytes) {
+            return Err(ConfigError::new(
+                field("max_jwks_bytes"),
+                "must be between 1024 and 1048576",
+            ));
+        }
         if refresh.max_staleness_ms < refresh.refresh_interval_ms {
             return Err(ConfigError::new(
                 field("max_staleness"),
@@ -423,6 +457,13 @@ impl ProviderConfig {
         })
     }
 
+    fn jwks_limits(&self) -> JwksLimits {
+        JwksLimits {
+            max_bytes: self.max_jwks_bytes,
+            ..JwksLimits::default()
+        }
+    }
+
     fn hmac_algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
         Ok(parse_alg_list("algorithms", &self.algorithms)?
             .into_iter()
@@ -481,7 +522,7 @@ impl ProviderConfig {
                 ));
             }
             let text = serde_json::to_vec(inline).unwrap_or_default();
-            let (set, _skipped) = KeySet::from_jwks(&text, JwksLimits::default()).map_err(|e| {
+            let (set, _skipped) = KeySet::from_jwks(&text, self.jwks_limits()).map_err(|e| {
                 ConfigError::new(field("inline_jwks"), format!("not a usable JWKS: {e}"))
             })?;
             let mut keys: Vec<Jwk> = set.keys().to_vec();
@@ -522,6 +563,7 @@ impl ProviderConfig {
             discovery,
             url,
             extra_keys: extra,
+            limits: self.jwks_limits(),
         })
     }
 }

@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-/// Largest discovery document or JWKS accepted from an IdP (attacker-reachable).
+/// Largest discovery document accepted from an IdP (attacker-reachable); the
+/// JWKS has its own, configurable limit (`max_jwks_bytes`).
 pub const MAX_IDP_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// An http(s) URL split the way an Envoy callout wants it.

@@ -3,7 +3,7 @@
 
 use super::discovery::{parse_discovery, UrlParts, MAX_IDP_RESPONSE_BYTES};
 use super::policy::{JwksSource, Provider};
-use crate::jwt::{JwksLimits, KeySet};
+use crate::jwt::KeySet;
 
 /// A callout to make.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,16 +72,32 @@ fn call(cluster: &str, url: &UrlParts, timeout_ms: u64) -> FetchCall {
     }
 }
 
-/// Feeds a callout answer (status 0 = no answer / dispatch failure).
-pub fn on_response(provider: &Provider, step: &FetchStep, status: u16, body: &[u8]) -> FetchNext {
-    let JwksSource::Remote {
-        cluster,
-        extra_keys,
-        ..
-    } = &provider.keys
-    else {
+/// A callout's answer as the host saw it. `body` is empty when `body_size`
+/// exceeds [`body_limit`]: an oversized answer is refused unread.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchAnswer<'a> {
+    /// HTTP status; 0 = no answer / dispatch failure.
+    pub status: u16,
+    /// Size of the body the IdP sent.
+    pub body_size: usize,
+    pub body: &'a [u8],
+}
+
+/// The largest body worth reading for this step: `max_jwks_bytes` for the
+/// JWKS, [`MAX_IDP_RESPONSE_BYTES`] for discovery.
+pub fn body_limit(provider: &Provider, step: &FetchStep) -> usize {
+    match (step, &provider.keys) {
+        (FetchStep::Jwks { .. }, JwksSource::Remote { limits, .. }) => limits.max_bytes,
+        _ => MAX_IDP_RESPONSE_BYTES,
+    }
+}
+
+/// Feeds a callout answer.
+pub fn on_response(provider: &Provider, step: &FetchStep, answer: FetchAnswer<'_>) -> FetchNext {
+    let JwksSource::Remote { cluster, .. } = &provider.keys else {
         return FetchNext::Failed("not_fetchable");
     };
+    let status = answer.status;
     if !(200..300).contains(&status) {
         return FetchNext::Failed(match status {
             0 => "idp_unreachable",
@@ -90,9 +106,14 @@ pub fn on_response(provider: &Provider, step: &FetchStep, status: u16, body: &[u
             _ => "idp_error_status",
         });
     }
-    if body.len() > MAX_IDP_RESPONSE_BYTES {
-        return FetchNext::Failed("idp_response_too_large");
+    let limit = body_limit(provider, step);
+    if answer.body_size > limit || answer.body.len() > limit {
+        return FetchNext::Failed(match step {
+            FetchStep::Discovery => "discovery_too_large",
+            FetchStep::Jwks { .. } => "jwks_too_large",
+        });
     }
+    let body = answer.body;
     match step {
         FetchStep::Discovery => match parse_discovery(body, &provider.issuer) {
             Ok(url) => {
@@ -101,7 +122,7 @@ pub fn on_response(provider: &Provider, step: &FetchStep, status: u16, body: &[u
             }
             Err(e) => FetchNext::Failed(e.reason()),
         },
-        FetchStep::Jwks { url } => match keys_from_document(body, extra_keys) {
+        FetchStep::Jwks { url } => match keys_from_document(provider, body) {
             Ok((keys, skipped)) => FetchNext::Done {
                 keys,
                 document: body.to_vec(),
@@ -113,22 +134,48 @@ pub fn on_response(provider: &Provider, step: &FetchStep, status: u16, body: &[u
     }
 }
 
-/// Compiles a JWKS document (fetched here or by another VM) plus the
-/// provider's configured keys. A document with no usable key is a failure:
-/// the last good set keeps serving instead.
+/// Compiles a JWKS document (fetched here or by another VM) within the
+/// provider's limits, plus its configured keys. A document with no usable
+/// key is a failure: the last good set keeps serving instead.
 pub fn keys_from_document(
+    provider: &Provider,
     document: &[u8],
-    extra: &[crate::jwt::Jwk],
 ) -> Result<(KeySet, usize), &'static str> {
-    let (set, skipped) =
-        KeySet::from_jwks(document, JwksLimits::default()).map_err(|e| e.reason())?;
+    let JwksSource::Remote {
+        extra_keys, limits, ..
+    } = &provider.keys
+    else {
+        return Err("not_fetchable");
+    };
+    let (set, skipped) = KeySet::from_jwks(document, *limits).map_err(|e| e.reason())?;
     if set.is_empty() {
         return Err("jwks_no_usable_key");
     }
     let mut keys = set.keys().to_vec();
-    keys.extend(extra.iter().cloned());
+    keys.extend(extra_keys.iter().cloned());
     let set = KeySet::from_keys(keys).map_err(|e| e.reason())?;
     Ok((set, skipped.len()))
+}
+
+/// What a fetch failure reason means, for the operator's log line.
+pub fn describe_failure(reason: &str) -> &'static str {
+    match reason {
+        "idp_unreachable" => "no answer from the IdP cluster",
+        "idp_unavailable" => "the IdP cluster answered 503 (no healthy endpoint or connection refused)",
+        "idp_timeout" => "the IdP did not answer within fetch_timeout",
+        "idp_error_status" => "the IdP answered a non-2xx status",
+        "discovery_malformed" => "the discovery document is not JSON with string `issuer` and `jwks_uri`",
+        "discovery_issuer_mismatch" => {
+            "the discovery document names another issuer than the configured one; its keys are not trusted"
+        }
+        "discovery_bad_jwks_uri" => "the discovery document's `jwks_uri` is not an http(s) URL",
+        "discovery_too_large" => "the discovery document exceeds 256 KiB",
+        "jwks_too_large" => "the JWKS exceeds max_jwks_bytes",
+        "malformed_jwks" => "the JWKS is not a JSON object with a `keys` array",
+        "jwks_no_usable_key" => "the JWKS has no key this plugin can use (all entries invalid or unsupported)",
+        "dispatch_failed" => "the host refused the callout (unknown cluster?)",
+        _ => "the key fetch failed",
+    }
 }
 
 /// The provider's keys when it needs no fetching.
@@ -138,3 +185,6 @@ pub fn inline_keys(provider: &Provider) -> Option<&KeySet> {
         JwksSource::Remote { .. } => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -41,6 +41,7 @@ pub const REASONS: &[&str] = &[
     "bad_issuer",
     "bad_audience",
     "bad_claim_type",
+    "missing_claim",
     "unsupported_crit",
     "encrypted_token_unsupported",
 ];

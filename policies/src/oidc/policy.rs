@@ -5,7 +5,7 @@ use super::discovery::UrlParts;
 use super::token_source::TokenSource;
 use crate::claims::{ClaimExtractor, Condition};
 use crate::cors::CorsPolicy;
-use crate::jwt::{Jwk, KeySet, TokenPolicy};
+use crate::jwt::{Jwk, JwksLimits, KeySet, TokenPolicy};
 use crate::refresh::RefreshPolicy;
 use crate::routes::RouteTable;
 use serde::Deserialize;
@@ -61,6 +61,8 @@ pub enum JwksSource {
         discovery: bool,
         url: UrlParts,
         extra_keys: Vec<Jwk>,
+        /// `max_jwks_bytes` (a larger answer is refused unread) and the key count cap.
+        limits: JwksLimits,
     },
 }
 

@@ -576,6 +576,18 @@ fn configuration_errors_name_the_field() {
             "providers[0].jwks_uri",
         ),
         (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "max_jwks_bytes": 100}]}),
+            "providers[0].max_jwks_bytes",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "max_jwks_bytes": 2_000_000}]}),
+            "providers[0].max_jwks_bytes",
+        ),
+        (
+            json!({"providers": [{"name": "a", "issuer": "https://a", "cluster": "c", "fetch_backoff_max": "500ms"}]}),
+            "providers[0].fetch_backoff_max",
+        ),
+        (
             {
                 let mut b = base();
                 b["rules"] = json!([{"match": {"path": {"prefix": "/"}}, "providers": ["zzz"]}]);
@@ -616,4 +628,41 @@ fn configuration_errors_name_the_field() {
     }
     let ok = load(base().to_string().as_bytes(), &env).unwrap();
     assert!(matches!(KeySet::default().len(), 0) && ok.providers.len() == 1);
+}
+
+/// Regression: a token without `exp` was denied `missing_claim`, a reason missing from
+/// [`super::REASONS`], so the filter had no `denied.missing_claim` counter and did not count it.
+#[test]
+fn every_token_denial_reason_has_a_metric() {
+    use crate::jwt::JwtError;
+    let p = policy();
+    let no_exp = sign(claims(json!({"exp": null})));
+    let bearer = format!("Bearer {no_exp}");
+    let v = decide_at(&p, "GET", "/api/x", &[("authorization", &bearer)], NOW);
+    assert_eq!(outcome(&v), (401, "missing_claim".into()));
+    let token_errors = [
+        JwtError::MalformedToken("x"),
+        JwtError::TokenTooLarge { limit: 1 },
+        JwtError::EncryptedTokenUnsupported,
+        JwtError::UnsupportedAlg,
+        JwtError::AlgNotAllowed,
+        JwtError::UnsupportedCrit,
+        JwtError::UnknownKid,
+        JwtError::NoMatchingKey,
+        JwtError::BadSignature,
+        JwtError::TokenExpired,
+        JwtError::TokenNotYetValid,
+        JwtError::TokenTooOld,
+        JwtError::BadIssuer,
+        JwtError::BadAudience,
+        JwtError::BadClaimType("exp"),
+        JwtError::MissingClaim("exp"),
+    ];
+    for e in token_errors {
+        assert!(
+            super::REASONS.contains(&e.reason()),
+            "{} has no counter",
+            e.reason()
+        );
+    }
 }

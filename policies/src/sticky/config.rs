@@ -6,14 +6,14 @@
 
 use super::endpoint::PinMode;
 use super::keys::{CookieKey, KeyRing, KEY_LEN};
-use super::routes::RouteRule;
+use super::routes::{RouteRule, SessionSettings};
 use super::set_cookie::{CookieAttributes, SameSite};
-use crate::config::{parse_duration_ms, parse_json, ConfigError};
+use crate::config::{join_path, parse_duration_ms, parse_json, ConfigError};
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use zeroize::Zeroizing;
 
 /// Looks up an environment variable by name; the filter passes `std::env::var(..).ok()`.
@@ -43,7 +43,8 @@ pub struct StickyConfig {
     /// Emit a hash header for Envoy's ring-hash policy when no cookie pins.
     #[serde(default)]
     pub hash_key: Option<HashKeyDto>,
-    /// Per-route enable/disable, first matching prefix wins; default enabled.
+    /// Per-route enable/disable and setting overrides, first matching
+    /// prefix wins; unmatched paths use the top-level settings.
     #[serde(default)]
     pub routes: Vec<RouteDto>,
 }
@@ -55,7 +56,7 @@ pub enum ModeDto {
     OverrideHost,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CookieDto {
     #[serde(default = "default_cookie_name")]
@@ -120,7 +121,62 @@ pub struct HashKeyDto {
 #[serde(deny_unknown_fields)]
 pub struct RouteDto {
     pub path_prefix: String,
+    #[serde(default = "yes")]
     pub enabled: bool,
+    /// Cookie attributes for this route; unset fields inherit the top-level `cookie`.
+    #[serde(default)]
+    pub cookie: Option<CookieOverrideDto>,
+    #[serde(default)]
+    pub bind_subject: Option<bool>,
+    /// For a route whose cluster uses the other Envoy mechanism.
+    #[serde(default)]
+    pub mode: Option<ModeDto>,
+}
+
+/// A route's cookie overrides. Absent fields inherit the top-level value;
+/// `null` clears an inherited `domain` or `idle_timeout`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieOverrideDto {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub domain: Option<Option<String>>,
+    #[serde(default)]
+    pub max_age: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub idle_timeout: Option<Option<String>>,
+    #[serde(default)]
+    pub secure: Option<bool>,
+    #[serde(default)]
+    pub http_only: Option<bool>,
+    #[serde(default)]
+    pub same_site: Option<SameSite>,
+}
+
+/// Present (even as `null`) → `Some(..)`; absent → `None` via `default`.
+fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+impl CookieOverrideDto {
+    /// The top-level cookie with these overrides applied.
+    fn apply_to(self, base: &CookieDto) -> CookieDto {
+        CookieDto {
+            name: self.name.unwrap_or_else(|| base.name.clone()),
+            path: self.path.unwrap_or_else(|| base.path.clone()),
+            domain: self.domain.unwrap_or_else(|| base.domain.clone()),
+            max_age: self.max_age.unwrap_or_else(|| base.max_age.clone()),
+            idle_timeout: self
+                .idle_timeout
+                .unwrap_or_else(|| base.idle_timeout.clone()),
+            secure: self.secure.unwrap_or(base.secure),
+            http_only: self.http_only.unwrap_or(base.http_only),
+            same_site: self.same_site.unwrap_or(base.same_site),
+        }
+    }
 }
 
 fn default_pin_header() -> String {
@@ -156,20 +212,18 @@ pub(crate) struct HashKeyPolicy {
 /// The compiled, validated sticky-session policy; built once per configure.
 #[derive(Debug)]
 pub struct StickyPolicy {
-    pub(crate) mode: PinMode,
     pub(crate) pin_header: String,
-    pub(crate) cookie: CookieAttributes,
-    pub(crate) max_age_secs: u64,
-    pub(crate) idle_timeout_secs: Option<u64>,
+    /// Settings for paths no route overrides.
+    pub(crate) default: SessionSettings,
     pub(crate) keys: KeyRing,
-    pub(crate) bind_subject: bool,
     pub(crate) hash_key: Option<HashKeyPolicy>,
     pub(crate) routes: Vec<RouteRule>,
 }
 
 impl StickyPolicy {
+    /// The top-level mode (routes may override it).
     pub fn mode(&self) -> PinMode {
-        self.mode
+        self.default.mode
     }
     /// Lower-case name of the pin header.
     pub fn pin_header(&self) -> &str {
@@ -179,8 +233,13 @@ impl StickyPolicy {
     pub fn hash_header(&self) -> Option<&str> {
         self.hash_key.as_ref().map(|h| h.header.as_str())
     }
+    /// The top-level cookie name (routes may override it).
     pub fn cookie_name(&self) -> &str {
-        &self.cookie.name
+        &self.default.cookie.name
+    }
+    /// How many routes have their own cookie settings.
+    pub fn route_overrides(&self) -> usize {
+        self.routes.iter().filter(|r| r.session.is_some()).count()
     }
     /// Id of the key that seals new cookies.
     pub fn current_key_id(&self) -> &str {
@@ -196,36 +255,56 @@ pub fn load(raw: &[u8], env: EnvResolver<'_>) -> Result<StickyPolicy, ConfigErro
 impl StickyConfig {
     /// Validates every field and resolves the keys through `env`.
     pub fn compile(self, env: EnvResolver<'_>) -> Result<StickyPolicy, ConfigError> {
-        let mode = match self.mode {
-            ModeDto::StatefulSession => PinMode::StatefulSession,
-            ModeDto::OverrideHost => PinMode::OverrideHost,
-        };
         let pin_header = header_name("pin_header", &self.pin_header)?;
-        let (cookie, max_age_secs, idle_timeout_secs) = compile_cookie(self.cookie)?;
+        let default = compile_session("cookie", self.cookie.clone(), self.mode, self.bind_subject)?;
         let keys = compile_keys(self.keys, env)?;
         let hash_key = self
             .hash_key
             .map(|h| compile_hash_key(h, &pin_header))
             .transpose()?;
-        let routes = compile_routes(self.routes)?;
+        let routes = compile_routes(self.routes, &self.cookie, self.mode, self.bind_subject)?;
         Ok(StickyPolicy {
-            mode,
             pin_header,
-            cookie,
-            max_age_secs,
-            idle_timeout_secs,
+            default,
             keys,
-            bind_subject: self.bind_subject,
             hash_key,
             routes,
         })
     }
 }
 
-fn compile_cookie(c: CookieDto) -> Result<(CookieAttributes, u64, Option<u64>), ConfigError> {
+fn mode_of(mode: ModeDto) -> PinMode {
+    match mode {
+        ModeDto::StatefulSession => PinMode::StatefulSession,
+        ModeDto::OverrideHost => PinMode::OverrideHost,
+    }
+}
+
+/// Validates one cookie (top level or a route's, `at` = its JSON path).
+fn compile_session(
+    at: &str,
+    cookie: CookieDto,
+    mode: ModeDto,
+    bind_subject: bool,
+) -> Result<SessionSettings, ConfigError> {
+    let (cookie, max_age_secs, idle_timeout_secs) = compile_cookie(at, cookie)?;
+    Ok(SessionSettings {
+        mode: mode_of(mode),
+        cookie,
+        max_age_secs,
+        idle_timeout_secs,
+        bind_subject,
+    })
+}
+
+fn compile_cookie(
+    at: &str,
+    c: CookieDto,
+) -> Result<(CookieAttributes, u64, Option<u64>), ConfigError> {
+    let field = |name: &str| join_path(at, name);
     if !is_token(&c.name) || c.name.len() > 64 {
         return Err(ConfigError::new(
-            "cookie.name",
+            field("name"),
             format!("`{}` is not a valid cookie name", c.name),
         )
         .with_hint("use 1..64 letters, digits or `-_.`, e.g. `__Host-sticky`"));
@@ -238,7 +317,7 @@ fn compile_cookie(c: CookieDto) -> Result<(CookieAttributes, u64, Option<u64>), 
             .all(|b| (0x21..=0x7e).contains(&b) && b != b';')
     {
         return Err(ConfigError::new(
-            "cookie.path",
+            field("path"),
             "must start with `/` and contain no spaces, `;` or control characters",
         ));
     }
@@ -251,7 +330,7 @@ fn compile_cookie(c: CookieDto) -> Result<(CookieAttributes, u64, Option<u64>), 
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if !valid {
             return Err(ConfigError::new(
-                "cookie.domain",
+                field("domain"),
                 format!("`{d}` is not a host name"),
             ));
         }
@@ -260,49 +339,49 @@ fn compile_cookie(c: CookieDto) -> Result<(CookieAttributes, u64, Option<u64>), 
     if lower.starts_with("__host-") {
         if !c.secure {
             return Err(prefix_error(
-                "cookie.secure",
+                &field("secure"),
                 &c.name,
                 "requires `secure: true`",
             ));
         }
         if c.path != "/" {
             return Err(prefix_error(
-                "cookie.path",
+                &field("path"),
                 &c.name,
                 "requires `path: \"/\"`",
             ));
         }
         if c.domain.is_some() {
-            return Err(prefix_error("cookie.domain", &c.name, "forbids `domain`"));
+            return Err(prefix_error(&field("domain"), &c.name, "forbids `domain`"));
         }
     } else if lower.starts_with("__secure-") && !c.secure {
         return Err(prefix_error(
-            "cookie.secure",
+            &field("secure"),
             &c.name,
             "requires `secure: true`",
         ));
     }
     if c.same_site == SameSite::None && !c.secure {
         return Err(
-            ConfigError::new("cookie.same_site", "`None` requires `secure: true`")
+            ConfigError::new(field("same_site"), "`None` requires `secure: true`")
                 .with_hint("browsers drop SameSite=None cookies that are not Secure"),
         );
     }
-    let max_age_secs = parse_duration_ms("cookie.max_age", &c.max_age)? / 1000;
+    let max_age_secs = parse_duration_ms(&field("max_age"), &c.max_age)? / 1000;
     if !(1..=MAX_AGE_LIMIT_SECS).contains(&max_age_secs) {
         return Err(ConfigError::new(
-            "cookie.max_age",
+            field("max_age"),
             "must be between 1s and 400 days (9600h)",
         ));
     }
     let idle_timeout_secs = match &c.idle_timeout {
         None => None,
         Some(text) => {
-            let secs = parse_duration_ms("cookie.idle_timeout", text)? / 1000;
+            let secs = parse_duration_ms(&field("idle_timeout"), text)? / 1000;
             if secs < 2 || secs > max_age_secs {
                 return Err(ConfigError::new(
-                    "cookie.idle_timeout",
-                    "must be at least 2s and at most `cookie.max_age`",
+                    field("idle_timeout"),
+                    "must be at least 2s and at most `max_age`",
                 ));
             }
             Some(secs)
@@ -447,30 +526,91 @@ fn compile_hash_key(h: HashKeyDto, pin_header: &str) -> Result<HashKeyPolicy, Co
     })
 }
 
-fn compile_routes(routes: Vec<RouteDto>) -> Result<Vec<RouteRule>, ConfigError> {
+fn compile_routes(
+    routes: Vec<RouteDto>,
+    base_cookie: &CookieDto,
+    base_mode: ModeDto,
+    base_bind_subject: bool,
+) -> Result<Vec<RouteRule>, ConfigError> {
     if routes.len() > MAX_ROUTES {
         return Err(ConfigError::new(
             "routes",
             format!("at most {MAX_ROUTES} rules"),
         ));
     }
-    routes
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if r.path_prefix.starts_with('/') {
-                Ok(RouteRule {
-                    path_prefix: r.path_prefix,
-                    enabled: r.enabled,
-                })
-            } else {
-                Err(ConfigError::new(
-                    format!("routes[{i}].path_prefix"),
-                    "must start with `/`",
-                ))
-            }
+    let mut rules: Vec<RouteRule> = Vec::with_capacity(routes.len());
+    for (i, r) in routes.into_iter().enumerate() {
+        let at = format!("routes[{i}]");
+        if !r.path_prefix.starts_with('/') {
+            return Err(ConfigError::new(
+                join_path(&at, "path_prefix"),
+                "must start with `/`",
+            ));
+        }
+        let overrides = r.cookie.is_some() || r.bind_subject.is_some() || r.mode.is_some();
+        if !r.enabled && overrides {
+            return Err(ConfigError::new(
+                at,
+                "a route with `enabled: false` takes no `cookie`, `bind_subject` or `mode`",
+            ));
+        }
+        let session = if overrides {
+            let cookie = r.cookie.unwrap_or_default().apply_to(base_cookie);
+            let settings = compile_session(
+                &join_path(&at, "cookie"),
+                cookie,
+                r.mode.unwrap_or(base_mode),
+                r.bind_subject.unwrap_or(base_bind_subject),
+            )?;
+            Some(settings)
+        } else {
+            None
+        };
+        rules.push(RouteRule {
+            path_prefix: r.path_prefix,
+            enabled: r.enabled,
+            session,
+        });
+        check_cookie_scopes(&rules, base_cookie, &at)?;
+    }
+    Ok(rules)
+}
+
+/// Two settings may share a cookie name only with the same Path and Domain:
+/// otherwise a browser keeps both cookies and sends them to each other's
+/// routes, and the first valid one would pin a request of the other route.
+fn check_cookie_scopes(rules: &[RouteRule], base: &CookieDto, at: &str) -> Result<(), ConfigError> {
+    let Some((last, earlier)) = rules.split_last() else {
+        return Ok(());
+    };
+    let Some(new) = &last.session else {
+        return Ok(());
+    };
+    let c = &new.cookie;
+    let clashes = |name: &str, path: &str, domain: &Option<String>| {
+        name == c.name && (path != c.path || domain != &c.domain)
+    };
+    let clash = if clashes(&base.name, &base.path, &base.domain) {
+        Some("`cookie`".to_string())
+    } else {
+        earlier.iter().enumerate().find_map(|(j, r)| {
+            r.session
+                .as_ref()
+                .filter(|s| clashes(&s.cookie.name, &s.cookie.path, &s.cookie.domain))
+                .map(|_| format!("`routes[{j}].cookie`"))
         })
-        .collect()
+    };
+    match clash {
+        Some(other) => Err(ConfigError::new(
+            join_path(at, "cookie.name"),
+            format!(
+                "`{}` is also the name of {other} with another path or domain",
+                c.name
+            ),
+        )
+        .with_hint("give each cookie scope its own name, e.g. `sticky-cart` for `/cart`")),
+        None => Ok(()),
+    }
 }
 
 /// Headers the filter must never overwrite or strip on a client's behalf.

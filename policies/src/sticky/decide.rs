@@ -6,7 +6,7 @@ use super::config::StickyPolicy;
 use super::cookie_header::cookie_values;
 use super::endpoint::Endpoint;
 use super::rejection::CookieRejection;
-use super::routes::enabled_for;
+use super::routes::{rule_for, SessionSettings};
 use crate::env::{Now, Random};
 use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -46,6 +46,9 @@ pub enum CookieStatus {
 pub struct RequestDecision {
     /// Whether stickiness applies to this path.
     pub route_enabled: bool,
+    /// Index of the `routes` rule that matched the path, if any: its cookie
+    /// settings (or the top level's) apply to the response too.
+    pub route: Option<usize>,
     /// Remove these request headers first (always the pin header, and the
     /// hash header when configured): a client must not choose its endpoint.
     pub remove_headers: Vec<String>,
@@ -115,8 +118,12 @@ impl StickyPolicy {
         if let Some(h) = &self.hash_key {
             remove_headers.push(h.header.clone());
         }
+        let route = rule_for(&self.routes, input.path);
         let mut decision = RequestDecision {
-            route_enabled: enabled_for(&self.routes, input.path),
+            route_enabled: route
+                .and_then(|i| self.routes.get(i))
+                .is_none_or(|r| r.enabled),
+            route,
             remove_headers,
             set_headers: Vec::new(),
             pin: None,
@@ -125,10 +132,12 @@ impl StickyPolicy {
         if !decision.route_enabled {
             return decision;
         }
+        let session = self.session(route);
         let now = input.now.unix_secs();
         let mut first_rejection = None;
-        for value in cookie_values(input.cookie_headers, &self.cookie.name) {
-            match open(&self.keys, &self.cookie.name, value, input.subject, now) {
+        let name = &session.cookie.name;
+        for value in cookie_values(input.cookie_headers, name) {
+            match open(&self.keys, name, value, input.subject, now) {
                 Ok(pin) => {
                     decision.pin = Some(pin);
                     break;
@@ -146,7 +155,7 @@ impl StickyPolicy {
         if let Some(pin) = &decision.pin {
             decision.set_headers.push((
                 self.pin_header.clone(),
-                pin.endpoint.pin_header_value(self.mode),
+                pin.endpoint.pin_header_value(session.mode),
             ));
         } else if let Some(header) = self.hash_key_header(input) {
             decision.set_headers.push(header);
@@ -183,21 +192,22 @@ impl StickyPolicy {
         let Some(served) = input.upstream_address.and_then(Endpoint::parse) else {
             return none(ResponseEvent::UpstreamUnusable);
         };
+        let session = self.session(input.request.route);
         let now = input.now.unix_secs();
         let (issued_at, event) = match &input.request.pin {
             None => (now, ResponseEvent::NewSession),
             Some(pin) if pin.endpoint != served => (pin.issued_at, ResponseEvent::Repinned),
-            Some(pin) if self.needs_renewal(pin, input.subject, now) => {
+            Some(pin) if session.needs_renewal(pin, input.subject, now) => {
                 (pin.issued_at, ResponseEvent::Renewed)
             }
             Some(_) => return none(ResponseEvent::Kept),
         };
-        let expires_at = self.expiry(issued_at, now);
+        let expires_at = session.expiry(issued_at, now);
         let claims = Claims {
             endpoint: served,
             issued_at,
             expires_at,
-            subject_hash: self
+            subject_hash: session
                 .bind_subject
                 .then_some(input.subject)
                 .flatten()
@@ -205,10 +215,11 @@ impl StickyPolicy {
         };
         let mut nonce = [0u8; NONCE_LEN];
         input.rng.fill(&mut nonce);
-        match seal(&self.keys.current, &self.cookie.name, &claims, nonce) {
+        match seal(&self.keys.current, &session.cookie.name, &claims, nonce) {
             Ok(value) => ResponseDecision {
                 set_cookie: Some(Secret::new(
-                    self.cookie
+                    session
+                        .cookie
                         .render(&value, expires_at.saturating_sub(now).max(1)),
                 )),
                 event,
@@ -217,6 +228,16 @@ impl StickyPolicy {
         }
     }
 
+    /// The settings of the matched route, or the top level's.
+    fn session(&self, route: Option<usize>) -> &SessionSettings {
+        route
+            .and_then(|i| self.routes.get(i))
+            .and_then(|r| r.session.as_ref())
+            .unwrap_or(&self.default)
+    }
+}
+
+impl SessionSettings {
     /// End of validity for a cookie issued now for a session started at
     /// `issued_at`: the sliding window, capped by the absolute lifetime.
     fn expiry(&self, issued_at: u64, now: u64) -> u64 {

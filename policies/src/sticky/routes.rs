@@ -1,22 +1,37 @@
-//! Per-route enable/disable by path prefix. Deliberately tiny: the general
-//! route matcher lives elsewhere; this one only needs "first prefix wins".
+//! Per-route rules by path prefix: enable/disable stickiness and pick the
+//! cookie settings (`SessionSettings`) a route uses. Deliberately tiny: the
+//! general route matcher lives elsewhere; this one only needs "first prefix wins".
 
-/// One rule: requests whose path starts with `path_prefix` are (not) sticky.
+use super::endpoint::PinMode;
+use super::set_cookie::CookieAttributes;
+
+/// The cookie and pinning settings a request uses, compiled once for the
+/// top level and for each route with overrides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SessionSettings {
+    pub(crate) mode: PinMode,
+    pub(crate) cookie: CookieAttributes,
+    pub(crate) max_age_secs: u64,
+    /// Sliding expiry window; `None`: the cookie lives `max_age_secs`.
+    pub(crate) idle_timeout_secs: Option<u64>,
+    pub(crate) bind_subject: bool,
+}
+
+/// One rule: requests whose path starts with `path_prefix` are (not) sticky,
+/// with their own settings when the route overrides any (else the top level's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteRule {
     pub path_prefix: String,
     pub enabled: bool,
+    pub(crate) session: Option<SessionSettings>,
 }
 
-/// Whether stickiness applies to `path` (`:path`, query included or not):
-/// the first rule whose prefix matches the path before `?`/`#` decides;
-/// no match means enabled. Prefixes compare byte-wise, like Envoy's `prefix`.
-pub fn enabled_for(rules: &[RouteRule], path: &str) -> bool {
+/// The index of the rule deciding `path` (`:path`, query included or not):
+/// the first rule whose prefix matches the path before `?`/`#`; `None` means
+/// the top level applies. Prefixes compare byte-wise, like Envoy's `prefix`.
+pub(crate) fn rule_for(rules: &[RouteRule], path: &str) -> Option<usize> {
     let path = path.split(['?', '#']).next().unwrap_or(path);
-    rules
-        .iter()
-        .find(|r| path.starts_with(&r.path_prefix))
-        .is_none_or(|r| r.enabled)
+    rules.iter().position(|r| path.starts_with(&r.path_prefix))
 }
 
 #[cfg(test)]
@@ -29,6 +44,7 @@ mod tests {
         RouteRule {
             path_prefix: prefix.into(),
             enabled,
+            session: None,
         }
     }
 
@@ -40,18 +56,18 @@ mod tests {
             rule("/health", false),
         ];
         let cases = [
-            ("/", true),
-            ("/api/x", true),
-            ("/static/img.png", false),
-            ("/static/app/main.js", true),
-            ("/health?x=/api", false),
-            ("/api?/static", true),
-            ("/healthz", false),
-            ("", true),
+            ("/", None),
+            ("/api/x", None),
+            ("/static/img.png", Some(1)),
+            ("/static/app/main.js", Some(0)),
+            ("/health?x=/api", Some(2)),
+            ("/api?/static", None),
+            ("/healthz", Some(2)),
+            ("", None),
         ];
         for (path, want) in cases {
-            assert_eq!(enabled_for(&rules, path), want, "{path}");
+            assert_eq!(rule_for(&rules, path), want, "{path}");
         }
-        assert!(enabled_for(&[], "/static"));
+        assert!(rule_for(&[], "/static").is_none());
     }
 }

@@ -51,6 +51,7 @@ fn oidc(p: &OidcPolicy, raw: &Value) -> String {
                 discovery,
                 url,
                 extra_keys,
+                ..
             } => {
                 let what = if *discovery {
                     "OIDC discovery at"
@@ -203,12 +204,26 @@ fn sticky(raw: &[u8]) -> String {
         );
     }
     for r in &c.routes {
-        let _ = writeln!(
-            out,
-            "route prefix {}: {}",
-            r.path_prefix,
-            if r.enabled { "sticky" } else { "not sticky" }
-        );
+        let mut what = String::from(if r.enabled { "sticky" } else { "not sticky" });
+        if let Some(k) = &r.cookie {
+            let set = [
+                k.name.as_deref().map(|v| format!("name {v}")),
+                k.path.as_deref().map(|v| format!("Path={v}")),
+                k.max_age.as_deref().map(|v| format!("Max-Age={v}")),
+                k.idle_timeout
+                    .as_ref()
+                    .map(|v| format!("idle-timeout={}", v.as_deref().unwrap_or("none"))),
+            ];
+            let set: Vec<String> = set.into_iter().flatten().collect();
+            let _ = write!(what, ", own cookie ({})", set.join(" "));
+        }
+        if let Some(b) = r.bind_subject {
+            let _ = write!(what, ", bound to subject: {}", if b { "yes" } else { "no" });
+        }
+        if let Some(m) = r.mode {
+            let _ = write!(what, ", mode {m:?}");
+        }
+        let _ = writeln!(out, "route prefix {}: {what}", r.path_prefix);
     }
     out
 }

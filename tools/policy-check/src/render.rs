@@ -12,8 +12,9 @@ pub fn phase(plugin: Plugin) -> (&'static str, i32) {
         Plugin::OidcAuth => ("AUTHN", 10),
         // After AUTHN; a low priority in AUTHZ keeps it behind any other AUTHZ plugin.
         Plugin::CredentialInjector => ("AUTHZ", 10),
-        // Last of ours: sees the identity and the final upstream in the response phase.
-        Plugin::StickySession => ("STATS", 10),
+        // After AUTHN (reads the identity) and before credential-injector (higher
+        // priority runs first): the injector strips the cookies sticky-session reads.
+        Plugin::StickySession => ("AUTHZ", 20),
     }
 }
 

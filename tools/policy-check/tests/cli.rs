@@ -185,7 +185,7 @@ fn render_wasmplugin_lists_exactly_the_env_vars_the_config_reads() {
     assert_eq!(code, 0, "{out}");
     for e in [
         "kind: WasmPlugin",
-        "phase: STATS",
+        "phase: AUTHZ\n  priority: 20",
         "failStrategy: FAIL_RELOAD",
         "- name: STICKY_KEY\n      valueFrom: HOST",
     ] {

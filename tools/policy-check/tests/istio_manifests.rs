@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::cel;
 use common::openapi::{validate, Schemas};
 use common::{kustomize, repo_root, yaml_docs};
 use policy_check::env::{EnvStatus, OfflineEnv};
@@ -110,6 +111,106 @@ fn schema_validator_rejects_what_istio_would_reject() {
             "{field}: {errs:?}"
         );
     }
+}
+
+/// Every `x-kubernetes-validations` rule of the vendored CRDs.
+fn cel_rules(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::Object(o) => {
+            for r in o
+                .get("x-kubernetes-validations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                out.push(r["rule"].as_str().unwrap().to_string());
+            }
+            o.values().for_each(|v| cel_rules(v, out));
+        }
+        Value::Array(a) => a.iter().for_each(|v| cel_rules(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_cel_rule_of_the_vendored_crds_compiles() {
+    let mut rules = Vec::new();
+    for crd in yaml_docs(&dir("tools/policy-check/tests/data/istio-crds/crds.yaml")) {
+        cel_rules(&crd, &mut rules);
+    }
+    assert!(rules.len() > 100, "only {} rules found", rules.len());
+    for rule in rules {
+        assert_eq!(cel::compile(&rule), Ok(()), "`{rule}`");
+    }
+    assert!(cel::compile("self.size() ==").is_err());
+}
+
+#[test]
+fn kubernetes_url_functions_follow_parse_request_uri() {
+    assert!(cel::is_url(
+        "oci://registry.example.com/mesh/oidc-auth:0.1.0"
+    ));
+    assert!(cel::is_url("file:///opt/plugins/oidc_auth.wasm"));
+    assert!(cel::is_url("/opt/plugins/oidc_auth.wasm"));
+    assert!(!cel::is_url("registry.example.com/mesh/oidc-auth:0.1.0"));
+    assert!(!cel::is_url("http://a b"));
+    assert!(!cel::is_url("http://a/%zz"));
+    assert_eq!(cel::scheme("oci://x"), Some("oci"));
+    assert_eq!(cel::scheme("1x://x"), None);
+}
+
+#[test]
+fn cel_rules_reject_what_the_api_server_would() {
+    let s = schemas();
+    let schema = s.get("extensions.istio.io/v1alpha1", "WasmPlugin").unwrap();
+    let base = yaml_docs(&dir("mesh-config/istio/base/wasmplugin-oidc-auth.yaml")).remove(0);
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        f(&mut v);
+        validate(schema, &v)
+    };
+    let cases: [(&str, Vec<String>, &str); 5] = [
+        (
+            "selector and targetRefs",
+            with(&|v| {
+                v["spec"]["selector"] = serde_json::json!({"matchLabels": {"app": "api"}});
+                v["spec"]["targetRefs"] = serde_json::json!([{"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw"}]);
+            }),
+            ".spec: only one of targetRefs or selector can be set",
+        ),
+        (
+            "ftp url",
+            with(&|v| v["spec"]["url"] = Value::from("ftp://registry/x")),
+            ".spec.url: url must have schema one of",
+        ),
+        (
+            "wildcard label",
+            with(&|v| v["spec"]["selector"] = serde_json::json!({"matchLabels": {"app": "*"}})),
+            ".spec.selector.matchLabels.app: wildcard not allowed",
+        ),
+        (
+            "cross-namespace targetRef",
+            with(&|v| {
+                v["spec"]["targetRefs"] = serde_json::json!([
+                    {"kind": "Gateway", "group": "gateway.networking.k8s.io", "name": "gw", "namespace": "other"}
+                ])
+            }),
+            "cross namespace referencing is not currently supported",
+        ),
+        (
+            "host env with inline value",
+            with(&|v| {
+                v["spec"]["vmConfig"]["env"] =
+                    serde_json::json!([{"name": "K", "valueFrom": "HOST", "value": "inline"}])
+            }),
+            "value may only be set when valueFrom is INLINE",
+        ),
+    ];
+    for (case, errs, expect) in cases {
+        assert!(errs.iter().any(|e| e.contains(expect)), "{case}: {errs:?}");
+    }
+    // The shipped file itself passes every rule it reaches.
+    assert_eq!(validate(schema, &base), Vec::<String>::new());
 }
 
 #[test]
@@ -226,10 +327,13 @@ fn every_plugin_config_loads_with_the_plugins_own_code_and_reads_only_listed_env
 
 #[test]
 fn shipped_plugins_are_pinned_fail_reload_and_attached_to_one_workload_set() {
+    // sticky-session must read its cookie before credential-injector strips
+    // the browser's cookies (strip_cookies), and after oidc-auth publishes the
+    // identity it binds cookies to.
     let order = |p: Plugin| match p {
         Plugin::OidcAuth => 0,
-        Plugin::CredentialInjector => 1,
-        Plugin::StickySession => 2,
+        Plugin::StickySession => 1,
+        Plugin::CredentialInjector => 2,
     };
     let phase_rank = |wp: &Value| {
         let phase = match wp["spec"]["phase"].as_str() {
@@ -264,8 +368,9 @@ fn shipped_plugins_are_pinned_fail_reload_and_attached_to_one_workload_set() {
                 "{k}: {} has no namespace",
                 id(wp)
             );
-            // CEL rule of the CRD: at most one of selector/targetRef/targetRefs. We
-            // also require one: a WasmPlugin without one applies to every workload.
+            // The CRD's CEL rule (evaluated by the schema test) allows at most one of
+            // selector/targetRef/targetRefs. We also require one: a WasmPlugin without
+            // one applies to every workload.
             let attached = ["selector", "targetRef", "targetRefs"]
                 .iter()
                 .filter(|f| spec.get(**f).is_some())
@@ -283,7 +388,7 @@ fn shipped_plugins_are_pinned_fail_reload_and_attached_to_one_workload_set() {
         expected.sort_by_key(|p| order(*p));
         assert_eq!(
             names, expected,
-            "{k}: filter order must be oidc-auth, credential-injector, sticky-session"
+            "{k}: filter order must be oidc-auth, sticky-session, credential-injector"
         );
     }
 }

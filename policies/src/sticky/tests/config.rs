@@ -11,7 +11,7 @@ fn minimal_config_gets_safe_defaults() {
     assert_eq!(p.current_key_id(), "a");
     assert_eq!(p.hash_header(), None);
     assert_eq!(
-        p.cookie.render("v", 3600),
+        p.default.cookie.render("v", 3600),
         "__Host-sticky=v; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Lax"
     );
 }
@@ -105,9 +105,9 @@ fn config_errors_name_the_field() {
             "start with",
         ),
         (
-            r#""routes":[{"path_prefix":"/a"}]"#,
+            r#""routes":[{"enabled":true}]"#,
             "routes[0]",
-            "missing field `enabled`",
+            "missing field `path_prefix`",
         ),
     ];
     for (extra, path, fragment) in cases {

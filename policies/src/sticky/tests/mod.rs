@@ -4,6 +4,7 @@
 mod codec;
 mod config;
 mod decide;
+mod routes;
 
 use super::*;
 use crate::env::{Now, SeededRandom};

@@ -1,7 +1,9 @@
 //! Helpers shared by the manifest tests: YAML loading, a small kustomize
-//! renderer and an OpenAPI (CRD structural schema) subset validator.
+//! renderer and an OpenAPI (CRD structural schema) subset validator with
+//! the CRDs' CEL rules.
 #![allow(dead_code)]
 
+pub mod cel;
 pub mod kustomize;
 pub mod openapi;
 

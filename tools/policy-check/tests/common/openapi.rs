@@ -3,8 +3,8 @@
 //! `required`, `enum`, `properties` with unknown fields refused unless
 //! `additionalProperties` or `x-kubernetes-preserve-unknown-fields`, `items`,
 //! `minimum`/`maximum`, `minLength`/`maxLength`, `maxItems`, `pattern`,
-//! `oneOf`/`anyOf`/`allOf`/`not`. Not evaluated: `x-kubernetes-validations`
-//! (CEL); the tests check the CEL rules that matter for us by hand.
+//! `oneOf`/`anyOf`/`allOf`/`not`, and the `x-kubernetes-validations` CEL
+//! rules (see `cel.rs`).
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -74,6 +74,7 @@ fn check(s: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
     } else if int_or_string && !(v.is_string() || v.is_i64()) {
         errs.push(format!("{at}: expected int or string, got {v}"));
     }
+    super::cel::check_rules(s, v, at, errs);
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
         if !e.contains(v) {
             errs.push(format!(

@@ -1,0 +1,68 @@
+//! Results files shared by several runs (bench/soak.md holds one section per soak).
+
+use std::path::Path;
+
+use crate::Result;
+
+/// Writes `section` (markdown starting with a `# ` heading) into `path`, replacing the section with the
+/// same heading line (up to the next `# ` heading) or appending it; other sections are kept.
+pub fn write_section(path: &Path, section: &str) -> Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, merge_section(&old, section))?;
+    Ok(())
+}
+
+fn merge_section(old: &str, section: &str) -> String {
+    let heading = section.lines().next().unwrap_or_default();
+    let mut out = String::new();
+    let mut replaced = false;
+    let mut skipping = false;
+    for line in old.lines() {
+        if line.starts_with("# ") {
+            skipping = line == heading;
+            if skipping && !replaced {
+                push_section(&mut out, section);
+                replaced = true;
+            }
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced {
+        push_section(&mut out, section);
+    }
+    out
+}
+
+fn push_section(out: &mut String, section: &str) {
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    out.push_str(section.trim_end());
+    out.push_str("\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_section;
+
+    #[test]
+    fn a_section_is_replaced_in_place_and_others_are_kept() {
+        let old = "# A\n\nold a\n\n# B\n\nold b\n";
+        assert_eq!(
+            merge_section(old, "# A\n\nnew a\n"),
+            "# A\n\nnew a\n\n# B\n\nold b\n"
+        );
+        assert_eq!(
+            merge_section(old, "# B\n\nnew b"),
+            "# A\n\nold a\n\n# B\n\nnew b\n\n"
+        );
+        assert_eq!(
+            merge_section(old, "# C\n\nc\n"),
+            "# A\n\nold a\n\n# B\n\nold b\n\n# C\n\nc\n\n"
+        );
+        assert_eq!(merge_section("", "# A\nx\n"), "# A\nx\n\n");
+    }
+}

@@ -1,0 +1,367 @@
+//! Bounded soak under attack: legitimate clients keep calling through oidc-auth while attackers
+//! flood it with random-`kid` tokens (the unknown-kid JWKS refetch path), forged tokens (tampered,
+//! alg `none`, HS256 keyed with the IdP's RSA key, expired, foreign issuer) and oversized headers.
+//! Run with `make soak` (not part of `make test`); SOAK_SECONDS (default 600) sets the duration and the
+//! figures go to bench/soak.md.
+//!
+//! Asserts: every legitimate request 200; every attack request refused (4xx, or the connection closed
+//! by Envoy for a header over its limit); `oidc_auth.allowed` equals the legitimate 200s, so no attack
+//! request passed the plugin; JWKS fetches within the refresh + unknown-kid rate limits; Envoy RSS
+//! growth within the soak bound.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, Idp, Request, TokenRequest, Upstream};
+
+const AUD: &str = "https://api.mesh.local";
+const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+const REFRESH_SECS: u64 = 30;
+const REFETCH_SECS: u64 = 5;
+const WARMUP: Duration = Duration::from_secs(20);
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn mint(idp_addr: &str, body: Value) -> String {
+    let r = Request::post(idp_addr.to_string(), "/test/token")
+        .json(&body)
+        .send()
+        .unwrap();
+    r.json().unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Forged tokens, each of which must be refused (name, token).
+fn forged_tokens(idp: &Idp) -> Vec<(&'static str, String)> {
+    let good = idp
+        .mint(&TokenRequest {
+            aud: Some(json!(AUD)),
+            ttl: Some(3600),
+            ..Default::default()
+        })
+        .unwrap()
+        .token;
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut claims: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = json!("admin");
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(claims.to_string()),
+        parts[2]
+    );
+    let jwks = idp.jwks().unwrap();
+    let rsa = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kty"] == "RSA")
+        .unwrap()
+        .clone();
+    let hs_input = format!(
+        "{}.{}",
+        B64.encode(json!({"alg": "HS256", "kid": rsa["kid"]}).to_string()),
+        parts[1]
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(rsa.to_string().as_bytes()).unwrap();
+    mac.update(hs_input.as_bytes());
+    let confused = format!("{hs_input}.{}", B64.encode(mac.finalize().into_bytes()));
+    let mut out = vec![
+        ("tampered payload", tampered),
+        ("hs256 with the rsa key", confused),
+    ];
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        out.push((
+            "alg none",
+            format!(
+                "{}.{}.",
+                B64.encode(json!({"alg": alg}).to_string()),
+                parts[1]
+            ),
+        ));
+    }
+    let expired = TokenRequest {
+        aud: Some(json!(AUD)),
+        ttl: Some(-120),
+        ..Default::default()
+    };
+    out.push(("expired", idp.mint(&expired).unwrap().token));
+    let foreign = TokenRequest {
+        aud: Some(json!(AUD)),
+        claims: Some(json!({"iss": "https://evil.example"})),
+        ..Default::default()
+    };
+    out.push(("foreign issuer", idp.mint(&foreign).unwrap().token));
+    out
+}
+
+/// Builds the i-th request of one attacker: (what it is, the request).
+type Attack = Box<dyn Fn(u64) -> (String, Request) + Send>;
+
+#[derive(Default)]
+struct Tally {
+    legit: BTreeMap<String, u64>,
+    attack: BTreeMap<String, u64>,
+    /// Attack answers that were 2xx (must stay empty).
+    attack_passed: Vec<String>,
+}
+
+#[test]
+#[ignore = "long: run with `make soak`"]
+fn soak_oidc_auth_under_attack() {
+    let seconds: u64 = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let idp = Idp::start().unwrap();
+    let upstream = Upstream::start("backend").unwrap();
+    let config = json!({
+        "providers": [{"name": "local", "issuer": idp.issuer(), "audiences": [AUD], "cluster": "idp",
+                       "refresh_interval": format!("{REFRESH_SECS}s"),
+                       "unknown_kid_refetch_interval": format!("{REFETCH_SECS}s")}],
+        "default_action": "authenticated"
+    });
+    let b = Bootstrap::new()
+        .backend(&[upstream.port()])
+        .cluster("idp", &[idp.port()])
+        .wasm_filter("oidc-auth", "oidc_auth.wasm", &config, &[]);
+    let mut envoy = Envoy::start(&b.build(), EnvoyOptions::default().concurrency(2)).unwrap();
+    let pid = envoy.process().pid();
+    let addr = envoy.addr();
+    let idp_addr = idp.addr();
+    let forged = Arc::new(forged_tokens(&idp));
+    let template = idp
+        .mint(&TokenRequest {
+            aud: Some(json!(AUD)),
+            ttl: Some(3600),
+            ..Default::default()
+        })
+        .unwrap()
+        .token;
+
+    let tally: Arc<Mutex<Tally>> = Arc::default();
+    let counting = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut threads = Vec::new();
+
+    // Legitimate clients: one user each, 30 s tokens re-minted before expiry.
+    for (n, alg) in ALGS.into_iter().enumerate() {
+        let (tally, counting, addr, idp_addr) = (
+            tally.clone(),
+            counting.clone(),
+            addr.clone(),
+            idp_addr.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let body = json!({"alg": alg, "sub": format!("user{n}"), "aud": AUD, "ttl": 30});
+            let mut token = mint(&idp_addr, body.clone());
+            let mut renew_at = Instant::now() + Duration::from_secs(25);
+            while Instant::now() < deadline {
+                if Instant::now() >= renew_at {
+                    token = mint(&idp_addr, body.clone());
+                    renew_at = Instant::now() + Duration::from_secs(25);
+                }
+                let key = match Request::get(addr.clone(), "/api/items")
+                    .bearer(&token)
+                    .send()
+                {
+                    Ok(r) => format!("{} {}", r.status, reason(&r)),
+                    Err(e) => format!("transport {e}"),
+                };
+                if counting.load(Ordering::Relaxed) {
+                    *tally.lock().unwrap().legit.entry(key).or_default() += 1;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+
+    // Attackers: random kids, forged tokens, oversized headers, as fast as they are answered.
+    let attackers: Vec<Attack> = vec![
+        Box::new({
+            let (addr, template) = (addr.clone(), template.clone());
+            move |i| {
+                let parts: Vec<&str> = template.split('.').collect();
+                let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": format!("random-{i:x}-{}", nanos())});
+                let token = format!(
+                    "{}.{}.{}",
+                    B64.encode(header.to_string()),
+                    parts[1],
+                    parts[2]
+                );
+                (
+                    "random kid".into(),
+                    Request::get(addr.clone(), "/api/items").bearer(&token),
+                )
+            }
+        }),
+        Box::new({
+            let (addr, forged) = (addr.clone(), forged.clone());
+            move |i| {
+                let (name, token) = &forged[i as usize % forged.len()];
+                (
+                    name.to_string(),
+                    Request::get(addr.clone(), "/api/items").bearer(token),
+                )
+            }
+        }),
+        Box::new({
+            let addr = addr.clone();
+            move |i| {
+                // 20 KB: over max_token_bytes (8 KiB); 100 KB: over Envoy's 60 KiB header limit.
+                let (name, size) = if i % 2 == 0 {
+                    ("token_too_large", 20_000)
+                } else {
+                    ("header over envoy limit", 100_000)
+                };
+                let token = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "A".repeat(size));
+                (
+                    name.into(),
+                    Request::get(addr.clone(), "/api/items").bearer(&token),
+                )
+            }
+        }),
+    ];
+    for attack in attackers {
+        let (tally, counting) = (tally.clone(), counting.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let (name, req) = attack(i);
+                i += 1;
+                let (key, passed) = match req.send() {
+                    Ok(r) => (
+                        format!("{name}: {} {}", r.status, reason(&r)),
+                        (200..300).contains(&r.status),
+                    ),
+                    // Envoy closes the connection on a header over its limit (after a 431 or without one).
+                    Err(_) => (format!("{name}: connection closed by envoy"), false),
+                };
+                if counting.load(Ordering::Relaxed) {
+                    let mut t = tally.lock().unwrap();
+                    if passed {
+                        t.attack_passed.push(key.clone());
+                    }
+                    *t.attack.entry(key).or_default() += 1;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }));
+    }
+
+    std::thread::sleep(WARMUP.min(Duration::from_secs(seconds / 3)));
+    let stat = |n: &str| {
+        envoy
+            .stat(&format!("wasmcustom.oidc_auth.{n}"))
+            .unwrap()
+            .unwrap_or(0)
+    };
+    let allowed_before = stat("allowed");
+    let jwks_before = idp.jwks_requests().unwrap();
+    let rss_start = rss_kib(pid);
+    counting.store(true, Ordering::Relaxed);
+    let measured_from = Instant::now();
+    let mut rss_max = rss_start;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(2));
+        rss_max = rss_max.max(rss_kib(pid));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    counting.store(false, Ordering::Relaxed);
+    let measured = measured_from.elapsed().as_secs().max(1);
+    let rss_end = rss_kib(pid);
+    let allowed = stat("allowed") - allowed_before;
+    let jwks_fetches = idp.jwks_requests().unwrap() - jwks_before;
+    let refetches = stat("jwks.refetch_unknown_kid");
+    let t = std::mem::take(&mut *tally.lock().unwrap());
+    let legit_total: u64 = t.legit.values().sum();
+    let legit_ok = t.legit.get("200 ").copied().unwrap_or(0);
+    let attack_total: u64 = t.attack.values().sum();
+    // One refresh per REFRESH_SECS plus one unknown-kid refetch per REFETCH_SECS, with a margin of 2.
+    let jwks_bound = measured / REFRESH_SECS + measured / REFETCH_SECS + 2;
+
+    let report = format!(
+        "# Soak under attack: oidc-auth\n\n{seconds} s run (figures over the last {measured} s, after the warm-up), Envoy --concurrency 2, \
+         refresh_interval {REFRESH_SECS} s, unknown_kid_refetch_interval {REFETCH_SECS} s. 3 legitimate clients (RS256/ES256/EdDSA, 30 s tokens \
+         re-minted, one request per 20 ms) and 3 attackers (random-`kid` tokens; tampered / alg `none` / HS256-with-RSA-key / expired / \
+         foreign-issuer tokens; 20 KB and 100 KB `Authorization` headers), one request per 5 ms each.\n\n\
+         | figure | value |\n|---|---|\n\
+         | legitimate requests | {legit_total} |\n| legitimate 200 | {legit_ok} |\n| legitimate other answers | {:?} |\n\
+         | attack requests | {attack_total} |\n| attack requests that passed | {} |\n| attack answers | {:?} |\n\
+         | `oidc_auth.allowed` (= legitimate 200 when nothing else passed) | {allowed} |\n\
+         | JWKS fetches at the IdP (bound {jwks_bound}) | {jwks_fetches} |\n| unknown-kid refetches granted (whole run) | {refetches} |\n\
+         | Envoy RSS after warm-up / max / end | {} / {} / {} MiB |\n",
+        t.legit.iter().filter(|(k, _)| k.as_str() != "200 ").collect::<Vec<_>>(),
+        t.attack_passed.len(),
+        t.attack,
+        rss_start / 1024,
+        rss_max / 1024,
+        rss_end / 1024,
+    );
+    eprintln!("{report}");
+    if let Ok(path) = std::env::var("SOAK_REPORT") {
+        wasm_tests::report::write_section(std::path::Path::new(&path), &report).unwrap();
+    }
+    assert!(legit_total > 0 && attack_total > 0);
+    assert_eq!(
+        legit_ok, legit_total,
+        "legitimate requests failed: {:?}",
+        t.legit
+    );
+    assert!(
+        t.attack_passed.is_empty(),
+        "attacks passed: {:?}",
+        t.attack_passed
+    );
+    assert_eq!(
+        allowed, legit_ok,
+        "the plugin let through something other than the legitimate requests"
+    );
+    assert!(
+        jwks_fetches <= jwks_bound,
+        "{jwks_fetches} JWKS fetches in {measured} s (bound {jwks_bound})"
+    );
+    // Bound: RSS may not grow by more than 25 % (and 64 MiB) after warm-up, as in the chained soak.
+    assert!(
+        rss_max <= rss_start + (rss_start / 4).min(64 * 1024),
+        "RSS {rss_start} -> {rss_max} KiB"
+    );
+}
+
+fn reason(r: &wasm_tests::Response) -> String {
+    r.json()
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn nanos() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
