@@ -441,9 +441,10 @@ fn rate_limited_openbao_is_retried_after_retry_after_without_hammering_and_recov
     );
     assert!(d.slowest < Duration::from_millis(500));
     assert!(limited >= 1, "the quota never applied");
-    // Honouring Retry-After: ~1 refused call per 6 s window (≤ 6 in 14 s, allowing for
-    // Retry-After's whole seconds); a 200 ms backoff alone would make ~12.
-    assert!(limited <= 6, "{limited} calls answered 429 in {span:?}");
+    // Honouring Retry-After: 1-2 refused calls per 6 s window (Retry-After is whole seconds,
+    // rounded down, so a retry can land just before the window resets): ≤ 7 in 14 s. A 200 ms
+    // backoff alone would make ~13 (5-6 per window).
+    assert!(limited <= 7, "{limited} calls answered 429 in {span:?}");
     assert!(metric(&envoy, "failures.vault_rate_limited") >= limited.saturating_sub(1));
     assert!(
         envoy.log().contains("vault_rate_limited; no calls for")
