@@ -4,6 +4,7 @@
 //! variables (`*_env`), resolved once at compile time through an
 //! [`EnvResolver`]. Errors name the JSON field and the variable, never a value.
 
+use crate::backoff::Backoff;
 use crate::config::{join_path, parse_duration_ms, ConfigError};
 use crate::secret::Secret;
 use serde::Deserialize;
@@ -14,6 +15,8 @@ pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
 const DEFAULT_TIMEOUT: &str = "5s";
 const DEFAULT_PREFIX: &str = "/v1";
 const DEFAULT_KV_REFRESH: &str = "60s";
+/// Shortest accepted first retry: below it, a fault turns into a call storm.
+const MIN_RETRY_INITIAL_MS: u64 = 100;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +32,20 @@ pub struct VaultConfigDto {
     /// How often KV v2 secrets are re-read, e.g. `"60s"`.
     #[serde(default)]
     pub kv_refresh_interval: Option<String>,
+    /// Backoff after failed calls; default 1 s doubling up to 5 min.
+    #[serde(default)]
+    pub retry: Option<RetryDto>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryDto {
+    /// First wait after a failure, e.g. `"1s"`; doubles with each failure.
+    #[serde(default)]
+    pub initial: Option<String>,
+    /// Longest wait, e.g. `"5m"`; also bounds a server's `Retry-After`.
+    #[serde(default)]
+    pub max: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -119,6 +136,8 @@ pub struct VaultConfig {
     pub per_user_jwt: Option<PerUserJwt>,
     pub secrets: Vec<SecretSpec>,
     pub kv_refresh_interval_ms: u64,
+    /// Backoff for failed calls (jittered, see [`Backoff`]).
+    pub retry: Backoff,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,13 +276,42 @@ impl VaultConfigDto {
                 "must be at least 1s",
             ));
         }
+        let retry = match self.retry {
+            None => super::RETRY_BACKOFF,
+            Some(r) => r.compile().map_err(|e| e.under("retry"))?,
+        };
         Ok(VaultConfig {
             connection,
             auth,
             per_user_jwt,
             secrets,
             kv_refresh_interval_ms,
+            retry,
         })
+    }
+}
+
+impl RetryDto {
+    fn compile(self) -> Result<Backoff, ConfigError> {
+        let default = super::RETRY_BACKOFF;
+        let initial = match self.initial.as_deref() {
+            Some(t) => parse_duration_ms("initial", t)?,
+            None => default.base_ms,
+        };
+        let max = match self.max.as_deref() {
+            Some(t) => parse_duration_ms("max", t)?,
+            None => default.max_ms.max(initial),
+        };
+        if initial < MIN_RETRY_INITIAL_MS {
+            return Err(ConfigError::new("initial", "must be at least 100ms"));
+        }
+        if max < initial {
+            return Err(ConfigError::new(
+                "max",
+                "must not be shorter than `initial`",
+            ));
+        }
+        Ok(Backoff::new(initial, max))
     }
 }
 
