@@ -167,8 +167,11 @@ impl VaultClient {
                     None => {}
                 }
             }
+            // Revocations are best effort and start state (`revoking`) that a
+            // dropped action would leave stuck: none while probing.
+            let probing = self.gate.probing();
             for (i, s) in self.secrets.iter_mut().enumerate() {
-                if s.start_revocation(now) {
+                if !probing && s.start_revocation(now) {
                     out.push(Action::RevokeLease(i));
                 }
             }
