@@ -7,10 +7,9 @@ use super::oauth2::{ClientAuth, OAuth2Client};
 use super::per_user::{PerUserSecret, VaultPerUserDto};
 use super::template::Template;
 use crate::claims::{Condition, ConditionConfig};
-use crate::config::{join_path, parse_duration_ms, Compile, ConfigError};
+use crate::config::{join_path, parse_duration_ms, secret_from_env, Compile, ConfigError};
 use crate::cors::{CorsConfig, CorsPolicy};
 use crate::routes::{check_path, PathConfig, QueryConfig, RouteMatchConfig, RouteTable};
-use crate::secret::Secret;
 use crate::vault::{EnvResolver, SecretValue, VaultConfig, VaultConfigDto};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -451,7 +450,7 @@ impl BackendDto {
                 if let Some(var) = var {
                     values.insert(
                         "secret".to_string(),
-                        from_env(env, "credential.static.env", &var)?,
+                        secret_from_env(env, "credential.static.env", &var)?,
                     );
                 }
                 for (name, var) in fields {
@@ -462,7 +461,7 @@ impl BackendDto {
                             "must be a field name [A-Za-z0-9_.-] other than `secret`",
                         ));
                     }
-                    values.insert(name, from_env(env, &at, &var)?);
+                    values.insert(name, secret_from_env(env, &at, &var)?);
                 }
                 if values.is_empty() {
                     return Err(ConfigError::new(
@@ -659,8 +658,8 @@ impl OAuth2ClientDto {
             cluster: ep.cluster,
             authority: ep.authority,
             path: ep.path,
-            client_id: from_env(env, "client_id_env", &self.client_id_env)?,
-            client_secret: from_env(env, "client_secret_env", &self.client_secret_env)?,
+            client_id: secret_from_env(env, "client_id_env", &self.client_id_env)?,
+            client_secret: secret_from_env(env, "client_secret_env", &self.client_secret_env)?,
             scope: text("scope", self.scope)?,
             audience: text("audience", self.audience)?,
             resource: text("resource", self.resource)?,
@@ -690,21 +689,4 @@ fn is_field_name(f: &str) -> bool {
     !f.is_empty()
         && f.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-fn from_env(env: EnvResolver<'_>, at: &str, var: &str) -> Result<Secret, ConfigError> {
-    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ConfigError::new(
-            at,
-            "must be an environment variable name [A-Za-z0-9_]",
-        ));
-    }
-    match env(var) {
-        Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-        _ => Err(ConfigError::new(
-            at,
-            format!("environment variable `{var}` is not set or empty"),
-        )
-        .with_hint("list it in vm_config.environment_variables (Istio: vmConfig.env)")),
-    }
 }

@@ -5,12 +5,12 @@
 //! [`EnvResolver`]. Errors name the JSON field and the variable, never a value.
 
 use crate::backoff::Backoff;
-use crate::config::{join_path, parse_duration_ms, ConfigError};
+use crate::config::{join_path, parse_duration_ms, secret_from_env, ConfigError};
 use crate::secret::Secret;
 use serde::Deserialize;
 
 /// Looks up an environment variable by name (`std::env::var` in the host).
-pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::config::EnvResolver;
 
 const DEFAULT_TIMEOUT: &str = "5s";
 const DEFAULT_PREFIX: &str = "/v1";
@@ -363,7 +363,7 @@ impl AuthDto {
             } => AuthMethod::Kubernetes {
                 mount: mount_or(mount, "kubernetes", "kubernetes.mount")?,
                 role: name_like("kubernetes.role", role)?,
-                jwt: from_env(env, "kubernetes.jwt_env", &jwt_env)?,
+                jwt: secret_from_env(env, "kubernetes.jwt_env", &jwt_env)?,
             },
             AuthDto::Approle {
                 mount,
@@ -372,8 +372,8 @@ impl AuthDto {
                 secret_id_wrapped,
             } => AuthMethod::AppRole {
                 mount: mount_or(mount, "approle", "approle.mount")?,
-                role_id: from_env(env, "approle.role_id_env", &role_id_env)?,
-                secret_id: from_env(env, "approle.secret_id_env", &secret_id_env)?,
+                role_id: secret_from_env(env, "approle.role_id_env", &role_id_env)?,
+                secret_id: secret_from_env(env, "approle.secret_id_env", &secret_id_env)?,
                 secret_id_wrapped,
             },
             AuthDto::Jwt {
@@ -383,10 +383,10 @@ impl AuthDto {
             } => AuthMethod::Jwt {
                 mount: mount_or(mount, "jwt", "jwt.mount")?,
                 role: role.map(|r| name_like("jwt.role", r)).transpose()?,
-                jwt: from_env(env, "jwt.jwt_env", &jwt_env)?,
+                jwt: secret_from_env(env, "jwt.jwt_env", &jwt_env)?,
             },
             AuthDto::Token { token_env } => AuthMethod::Token {
-                token: from_env(env, "token.token_env", &token_env)?,
+                token: secret_from_env(env, "token.token_env", &token_env)?,
             },
         })
     }
@@ -493,23 +493,6 @@ pub(crate) fn validate_path(at: &str, path: &str) -> Result<(), ConfigError> {
         return bad("must not contain empty, `.` or `..` segments");
     }
     Ok(())
-}
-
-fn from_env(env: EnvResolver<'_>, at: &str, var: &str) -> Result<Secret, ConfigError> {
-    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ConfigError::new(
-            at,
-            "must be an environment variable name [A-Za-z0-9_]",
-        ));
-    }
-    match env(var) {
-        Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-        _ => Err(ConfigError::new(
-            at,
-            format!("environment variable `{var}` is not set or empty"),
-        )
-        .with_hint("list it in vm_config.environment_variables (Istio: vmConfig.env)")),
-    }
 }
 
 #[cfg(test)]
