@@ -222,6 +222,16 @@ fn each_user_gets_their_own_vault_secret_and_vault_policies_decide() {
         "carol's request reached the upstream"
     );
     assert_eq!(bao.count_requests("auth/jwt/login") - logins_before, 3);
+    // Vault's refusal is remembered for cache_ttl: carol again costs no Vault call.
+    let vault_calls =
+        bao.count_requests("auth/jwt/login") + bao.count_requests("secret/data/users/");
+    let r = get(&envoy, &carol);
+    assert_eq!((r.status, reason(&r).as_str()), (403, "vault_denied"));
+    assert_eq!(
+        bao.count_requests("auth/jwt/login") + bao.count_requests("secret/data/users/"),
+        vault_calls,
+        "a denied user made Vault calls again within cache_ttl"
+    );
 
     // alice again at once: value cache, no Vault call at all.
     let calls_before = bao.count_requests("secret/data/users/");
@@ -244,16 +254,19 @@ fn each_user_gets_their_own_vault_secret_and_vault_policies_decide() {
     );
     assert_eq!(bao.count_requests("secret/data/users/"), calls_before + 1);
 
-    // Metrics agree: 3 logins (alice, bob, carol), 3 reads (alice twice, bob), 1 hit.
+    // Metrics agree: 3 logins (alice, bob, carol), 3 reads (alice twice, bob), 2 hits.
     assert_eq!(stat(&envoy, "logins"), 3);
     assert_eq!(stat(&envoy, "reads"), 3);
-    assert!(stat(&envoy, "cache_hits") >= 1);
+    assert!(
+        stat(&envoy, "cache_hits") >= 2,
+        "alice's value and carol's refusal"
+    );
     assert!(stat(&envoy, "cache_misses") >= 4);
     assert_eq!(
         envoy
             .stat("wasmcustom.credential_injector.denied.vault_denied")
             .unwrap(),
-        Some(1)
+        Some(2)
     );
     eprintln!("first request (JWKS + login + read) {first_took:?}, cached {cached_took:?}");
 

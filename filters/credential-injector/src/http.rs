@@ -205,12 +205,13 @@ impl Request {
     }
 
     fn start_fetch(&mut self, shared: &Shared, pending: Box<PendingCredential>) -> Action {
-        let step = with_users(shared, |u| Ok(u.start(&pending.user, clock::now())))
-            .unwrap_or_else(|failed| failed);
-        match &step {
-            UserStep::Ready(_) => shared.metrics.per_user.cache_hits.inc(),
+        let started = with_users(shared, |u| Ok(u.start(&pending.user, clock::now())));
+        // A cached value or a cached refusal: no Vault call.
+        match &started {
+            Ok(UserStep::Ready(_) | UserStep::Fail(_)) => shared.metrics.per_user.cache_hits.inc(),
             _ => shared.metrics.per_user.cache_misses.inc(),
         }
+        let step = started.unwrap_or_else(|failed| failed);
         self.advance(shared, pending, step, 0)
     }
 }

@@ -98,7 +98,9 @@ pub enum UserStep {
 
 #[derive(Clone, Debug)]
 struct CachedValue {
-    value: SecretValue,
+    /// The value, or Vault's final refusal: a user Vault denies would
+    /// otherwise cost a login and a read on every request.
+    outcome: Result<SecretValue, UserVaultError>,
     expires_at: Now,
 }
 
@@ -138,7 +140,10 @@ impl UserVault {
     pub fn start(&mut self, req: &UserSecretRequest, now: Now) -> UserStep {
         let key = (req.backend, req.user.clone());
         if let Some(v) = self.values.get(&key).filter(|v| now < v.expires_at) {
-            return UserStep::Ready(v.value.clone());
+            return match &v.outcome {
+                Ok(value) => UserStep::Ready(value.clone()),
+                Err(e) => UserStep::Fail(*e),
+            };
         }
         match self.tokens.get(&req.user, now) {
             Some(token) => self.read(req, token.clone(), false),
@@ -163,14 +168,11 @@ impl UserVault {
                     // A token too short-lived to cache still serves this read.
                     self.read(req, auth.client_token, true)
                 }
-                Err(e) => UserStep::Fail(login_error(&e)),
+                Err(e) => self.fail(req, login_error(&e), now),
             },
             UserStage::Read { fresh } => match parse_kv2(status, body, &req.fields) {
                 Ok(kv) => {
-                    let expires_at = now.plus_ms(req.cache_ttl_ms).min(req.not_after);
-                    if now < expires_at {
-                        self.cache_value(req, kv.value.clone(), expires_at, now);
-                    }
+                    self.remember(req, Ok(kv.value.clone()), now);
                     UserStep::Ready(kv.value)
                 }
                 Err(VaultError::PermissionDenied(_)) => {
@@ -178,13 +180,38 @@ impl UserVault {
                     // one fresh login; a fresh one is Vault's final word.
                     self.tokens.remove(&req.user);
                     if fresh {
-                        UserStep::Fail(UserVaultError::Denied)
+                        self.fail(req, UserVaultError::Denied, now)
                     } else {
                         self.login_call(req, now)
                     }
                 }
-                Err(e) => UserStep::Fail(read_error(&e)),
+                Err(e) => self.fail(req, read_error(&e), now),
             },
+        }
+    }
+
+    /// Fails the request; Vault's final word on this user (login rejected,
+    /// denied, nothing there) is remembered like a value, outages are not.
+    fn fail(&mut self, req: &UserSecretRequest, err: UserVaultError, now: Now) -> UserStep {
+        if matches!(
+            err,
+            UserVaultError::LoginRejected | UserVaultError::Denied | UserVaultError::SecretMissing
+        ) {
+            self.remember(req, Err(err), now);
+        }
+        UserStep::Fail(err)
+    }
+
+    /// Caches an outcome for `cache_ttl`, never past the user JWT's `exp`.
+    fn remember(
+        &mut self,
+        req: &UserSecretRequest,
+        outcome: Result<SecretValue, UserVaultError>,
+        now: Now,
+    ) {
+        let expires_at = now.plus_ms(req.cache_ttl_ms).min(req.not_after);
+        if now < expires_at {
+            self.cache_value(req, outcome, expires_at, now);
         }
     }
 
@@ -216,7 +243,7 @@ impl UserVault {
     fn cache_value(
         &mut self,
         req: &UserSecretRequest,
-        value: SecretValue,
+        outcome: Result<SecretValue, UserVaultError>,
         expires_at: Now,
         now: Now,
     ) {
@@ -234,7 +261,13 @@ impl UserVault {
                 }
             }
         }
-        self.values.insert(key, CachedValue { value, expires_at });
+        self.values.insert(
+            key,
+            CachedValue {
+                outcome,
+                expires_at,
+            },
+        );
     }
 }
 

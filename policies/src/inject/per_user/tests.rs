@@ -729,3 +729,32 @@ fn nothing_secret_appears_in_debug_output_or_error_messages() {
         .iter()
         .all(|c| crate::inject::REASON_CODES.contains(c)));
 }
+
+#[test]
+fn vaults_refusal_is_remembered_for_cache_ttl_but_an_outage_is_not() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let req = alice_request(&inj);
+    let denied = br#"{"errors":["permission denied"]}"#;
+    let t0 = now();
+    let login = call(uv.start(&req, t0));
+    assert!(matches!(
+        uv.on_answer(&req, login.stage, 403, denied, t0),
+        UserStep::Fail(UserVaultError::Denied)
+    ));
+    // A denied user does not cost a login and a read on every request...
+    let within = t0.plus_ms(req.cache_ttl_ms - 1);
+    assert!(matches!(
+        uv.start(&req, within),
+        UserStep::Fail(UserVaultError::Denied)
+    ));
+    // ...and Vault is asked again once `cache_ttl` has passed.
+    let after = t0.plus_ms(req.cache_ttl_ms);
+    let again = call(uv.start(&req, after));
+    // An outage is never remembered: the next request tries again.
+    assert!(matches!(
+        uv.on_answer(&req, again.stage, 503, b"no healthy upstream", after),
+        UserStep::Fail(UserVaultError::Unavailable("vault_unreachable"))
+    ));
+    assert!(matches!(uv.start(&req, after), UserStep::Call(_)));
+}
