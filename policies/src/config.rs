@@ -2,6 +2,7 @@
 //! `deny_unknown_fields` → validated, compiled policy, built once at
 //! configure time. Every error names the JSON path of the offending field.
 
+use crate::secret::Secret;
 use serde::de::DeserializeOwned;
 use std::fmt;
 
@@ -145,6 +146,29 @@ pub fn parse_duration_ms(path: &str, text: &str) -> Result<u64, ConfigError> {
             ConfigError::new(path, format!("`{text}` is not a duration"))
                 .with_hint("write e.g. \"250ms\", \"30s\", \"5m\" or \"1h\"")
         })
+}
+
+/// The plugin's view of its VM environment (Istio `vmConfig.env`, Envoy
+/// `environment_variables`): a variable's value by name. Secrets come only from here.
+pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The secret held by environment variable `var`, configured at `at`. Errors
+/// name the field and the variable, never a value.
+pub fn secret_from_env(env: EnvResolver<'_>, at: &str, var: &str) -> Result<Secret, ConfigError> {
+    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ConfigError::new(
+            at,
+            "must be an environment variable name [A-Za-z0-9_]",
+        ));
+    }
+    match env(var) {
+        Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+        _ => Err(ConfigError::new(
+            at,
+            format!("environment variable `{var}` is not set or empty"),
+        )
+        .with_hint("list it in vm_config.environment_variables (Istio: vmConfig.env)")),
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub struct Bootstrap {
     clusters: Vec<Value>,
     routes: Vec<Value>,
     route_cluster: String,
+    admin_runtime: bool,
 }
 
 const ADMIN: &str = "__PORT__ADMIN_PORT__";
@@ -30,6 +31,7 @@ impl Bootstrap {
             clusters: Vec::new(),
             routes: Vec::new(),
             route_cluster: "backend".into(),
+            admin_runtime: false,
         }
     }
 
@@ -116,6 +118,13 @@ impl Bootstrap {
         }))
     }
 
+    /// A runtime with an admin layer, so `/runtime_modify` can change runtime keys (e.g. the
+    /// fault filter's `fault.http.delay.fixed_delay_percent`) while Envoy runs.
+    pub fn admin_runtime(mut self) -> Bootstrap {
+        self.admin_runtime = true;
+        self
+    }
+
     /// The bootstrap as a JSON value (ports still placeholders).
     pub fn to_value(&self) -> Value {
         let mut routes = self.routes.clone();
@@ -125,7 +134,7 @@ impl Bootstrap {
             "name": "envoy.filters.http.router",
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
         }));
-        json!({
+        let mut bootstrap = json!({
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN}}},
             "static_resources": {
                 "listeners": [{
@@ -146,7 +155,14 @@ impl Bootstrap {
                 }],
                 "clusters": self.clusters
             }
-        })
+        });
+        if let (true, Some(b)) = (self.admin_runtime, bootstrap.as_object_mut()) {
+            b.insert(
+                "layered_runtime".into(),
+                json!({"layers": [{"name": "admin", "admin_layer": {}}]}),
+            );
+        }
+        bootstrap
     }
 
     /// The config text for [`crate::Envoy::start`] (JSON with `{{ADMIN_PORT}}`/`{{LISTENER_PORT}}`).

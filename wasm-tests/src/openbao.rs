@@ -1,4 +1,6 @@
-//! OpenBao (Vault API) in dev mode: in-memory, unsealed, root token `root`.
+//! OpenBao (Vault API) in dev mode: in-memory, unsealed, root token `root`; it can be sealed and
+//! unsealed again (dev mode prints its single unseal key, captured here), rate-limited with a real
+//! quota, and configured with the database and Kubernetes auth engines the plugin uses.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -7,6 +9,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::http::{self, Request, Response};
+use crate::kube_tokenreview::KubeTokenReview;
+use crate::postgres::Postgres;
 use crate::process::{Process, TempDir};
 use crate::{paths, ports, Error, Result};
 
@@ -20,6 +24,7 @@ pub struct OpenBao {
     process: Process,
     port: u16,
     audit_path: PathBuf,
+    unseal_key: String,
     _dir: TempDir,
 }
 
@@ -50,15 +55,169 @@ impl OpenBao {
             .env("HOME", dir.path());
         let mut process = Process::spawn("openbao", cmd, &dir.join("openbao.log"))?;
         let addr = format!("127.0.0.1:{port}");
+        let log_path = process.log_path().to_path_buf();
+        // Dev mode prints its unseal key once it is unsealed.
         process.wait_ready("unsealed", Duration::from_secs(20), || {
             http::get(&addr, "/v1/sys/health").is_ok_and(|r| r.status == 200)
+                && std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Unseal Key: "))
         })?;
+        let unseal_key = process
+            .log()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Unseal Key: ").map(str::to_string))
+            .ok_or_else(|| Error::msg("OpenBao printed no unseal key"))?;
         Ok(OpenBao {
             process,
             port,
             audit_path,
+            unseal_key,
             _dir: dir,
         })
+    }
+
+    /// Seals it (`PUT sys/seal`): every API call but `sys/health`, `sys/seal-status` and
+    /// `sys/unseal` answers 503 `Vault is sealed` until [`OpenBao::unseal`]. Storage is kept.
+    pub fn seal(&self) -> Result<()> {
+        self.api("PUT", "sys/seal", None).map(|_| ())?;
+        if self.is_sealed()? {
+            Ok(())
+        } else {
+            Err(Error::msg("still unsealed after sys/seal"))
+        }
+    }
+
+    /// Unseals it with the dev unseal key and waits until it serves again (tokens, leases and
+    /// secrets written before the seal are all still there).
+    pub fn unseal(&self) -> Result<()> {
+        let r = self.call(
+            "PUT",
+            "sys/unseal",
+            None,
+            Some(&json!({ "key": self.unseal_key })),
+        )?;
+        if r.status != 200 {
+            return Err(Error(format!(
+                "sys/unseal answered {}: {}",
+                r.status,
+                r.text()
+            )));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let ready = self.call("GET", "sys/health", None, None)?;
+            if ready.status == 200 {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(Error::msg("not active 10 s after unsealing"))
+    }
+
+    /// `sys/seal-status` says sealed.
+    pub fn is_sealed(&self) -> Result<bool> {
+        let r = self.call("GET", "sys/seal-status", None, None)?;
+        Ok(r.json()?.get("sealed").and_then(Value::as_bool) == Some(true))
+    }
+
+    /// A rate-limit quota `name` on `path` (e.g. `secret/`): `rate` requests per `interval` per
+    /// client address; beyond it OpenBao answers 429 with `Retry-After` (response headers enabled).
+    pub fn set_rate_limit(&self, name: &str, path: &str, rate: u32, interval: &str) -> Result<()> {
+        self.api(
+            "POST",
+            "sys/quotas/config",
+            Some(&json!({ "enable_rate_limit_response_headers": true })),
+        )?;
+        self.api(
+            "POST",
+            &format!("sys/quotas/rate-limit/{name}"),
+            Some(&json!({ "rate": rate, "interval": interval, "path": path })),
+        )
+        .map(|_| ())
+    }
+
+    /// Deletes rate-limit quota `name`.
+    pub fn remove_rate_limit(&self, name: &str) -> Result<()> {
+        self.api("DELETE", &format!("sys/quotas/rate-limit/{name}"), None)
+            .map(|_| ())
+    }
+
+    /// The database secrets engine at `database/` on `pg` (PostgreSQL plugin, superuser
+    /// `postgres`), with role `role` creating login roles valid for the lease:
+    /// `database/creds/<role>` then answers dynamic credentials with these TTLs.
+    pub fn database_secrets(
+        &self,
+        pg: &Postgres,
+        role: &str,
+        default_ttl: &str,
+        max_ttl: &str,
+    ) -> Result<()> {
+        self.api(
+            "POST",
+            "sys/mounts/database",
+            Some(&json!({"type": "database"})),
+        )?;
+        self.api(
+            "POST",
+            &format!("database/config/{role}"),
+            Some(&json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port()),
+                "username": "postgres",
+                "allowed_roles": [role],
+                "verify_connection": true
+            })),
+        )?;
+        self.api(
+            "POST",
+            &format!("database/roles/{role}"),
+            Some(&json!({
+                "db_name": role,
+                "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
+                "default_ttl": default_ttl,
+                "max_ttl": max_ttl
+            })),
+        )
+        .map(|_| ())
+    }
+
+    /// Kubernetes auth (the real `auth/kubernetes` method) against `review` (the TokenReview
+    /// stand-in, over HTTPS with its CA), and `role` bound to service account `namespace/name`
+    /// with `policies`.
+    pub fn kubernetes_auth(
+        &self,
+        review: &KubeTokenReview,
+        role: &str,
+        service_account: (&str, &str),
+        policies: &[&str],
+    ) -> Result<()> {
+        if self
+            .api("GET", "sys/auth", None)?
+            .pointer("/data/kubernetes~1")
+            .is_none()
+        {
+            self.enable_auth("kubernetes")?;
+        }
+        let config = json!({
+            "kubernetes_host": review.url(),
+            "kubernetes_ca_cert": review.ca_pem(),
+            "token_reviewer_jwt": review.reviewer_jwt()?,
+            // OpenBao runs outside the (stand-in) cluster: no local service-account files.
+            "disable_local_ca_jwt": true
+        });
+        self.api("POST", "auth/kubernetes/config", Some(&config))?;
+        let (namespace, name) = service_account;
+        let role_body = json!({
+            "bound_service_account_names": [name],
+            "bound_service_account_namespaces": [namespace],
+            "token_policies": policies,
+            "token_ttl": "1h"
+        });
+        self.api(
+            "POST",
+            &format!("auth/kubernetes/role/{role}"),
+            Some(&role_body),
+        )
+        .map(|_| ())
     }
 
     /// Stops the server (an outage for whoever uses it); its port stays reserved for

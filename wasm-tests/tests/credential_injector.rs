@@ -315,35 +315,7 @@ fn one_vault_fetch_per_refresh_across_worker_vms() {
 fn dynamic_database_credentials_are_renewed_across_short_ttls() {
     let pg = Postgres::start().unwrap();
     let bao = OpenBao::start().unwrap();
-    bao.api(
-        "POST",
-        "sys/mounts/database",
-        Some(&json!({"type": "database"})),
-    )
-    .unwrap();
-    bao.api(
-        "POST",
-        "database/config/app",
-        Some(&json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("postgresql://{{{{username}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port()),
-            "username": "postgres",
-            "allowed_roles": ["app"],
-            "verify_connection": true
-        })),
-    )
-    .unwrap();
-    bao.api(
-        "POST",
-        "database/roles/app",
-        Some(&json!({
-            "db_name": "app",
-            "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
-            "default_ttl": "4s",
-            "max_ttl": "1h"
-        })),
-    )
-    .unwrap();
+    bao.database_secrets(&pg, "app", "4s", "1h").unwrap();
     let upstream = Upstream::start("db-api").unwrap();
     let secrets = json!([{"name": "db", "kind": {"dynamic": {"path": "database/creds/app", "fields": ["username", "password"]}}}]);
     let mut cfg = plugin_config(

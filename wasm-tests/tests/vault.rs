@@ -58,39 +58,6 @@ fn seed(bao: &OpenBao, ids: Option<(&str, &str)>) -> (String, String) {
     (role_id, secret_id)
 }
 
-/// Database secrets engine on `pg`, role `app` with the given TTLs.
-fn seed_database(bao: &OpenBao, pg: &Postgres, default_ttl: &str, max_ttl: &str) {
-    bao.api(
-        "POST",
-        "sys/mounts/database",
-        Some(&json!({"type": "database"})),
-    )
-    .unwrap();
-    bao.api(
-        "POST",
-        "database/config/app",
-        Some(&json!({
-            "plugin_name": "postgresql-database-plugin",
-            "connection_url": format!("postgresql://{{{{username}}}}@127.0.0.1:{}/postgres?sslmode=disable", pg.port()),
-            "username": "postgres",
-            "allowed_roles": ["app"],
-            "verify_connection": true
-        })),
-    )
-    .unwrap();
-    bao.api(
-        "POST",
-        "database/roles/app",
-        Some(&json!({
-            "db_name": "app",
-            "creation_statements": ["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"],
-            "default_ttl": default_ttl,
-            "max_ttl": max_ttl
-        })),
-    )
-    .unwrap();
-}
-
 fn approle_auth() -> Value {
     json!({"approle": {"role_id_env": "VAULT_ROLE_ID", "secret_id_env": "VAULT_SECRET_ID"}})
 }
@@ -343,7 +310,8 @@ fn db_stack(default_ttl: &str, max_ttl: &str, concurrency: u32) -> DbStack {
     pg.require_passwords().unwrap();
     let bao = OpenBao::start().unwrap();
     let (role_id, secret_id) = seed(&bao, None);
-    seed_database(&bao, &pg, default_ttl, max_ttl);
+    bao.database_secrets(&pg, "app", default_ttl, max_ttl)
+        .unwrap();
     let upstream = Upstream::start("db").unwrap();
     let cfg = plugin_config(
         bao.port(),
@@ -552,7 +520,7 @@ fn openbao_outage_serves_the_cached_lease_until_expiry_then_503_then_recovers() 
     let logins = metric(&s.envoy, "logins");
     s.bao = OpenBao::start_on(port).unwrap();
     seed(&s.bao, Some((&s.role_id, &s.secret_id)));
-    seed_database(&s.bao, &s.pg, "5s", "1h");
+    s.bao.database_secrets(&s.pg, "app", "5s", "1h").unwrap();
     let (header, took) = wait_for(
         &s.envoy,
         "/db/q",

@@ -53,6 +53,9 @@ pub fn dispatch(c: &Callout<'_>) -> Result<u32, DispatchError> {
 pub struct CalloutResponse {
     /// The `:status`; Envoy synthesizes 503 (endpoint down) and 504 (timeout).
     pub status: u16,
+    /// The raw `Retry-After` header (a 429 or 503 may carry one), read as
+    /// bytes: the SDK's text getter traps on non-UTF-8 values.
+    pub retry_after: Option<Vec<u8>>,
     pub body: Vec<u8>,
 }
 
@@ -68,6 +71,12 @@ impl CalloutResponse {
         .flatten()
         .and_then(|s| s.parse::<u16>().ok())
         .unwrap_or(0);
+        let retry_after = hostcalls::get_map_value_bytes(
+            proxy_wasm::types::MapType::HttpCallResponseHeaders,
+            "retry-after",
+        )
+        .ok()
+        .flatten();
         let body = if body_size > max_body {
             Vec::new()
         } else {
@@ -80,7 +89,11 @@ impl CalloutResponse {
             .flatten()
             .unwrap_or_default()
         };
-        Self { status, body }
+        Self {
+            status,
+            retry_after,
+            body,
+        }
     }
 
     /// True for a 2xx answer. Envoy's synthetic 503/504 (no endpoint,

@@ -16,8 +16,8 @@ use crate::raw::HostStatus;
 use crate::shared;
 use policies::env::{Now, Random};
 use policies::vault::{
-    Action, OwnerLease, SecretValue, SharedState, Unavailable, UnavailableReason, VaultClient,
-    VaultConfig, VaultError, MAX_RESPONSE_BYTES,
+    Action, OwnerLease, Reply, SecretValue, SharedState, Unavailable, UnavailableReason,
+    VaultClient, VaultConfig, VaultError, FAILURE_REASONS, MAX_RESPONSE_BYTES,
 };
 use std::time::Duration;
 
@@ -27,24 +27,9 @@ const OWNER_LEASE_MS: u64 = 10_000;
 /// CAS retries when publishing snapshots.
 const PUBLISH_RETRIES: usize = 5;
 
-/// Every reason a Vault call can fail with, for counters defined up front.
-const FAILURE_REASONS: &[&str] = &[
-    "vault_permission_denied",
-    "vault_bad_request",
-    "vault_not_found",
-    "vault_rate_limited",
-    "vault_sealed",
-    "vault_server_error",
-    "vault_unreachable",
-    "vault_timeout",
-    "vault_unexpected_status",
-    "vault_response_too_large",
-    "vault_malformed_response",
-    "secret_field_missing",
-    "secret_field_not_text",
-    "vault_token_rejected",
-    "dispatch_failed",
-];
+/// Failures counted besides [`policies::vault::FAILURE_REASONS`]: the callout
+/// could not be sent at all (unknown cluster, no token).
+const DISPATCH_FAILED: &str = "dispatch_failed";
 
 struct DriverMetrics {
     logins: Metric,
@@ -102,7 +87,10 @@ impl VaultDriver {
             fetches: Metric::counter(&format!("{metric_prefix}.fetches")),
             renewals: Metric::counter(&format!("{metric_prefix}.renewals")),
             revocations: Metric::counter(&format!("{metric_prefix}.revocations")),
-            failures: ReasonCounters::define(&format!("{metric_prefix}.failures"), FAILURE_REASONS),
+            failures: ReasonCounters::define(
+                &format!("{metric_prefix}.failures"),
+                &[FAILURE_REASONS, &[DISPATCH_FAILED]].concat(),
+            ),
             expires_in,
         };
         Self {
@@ -131,6 +119,7 @@ impl VaultDriver {
         if stale {
             if let Some(state) = self.read_shared() {
                 self.client.adopt(&state.secrets, now, &mut self.rng);
+                self.client.adopt_failures(&state.failures);
             }
         }
         self.client.secret(name, now)
@@ -163,13 +152,18 @@ impl VaultDriver {
             .unwrap_or(SharedState {
                 owner: None,
                 secrets: Vec::new(),
+                failures: Vec::new(),
             });
         // The owner's own state is the truth (it holds the leases); adopting
         // its published copy back would drop them.
         let secrets = state.secrets.clone();
+        let failures = state.failures.clone();
         self.owner = self.claim(entry.bytes.is_some(), entry.cas, state, now);
-        if !self.owner {
+        if self.owner {
+            self.client.adopt_failures(&[]);
+        } else {
             self.client.adopt(&secrets, now, &mut self.rng);
+            self.client.adopt_failures(&failures);
         }
         self.record_gauges(now);
         if !self.owner {
@@ -194,8 +188,12 @@ impl VaultDriver {
             Err(e)
         } else {
             let resp = CalloutResponse::read(body_size, MAX_RESPONSE_BYTES + 1);
-            self.client
-                .on_response(action, resp.status, &resp.body, now, &mut self.rng)
+            let reply = Reply {
+                status: resp.status,
+                retry_after: resp.retry_after.as_deref(),
+                body: &resp.body,
+            };
+            self.client.on_reply(action, &reply, now, &mut self.rng)
         };
         match result {
             Ok(()) => {
@@ -203,11 +201,11 @@ impl VaultDriver {
                 self.count_success(action);
             }
             Err(e) => {
-                log::warn!("vault: {} failed: {}", action_name(action), e.reason());
+                self.log_failure(action, &e, now);
                 self.metrics.failures.inc(e.reason());
             }
         }
-        self.publish();
+        self.publish(now);
         self.record_gauges(now);
         true
     }
@@ -216,7 +214,7 @@ impl VaultDriver {
         let Some(req) = self.client.request_for(action, now) else {
             self.client
                 .on_dispatch_failed(action, &VaultError::Unreachable, now, &mut self.rng);
-            self.metrics.failures.inc("dispatch_failed");
+            self.metrics.failures.inc(DISPATCH_FAILED);
             return;
         };
         let conn = &self.client.config().connection;
@@ -247,7 +245,7 @@ impl VaultDriver {
                     now,
                     &mut self.rng,
                 );
-                self.metrics.failures.inc("dispatch_failed");
+                self.metrics.failures.inc(DISPATCH_FAILED);
             }
         }
     }
@@ -274,6 +272,7 @@ impl VaultDriver {
         let claimed = SharedState {
             owner: Some(OwnerLease::claim(&self.me, now, OWNER_LEASE_MS)),
             secrets: state.secrets,
+            failures: state.failures,
         };
         match claimed.to_bytes() {
             Ok(bytes) => shared::write_if_unchanged(&self.key, &bytes, cas).is_ok(),
@@ -281,11 +280,12 @@ impl VaultDriver {
         }
     }
 
-    /// Writes this VM's snapshots, keeping the owner field as found.
-    fn publish(&self) {
+    /// Writes this VM's snapshots and failures, keeping the owner field as found.
+    fn publish(&self, now: Now) {
         // A renewal keeps `fetched_at` and moves the expiry: other VMs adopt it
         // as newer (`VaultClient::adopt`).
         let secrets = self.client.snapshots();
+        let failures = self.client.failures(now);
         for _ in 0..PUBLISH_RETRIES {
             let Ok(entry) = shared::read(&self.key) else {
                 return;
@@ -298,6 +298,7 @@ impl VaultDriver {
             let Ok(bytes) = (SharedState {
                 owner,
                 secrets: secrets.clone(),
+                failures: failures.clone(),
             })
             .to_bytes() else {
                 return;
@@ -317,6 +318,28 @@ impl VaultDriver {
             }
         }
         log::warn!("vault: gave up publishing secrets after {PUBLISH_RETRIES} CAS conflicts");
+    }
+
+    /// One line per failed call: the action, the reason code and, when the
+    /// whole client backs off (server fault), for how long.
+    fn log_failure(&self, action: Action, e: &VaultError, now: Now) {
+        let gate = self.client.server_gate();
+        let name = action_name(action);
+        if e.is_server_fault() {
+            let wait_ms = gate.open_at().unix_ms.saturating_sub(now.unix_ms);
+            let hint = if e.retry_after_ms().is_some() {
+                " (Retry-After)"
+            } else {
+                ""
+            };
+            log::warn!(
+                "vault: {name} failed: {}; no calls for {wait_ms} ms{hint} (fault {} in a row)",
+                e.reason(),
+                gate.failures()
+            );
+        } else {
+            log::warn!("vault: {name} failed: {}", e.reason());
+        }
     }
 
     fn count_success(&self, action: Action) {

@@ -4,12 +4,12 @@
 //! secrets name an entry of the `vault` section.
 
 use super::oauth2::{ClientAuth, OAuth2Client};
+use super::per_user::{PerUserSecret, VaultPerUserDto};
 use super::template::Template;
 use crate::claims::{Condition, ConditionConfig};
-use crate::config::{join_path, parse_duration_ms, Compile, ConfigError};
+use crate::config::{join_path, parse_duration_ms, secret_from_env, Compile, ConfigError};
 use crate::cors::{CorsConfig, CorsPolicy};
 use crate::routes::{check_path, PathConfig, QueryConfig, RouteMatchConfig, RouteTable};
-use crate::secret::Secret;
 use crate::vault::{EnvResolver, SecretValue, VaultConfig, VaultConfigDto};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -106,6 +106,10 @@ pub enum CredentialDto {
     },
     /// OAuth2 client credentials grant; the access token is `{secret}`.
     Oauth2(Box<OAuth2ClientDto>),
+    /// A KV v2 secret read with the user's own Vault token (login with the
+    /// verified user JWT through `vault.per_user_jwt`): Vault's policies
+    /// decide per user. Every field is a placeholder, `field` is `{secret}`.
+    VaultPerUser(Box<VaultPerUserDto>),
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -199,6 +203,8 @@ pub enum CredentialSpec {
     },
     /// Index into [`Injector::oauth2_clients`].
     OAuth2 { index: usize },
+    /// Read per request with the user's Vault token (see `inject::per_user`).
+    VaultPerUser(Box<PerUserSecret>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -444,7 +450,7 @@ impl BackendDto {
                 if let Some(var) = var {
                     values.insert(
                         "secret".to_string(),
-                        from_env(env, "credential.static.env", &var)?,
+                        secret_from_env(env, "credential.static.env", &var)?,
                     );
                 }
                 for (name, var) in fields {
@@ -455,7 +461,7 @@ impl BackendDto {
                             "must be a field name [A-Za-z0-9_.-] other than `secret`",
                         ));
                     }
-                    values.insert(name, from_env(env, &at, &var)?);
+                    values.insert(name, secret_from_env(env, &at, &var)?);
                 }
                 if values.is_empty() {
                     return Err(ConfigError::new(
@@ -496,6 +502,26 @@ impl BackendDto {
                     available.push("secret".into());
                 }
                 (CredentialSpec::Vault { secret, field }, available, None)
+            }
+            CredentialDto::VaultPerUser(dto) => {
+                let at = "credential.vault_per_user";
+                if vault.is_none_or(|v| v.per_user_jwt.is_none()) {
+                    return Err(ConfigError::new(at, "needs `vault.per_user_jwt`")
+                        .with_hint("add {\"per_user_jwt\": {\"role\": \"<jwt role>\"}} to the top-level `vault` section"));
+                }
+                if !self.require_user {
+                    return Err(ConfigError::new(
+                        at,
+                        "needs `require_user: true`: the user's own token logs in to Vault",
+                    ));
+                }
+                let spec = dto.compile().map_err(|e| e.under(at))?;
+                let available = spec.available_fields();
+                (
+                    CredentialSpec::VaultPerUser(Box::new(spec)),
+                    available,
+                    None,
+                )
             }
             CredentialDto::Oauth2(dto) => {
                 let client = dto.compile(env).map_err(|e| e.under("credential.oauth2"))?;
@@ -632,8 +658,8 @@ impl OAuth2ClientDto {
             cluster: ep.cluster,
             authority: ep.authority,
             path: ep.path,
-            client_id: from_env(env, "client_id_env", &self.client_id_env)?,
-            client_secret: from_env(env, "client_secret_env", &self.client_secret_env)?,
+            client_id: secret_from_env(env, "client_id_env", &self.client_id_env)?,
+            client_secret: secret_from_env(env, "client_secret_env", &self.client_secret_env)?,
             scope: text("scope", self.scope)?,
             audience: text("audience", self.audience)?,
             resource: text("resource", self.resource)?,
@@ -663,21 +689,4 @@ fn is_field_name(f: &str) -> bool {
     !f.is_empty()
         && f.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-fn from_env(env: EnvResolver<'_>, at: &str, var: &str) -> Result<Secret, ConfigError> {
-    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ConfigError::new(
-            at,
-            "must be an environment variable name [A-Za-z0-9_]",
-        ));
-    }
-    match env(var) {
-        Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-        _ => Err(ConfigError::new(
-            at,
-            format!("environment variable `{var}` is not set or empty"),
-        )
-        .with_hint("list it in vm_config.environment_variables (Istio: vmConfig.env)")),
-    }
 }

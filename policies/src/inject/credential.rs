@@ -67,6 +67,11 @@ pub trait CredentialSource {
                 }
                 Ok(SecretValue::new(fields))
             }
+            // Needs callouts per request: `Injector::decide` never asks a
+            // source for it (it answers `Decision::FetchUserCredential`).
+            CredentialSpec::VaultPerUser(_) => {
+                Err(CredentialUnavailable::new("per_user_credential"))
+            }
             CredentialSpec::OAuth2 { index } => {
                 let token = self.oauth2_token(*index, now)?;
                 let mut fields = BTreeMap::new();

@@ -1,14 +1,16 @@
 //! The per-request decision: preflight, allowlist, identity, claims, CSRF,
 //! body size, credential. Every denial maps to one HTTP answer here.
 
-use super::config::{InjectMode, Injector};
+use super::config::{Backend, CredentialSpec, InjectMode, Injector};
 use super::credential::{CredentialSource, CredentialUnavailable};
+use super::per_user::{user_token, UserSecretRequest, UserVaultError};
 use crate::claims::ClaimDenied;
 use crate::cors::{is_preflight, CorsDenied, CsrfDenied};
 use crate::env::Now;
 use crate::identity::VerifiedIdentity;
 use crate::routes::{RouteRejection, RouteRequest, RouteVerdict};
 use crate::secret::Secret;
+use crate::vault::SecretValue;
 
 /// What the filter read from the request, once.
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +103,8 @@ pub enum DenyReason {
     CredentialUnavailable(CredentialUnavailable),
     /// The credential exists but cannot be put in a header (missing field, CR/LF).
     CredentialInvalid,
+    /// A per-user Vault credential failed (token, login, policy, Vault down).
+    UserVault(UserVaultError),
 }
 
 impl DenyReason {
@@ -109,6 +113,7 @@ impl DenyReason {
             Self::IdentityRequired | Self::IdentityExpired => 401,
             Self::BodyTooLarge => 413,
             Self::CredentialUnavailable(_) | Self::CredentialInvalid => 503,
+            Self::UserVault(e) => e.status(),
             _ => 403,
         }
     }
@@ -126,6 +131,7 @@ impl DenyReason {
             Self::BodyTooLarge => "body_too_large",
             Self::CredentialUnavailable(_) => "credential_unavailable",
             Self::CredentialInvalid => "credential_invalid",
+            Self::UserVault(e) => e.code(),
         }
     }
 
@@ -149,6 +155,7 @@ impl DenyReason {
                 None => format!("the backend credential is not available ({})", u.reason),
             },
             Self::CredentialInvalid => "the backend credential cannot be used".into(),
+            Self::UserVault(e) => e.to_string(),
         }
     }
 }
@@ -172,6 +179,15 @@ impl Deny {
     }
 }
 
+/// A request that passed every check and waits for its per-user credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingCredential {
+    /// The answer without the credential (`set_headers`, `echo_fields` empty).
+    pub allow: Allow,
+    /// What to fetch; feed the outcome to [`Injector::complete`].
+    pub user: UserSecretRequest,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     Allow(Allow),
@@ -180,6 +196,9 @@ pub enum Decision {
     Preflight {
         headers: Vec<(String, String)>,
     },
+    /// Pause the request, get the user's credential from Vault
+    /// (`per_user::UserVault`), then call [`Injector::complete`].
+    FetchUserCredential(Box<PendingCredential>),
 }
 
 const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS", "TRACE"];
@@ -224,25 +243,101 @@ impl Injector {
             .as_ref()
             .map(|c| c.actual_response_headers(origin))
             .unwrap_or_default();
-        match self.allow(req, origin, source) {
-            Ok(mut allow) => {
-                allow.cors_headers = cors_headers;
-                Decision::Allow(allow)
-            }
-            Err(reason) => Decision::Deny(Deny {
+        let deny = |reason: DenyReason| {
+            Decision::Deny(Deny {
                 status: reason.status(),
                 reason,
-                cors_headers,
-            }),
+                cors_headers: cors_headers.clone(),
+            })
+        };
+        let (b, backend) = match self.admit(req, origin) {
+            Ok(found) => found,
+            Err(reason) => return deny(reason),
+        };
+        let mut allow = skeleton(backend, req);
+        allow.cors_headers = cors_headers.clone();
+        if let CredentialSpec::VaultPerUser(spec) = &backend.credential {
+            let pending = req
+                .identity
+                .ok_or(UserVaultError::TokenMissing)
+                .and_then(|id| {
+                    let jwt = user_token(req.headers, id)?;
+                    UserSecretRequest::new(
+                        b,
+                        spec,
+                        &id.issuer,
+                        &id.subject,
+                        jwt,
+                        Now::from_unix_secs(id.expires_at),
+                    )
+                });
+            return match pending {
+                Ok(user) => {
+                    Decision::FetchUserCredential(Box::new(PendingCredential { allow, user }))
+                }
+                Err(e) => deny(DenyReason::UserVault(e)),
+            };
+        }
+        let fields = match source.current(&backend.credential, req.now) {
+            Ok(f) => f,
+            Err(u) => return deny(DenyReason::CredentialUnavailable(u)),
+        };
+        match with_credential(backend, allow, &fields) {
+            Ok(a) => Decision::Allow(a),
+            Err(reason) => deny(reason),
         }
     }
 
-    fn allow(
+    /// Finishes a [`Decision::FetchUserCredential`] with what Vault gave.
+    pub fn complete(
+        &self,
+        pending: PendingCredential,
+        fetched: Result<SecretValue, UserVaultError>,
+    ) -> Decision {
+        let PendingCredential { allow, user } = pending;
+        let deny = |reason: DenyReason| {
+            Decision::Deny(Deny {
+                status: reason.status(),
+                reason,
+                cors_headers: allow.cors_headers.clone(),
+            })
+        };
+        let Some(backend) = self.backends.get(user.backend) else {
+            return deny(DenyReason::RouteNotAllowed);
+        };
+        let spec = match &backend.credential {
+            CredentialSpec::VaultPerUser(spec) => spec,
+            _ => return deny(DenyReason::RouteNotAllowed),
+        };
+        let value = match fetched {
+            Ok(v) => v,
+            Err(e) => return deny(DenyReason::UserVault(e)),
+        };
+        let mut fields: std::collections::BTreeMap<String, Secret> = value
+            .fields()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        if let Some(f) = &spec.field {
+            match value.field(f) {
+                Some(primary) => {
+                    fields.insert("secret".into(), primary.clone());
+                }
+                None => return deny(DenyReason::CredentialInvalid),
+            }
+        }
+        match with_credential(backend, allow.clone(), &SecretValue::new(fields)) {
+            Ok(a) => Decision::Allow(a),
+            Err(reason) => deny(reason),
+        }
+    }
+
+    /// Every check before the credential: allowlist, identity, claims,
+    /// CSRF, declared body size. Returns the backend that allows the request.
+    fn admit(
         &self,
         req: &RequestInput<'_>,
         origin: Option<&str>,
-        source: &dyn CredentialSource,
-    ) -> Result<Allow, DenyReason> {
+    ) -> Result<(usize, &Backend), DenyReason> {
         let target = RouteRequest {
             method: req.method,
             path: req.path,
@@ -295,37 +390,49 @@ impl Injector {
             }
         }
 
-        let fields = source
-            .current(&backend.credential, req.now)
-            .map_err(DenyReason::CredentialUnavailable)?;
-        let value = backend
-            .injection
-            .template
-            .render(&|name| fields.field(name))
-            .map_err(|_| DenyReason::CredentialInvalid)?;
-
-        let mut remove_headers = Vec::new();
-        if backend.strip_user_authorization {
-            remove_headers.push("authorization".to_string());
-        }
-        if backend.strip_cookies {
-            remove_headers.push("cookie".to_string());
-        }
-        Ok(Allow {
-            backend: backend.name.clone(),
-            remove_headers,
-            set_headers: vec![InjectedHeader {
-                name: backend.injection.header.clone(),
-                value,
-                mode: backend.injection.mode,
-            }],
-            path_rewrite: backend
-                .path_rewrite
-                .as_ref()
-                .and_then(|pr| pr.apply(req.path, req.query)),
-            cors_headers: Vec::new(),
-            max_body_bytes: backend.max_body_bytes,
-            echo_fields: fields.fields().map(|(_, v)| v.clone()).collect(),
-        })
+        Ok((b, backend))
     }
+}
+
+/// The answer for `backend` without its credential.
+fn skeleton(backend: &Backend, req: &RequestInput<'_>) -> Allow {
+    let mut remove_headers = Vec::new();
+    if backend.strip_user_authorization {
+        remove_headers.push("authorization".to_string());
+    }
+    if backend.strip_cookies {
+        remove_headers.push("cookie".to_string());
+    }
+    Allow {
+        backend: backend.name.clone(),
+        remove_headers,
+        set_headers: Vec::new(),
+        path_rewrite: backend
+            .path_rewrite
+            .as_ref()
+            .and_then(|pr| pr.apply(req.path, req.query)),
+        cors_headers: Vec::new(),
+        max_body_bytes: backend.max_body_bytes,
+        echo_fields: Vec::new(),
+    }
+}
+
+/// Renders the injection header from the credential's fields.
+fn with_credential(
+    backend: &Backend,
+    mut allow: Allow,
+    fields: &SecretValue,
+) -> Result<Allow, DenyReason> {
+    let value = backend
+        .injection
+        .template
+        .render(&|name| fields.field(name))
+        .map_err(|_| DenyReason::CredentialInvalid)?;
+    allow.set_headers = vec![InjectedHeader {
+        name: backend.injection.header.clone(),
+        value,
+        mode: backend.injection.mode,
+    }];
+    allow.echo_fields = fields.fields().map(|(_, v)| v.clone()).collect();
+    Ok(allow)
 }

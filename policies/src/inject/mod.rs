@@ -15,6 +15,7 @@ mod config;
 mod credential;
 mod decide;
 mod oauth2;
+pub mod per_user;
 mod response;
 mod template;
 
@@ -24,7 +25,9 @@ pub use config::{
     OAuth2ClientDto, PathRewrite, PathRewriteDto, RouteDto, TokenEndpointDto,
 };
 pub use credential::{CredentialSource, CredentialUnavailable};
-pub use decide::{Allow, Decision, Deny, DenyReason, InjectedHeader, RequestInput};
+pub use decide::{
+    Allow, Decision, Deny, DenyReason, InjectedHeader, PendingCredential, RequestInput,
+};
 pub use oauth2::{
     parse_token_response, ClientAuth, OAuth2Client, OAuth2Error, OAuth2Request, OAuth2Snapshot,
     OAuth2Token, OAuth2TokenState, MAX_TOKEN_RESPONSE_BYTES,
@@ -52,6 +55,12 @@ pub const REASON_CODES: &[&str] = &[
     "body_too_large",
     "credential_unavailable",
     "credential_invalid",
+    "user_token_missing",
+    "user_token_mismatch",
+    "subject_not_usable",
+    "vault_login_rejected",
+    "vault_denied",
+    "user_secret_missing",
 ];
 
 #[cfg(test)]

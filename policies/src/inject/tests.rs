@@ -170,6 +170,7 @@ fn outcome(d: &Decision) -> String {
         Decision::Allow(a) => format!("allow:{}", a.backend),
         Decision::Deny(d) => format!("{}:{}", d.status, d.code()),
         Decision::Preflight { .. } => "preflight".into(),
+        Decision::FetchUserCredential(p) => format!("fetch:{}", p.allow.backend),
     }
 }
 
@@ -468,7 +469,7 @@ fn cors_preflight_is_answered_locally_or_refused_without_cors_headers() {
                 assert!(allowed.contains("content-type") && allowed.contains("x-requested-with"));
             }
             Decision::Deny(d) => assert!(d.cors_headers.is_empty()),
-            Decision::Allow(_) => panic!("preflight forwarded"),
+            Decision::Allow(_) | Decision::FetchUserCredential(_) => panic!("preflight forwarded"),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::refresh::RefreshPolicy;
 use crate::routes::{RouteMatchConfig, RouteTable};
 use serde::Deserialize;
 
-pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::config::EnvResolver;
 
 /// The whole plugin configuration.
 #[derive(Clone, Debug, Deserialize)]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 use zeroize::Zeroizing;
 
 /// Looks up an environment variable by name; the filter passes `std::env::var(..).ok()`.
-pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::config::EnvResolver;
 
 /// Browsers cap cookie lifetimes at 400 days (RFC 6265bis).
 const MAX_AGE_LIMIT_SECS: u64 = 400 * 24 * 3600;

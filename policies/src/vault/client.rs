@@ -2,14 +2,16 @@
 //! applies their answers, and answers "current value of secret X, or why not".
 
 use super::config::{AuthMethod, SecretKind, VaultConfig};
+use super::error::known_reason;
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::request::{Endpoint, VaultRequest};
 use super::response::{
     parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
-    parse_token_renew, parse_unwrap_secret_id,
+    parse_token_renew, parse_unwrap_secret_id, Reply,
 };
+use super::retry::{parse_retry_after, ServerGate};
 use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
-use super::snapshot::SecretSnapshot;
+use super::snapshot::{SecretFailure, SecretSnapshot};
 use super::token_state::{TokenAction, TokenState};
 use super::value::SecretValue;
 use super::{before_expiry, REPLACE_FRACTION};
@@ -44,18 +46,28 @@ pub struct VaultClient {
     unwrapped_secret_id: Option<Secret>,
     secrets: Vec<SecretState>,
     in_flight: Vec<(Action, Now)>,
+    gate: ServerGate,
+    /// The token generation whose refused read (403) led to a new login,
+    /// until no secret is refused any more: a newer token refused too means
+    /// the policy changed, and logging in again would not help.
+    relogin_after_denial: Option<u64>,
+    /// The owner VM's last error per secret (index), adopted from shared
+    /// data: names the cause in this VM's 503 when it has none of its own.
+    shared_failures: Vec<(usize, &'static str)>,
 }
 
 impl VaultClient {
     pub fn new(config: VaultConfig) -> Self {
+        let retry = config.retry;
         let token = match &config.auth {
-            AuthMethod::Token { token } => TokenState::with_static_token(token.clone()),
+            Some(AuthMethod::Token { token }) => TokenState::with_static_token(token.clone()),
             _ => TokenState::for_login(),
-        };
+        }
+        .with_backoff(config.retry);
         let secrets = config
             .secrets
             .iter()
-            .map(|_| SecretState::new(config.kv_refresh_interval_ms))
+            .map(|_| SecretState::new(config.kv_refresh_interval_ms).with_backoff(config.retry))
             .collect();
         Self {
             endpoint: Endpoint::new(&config.connection),
@@ -64,6 +76,9 @@ impl VaultClient {
             unwrapped_secret_id: None,
             secrets,
             in_flight: Vec::new(),
+            gate: ServerGate::new(retry),
+            relogin_after_denial: None,
+            shared_failures: Vec::new(),
         }
     }
 
@@ -73,6 +88,11 @@ impl VaultClient {
 
     pub fn token_state(&self) -> &TokenState {
         &self.token
+    }
+
+    /// The client-wide backoff after server faults (sealed, 429, down, slow).
+    pub fn server_gate(&self) -> &ServerGate {
+        &self.gate
     }
 
     /// Request builders for this connection (e.g. per-user logins).
@@ -109,6 +129,11 @@ impl VaultClient {
             self.on_dispatch_failed(action, &VaultError::Timeout, now, rng);
         }
 
+        // The server is sealed, rate limiting, down or slow: nothing goes
+        // out until the backoff (or its Retry-After) has passed.
+        if !self.gate.is_open(now) {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let token_busy = self.in_flight.iter().any(|(a, _)| is_token_action(*a));
         if !token_busy {
@@ -142,10 +167,24 @@ impl VaultClient {
                     None => {}
                 }
             }
+            // Revocations are best effort and start state (`revoking`) that a
+            // dropped action would leave stuck: none while probing.
+            let probing = self.gate.probing();
             for (i, s) in self.secrets.iter_mut().enumerate() {
-                if s.start_revocation(now) {
+                if !probing && s.start_revocation(now) {
                     out.push(Action::RevokeLease(i));
                 }
+            }
+        }
+        // After a server fault one call probes; the others follow its success.
+        if self.gate.probing() {
+            out.truncate(1);
+            if self
+                .in_flight
+                .iter()
+                .any(|(a, _)| !matches!(a, Action::RevokeLease(_)))
+            {
+                out.clear();
             }
         }
         self.in_flight.extend(out.iter().map(|a| (*a, now)));
@@ -157,11 +196,14 @@ impl VaultClient {
     pub fn request_for(&self, action: Action, now: Now) -> Option<VaultRequest> {
         let ep = &self.endpoint;
         match action {
-            Action::Unwrap => match &self.config.auth {
+            Action::Unwrap => match self.config.auth.as_ref()? {
                 AuthMethod::AppRole { secret_id, .. } => Some(ep.unwrap(secret_id)),
                 _ => None,
             },
-            Action::Login => match &self.config.auth {
+            // Without `auth` there is nothing to log in with: the login fails
+            // (`dispatch_failed`) and no secret is read; hosts only run a
+            // client for configurations with `secrets`, which require `auth`.
+            Action::Login => match self.config.auth.as_ref()? {
                 AuthMethod::Kubernetes { mount, role, jwt } => {
                     Some(ep.kubernetes_login(mount, role, jwt))
                 }
@@ -209,9 +251,7 @@ impl VaultClient {
         }
     }
 
-    /// Applies Vault's answer (`status` from `:status`, `body` capped by the
-    /// host). Returns the classified error for logging/metrics. Answers for
-    /// calls no longer in flight (given up as lost) are ignored.
+    /// [`Self::on_reply`] for an answer without a `Retry-After` header.
     pub fn on_response(
         &mut self,
         action: Action,
@@ -220,16 +260,56 @@ impl VaultClient {
         now: Now,
         rng: &mut dyn Random,
     ) -> Result<(), VaultError> {
+        let reply = Reply {
+            status,
+            retry_after: None,
+            body,
+        };
+        self.on_reply(action, &reply, now, rng)
+    }
+
+    /// Applies Vault's answer (`status` from `:status`, `body` capped by the
+    /// host, `Retry-After` honoured on a 429). Returns the classified error
+    /// for logging/metrics. Answers for calls no longer in flight (given up
+    /// as lost) are ignored.
+    pub fn on_reply(
+        &mut self,
+        action: Action,
+        reply: &Reply<'_>,
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> Result<(), VaultError> {
         let Some(started) = self.take_in_flight(action) else {
             return Ok(());
         };
+        let retry_after = reply.retry_after.and_then(parse_retry_after);
+        let result = self.apply(action, reply, retry_after, started, now, rng);
+        self.gate.on_outcome(result.as_ref().err(), now, rng);
+        if result.is_ok() && !self.secrets.iter().any(SecretState::is_denied) {
+            self.relogin_after_denial = None;
+        }
+        result
+    }
+
+    /// The answer to an in-flight `action` sent at `started`.
+    fn apply(
+        &mut self,
+        action: Action,
+        reply: &Reply<'_>,
+        retry_after: Option<u64>,
+        started: Now,
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> Result<(), VaultError> {
+        let (status, body) = (reply.status, reply.body);
+        let tag = |e: VaultError| e.with_retry_after(retry_after);
         match action {
             Action::Unwrap => match parse_unwrap_secret_id(status, body) {
                 Ok(sid) => {
                     self.unwrapped_secret_id = Some(sid);
                     Ok(())
                 }
-                Err(e) => Err(self.fail_token(action, e, now, rng)),
+                Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
             },
             Action::Login => match parse_login(status, body) {
                 Ok(auth) => {
@@ -243,7 +323,7 @@ impl VaultClient {
                     self.sync_secrets_with_token(now, rng);
                     Ok(())
                 }
-                Err(e) => Err(self.fail_token(action, e, now, rng)),
+                Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
             },
             Action::RenewToken => {
                 match parse_token_renew(status, body, self.token.renew_increment_s()) {
@@ -252,7 +332,7 @@ impl VaultClient {
                         self.sync_secrets_with_token(now, rng);
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_token(action, e, now, rng)),
+                    Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
                 }
             }
             Action::LookupToken => match parse_lookup_self(status, body) {
@@ -261,7 +341,7 @@ impl VaultClient {
                     self.sync_secrets_with_token(now, rng);
                     Ok(())
                 }
-                Err(e) => Err(self.fail_token(action, e, now, rng)),
+                Err(e) => Err(self.fail_token(action, tag(e), now, rng)),
             },
             Action::Fetch(i) => {
                 let Some(spec) = self.config.secrets.get(i) else {
@@ -283,7 +363,7 @@ impl VaultClient {
                         }
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_secret(action, e, now, rng)),
+                    Err(e) => Err(self.fail_secret(action, tag(e), now, rng)),
                 }
             }
             Action::RenewLease(i) => {
@@ -299,7 +379,7 @@ impl VaultClient {
                         }
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_secret(action, e, now, rng)),
+                    Err(e) => Err(self.fail_secret(action, tag(e), now, rng)),
                 }
             }
             Action::RevokeLease(i) => {
@@ -308,7 +388,7 @@ impl VaultClient {
                 if let Some(s) = self.secrets.get_mut(i) {
                     s.end_revocation();
                 }
-                parse_empty(status, body)
+                parse_empty(status, body).map_err(tag)
             }
         }
     }
@@ -325,6 +405,7 @@ impl VaultClient {
         if self.take_in_flight(action).is_none() {
             return;
         }
+        self.gate.on_outcome(Some(err), now, rng);
         let e = err.clone();
         if let Action::RevokeLease(i) = action {
             if let Some(s) = self.secrets.get_mut(i) {
@@ -357,6 +438,20 @@ impl VaultClient {
                 u.reason = UnavailableReason::VaultUnavailable;
                 u.last_error = self.token.last_error();
             }
+            // Vault as a whole is failing (sealed, rate limiting, down, slow):
+            // this secret's own call may not have gone out, the fault explains it.
+            // Another VM calls Vault: its last error explains the gap here.
+            if u.last_error.is_none() {
+                let own = self.gate.last_fault().map(|code| (i, code));
+                let shared =
+                    own.or_else(|| self.shared_failures.iter().find(|(j, _)| *j == i).copied());
+                if let Some((_, code)) = shared {
+                    u.last_error = Some(code);
+                    if u.reason == UnavailableReason::NotLoaded {
+                        u.reason = UnavailableReason::VaultUnavailable;
+                    }
+                }
+            }
             u
         })
     }
@@ -388,6 +483,38 @@ impl VaultClient {
                 })
             })
             .collect()
+    }
+
+    /// Why each secret that cannot be served right now is failing, for the
+    /// shared-data record (secrets without an error are left out).
+    pub fn failures(&self, now: Now) -> Vec<SecretFailure> {
+        self.config
+            .secrets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, spec)| {
+                let state = self.secrets.get(i)?;
+                let code = match self.secret(&spec.name, now) {
+                    Err(u) => u.last_error?,
+                    // Still serving, but its last call failed or Vault is in
+                    // trouble: another VM may see it expire before the next record.
+                    Ok(_) => state.last_error().or(self.gate.last_fault())?,
+                };
+                Some(SecretFailure {
+                    name: spec.name.clone(),
+                    last_error: code.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the owner VM's failures (see [`Self::failures`]) as this VM's
+    /// explanation for secrets it cannot serve; unknown codes are ignored.
+    pub fn adopt_failures(&mut self, failures: &[SecretFailure]) {
+        self.shared_failures = failures
+            .iter()
+            .filter_map(|f| Some((self.index_of(&f.name)?, known_reason(&f.last_error)?)))
+            .collect();
     }
 
     /// Installs snapshots written by the owner VM when they are newer than
@@ -433,10 +560,10 @@ impl VaultClient {
     fn needs_unwrap(&self) -> bool {
         matches!(
             self.config.auth,
-            AuthMethod::AppRole {
+            Some(AuthMethod::AppRole {
                 secret_id_wrapped: true,
                 ..
-            }
+            })
         ) && self.unwrapped_secret_id.is_none()
     }
 
@@ -477,8 +604,17 @@ impl VaultClient {
         }
         if e.needs_relogin() {
             // The token may still be valid for other paths: keep it serving
-            // and log in again (policies may have changed).
-            self.token.request_relogin(now);
+            // and log in again (it may have been revoked), but once: when a
+            // token obtained after a refusal is refused too, the policy is
+            // the problem and the secrets only back off until it is restored.
+            let generation = self.token.generation();
+            match self.relogin_after_denial {
+                Some(denied) if denied < generation => {}
+                _ => {
+                    self.relogin_after_denial = Some(generation);
+                    self.token.request_relogin(now);
+                }
+            }
         }
         e
     }
@@ -505,5 +641,7 @@ fn secret_index(a: Action) -> Option<usize> {
     }
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

@@ -4,22 +4,27 @@
 //! variables (`*_env`), resolved once at compile time through an
 //! [`EnvResolver`]. Errors name the JSON field and the variable, never a value.
 
-use crate::config::{join_path, parse_duration_ms, ConfigError};
+use crate::backoff::Backoff;
+use crate::config::{join_path, parse_duration_ms, secret_from_env, ConfigError};
 use crate::secret::Secret;
 use serde::Deserialize;
 
 /// Looks up an environment variable by name (`std::env::var` in the host).
-pub type EnvResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::config::EnvResolver;
 
 const DEFAULT_TIMEOUT: &str = "5s";
 const DEFAULT_PREFIX: &str = "/v1";
 const DEFAULT_KV_REFRESH: &str = "60s";
+/// Shortest accepted first retry: below it, a fault turns into a call storm.
+const MIN_RETRY_INITIAL_MS: u64 = 100;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultConfigDto {
     pub connection: ConnectionDto,
-    pub auth: AuthDto,
+    /// The plugin's own login; needed for `secrets`, optional with only `per_user_jwt`.
+    #[serde(default)]
+    pub auth: Option<AuthDto>,
     #[serde(default)]
     pub per_user_jwt: Option<PerUserJwtDto>,
     #[serde(default)]
@@ -27,6 +32,20 @@ pub struct VaultConfigDto {
     /// How often KV v2 secrets are re-read, e.g. `"60s"`.
     #[serde(default)]
     pub kv_refresh_interval: Option<String>,
+    /// Backoff after failed calls; default 1 s doubling up to 5 min.
+    #[serde(default)]
+    pub retry: Option<RetryDto>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryDto {
+    /// First wait after a failure, e.g. `"1s"`; doubles with each failure.
+    #[serde(default)]
+    pub initial: Option<String>,
+    /// Longest wait, e.g. `"5m"`; also bounds a server's `Retry-After`.
+    #[serde(default)]
+    pub max: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -79,6 +98,9 @@ pub struct PerUserJwtDto {
     pub mount: Option<String>,
     #[serde(default)]
     pub role: Option<String>,
+    /// Users whose Vault token (and secret values) are cached per VM; default 1000.
+    #[serde(default)]
+    pub max_users: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -109,10 +131,13 @@ pub enum SecretKindDto {
 #[derive(Clone, Debug)]
 pub struct VaultConfig {
     pub connection: Connection,
-    pub auth: AuthMethod,
+    /// `None` when the plugin only logs in per user (`per_user_jwt`, no `secrets`).
+    pub auth: Option<AuthMethod>,
     pub per_user_jwt: Option<PerUserJwt>,
     pub secrets: Vec<SecretSpec>,
     pub kv_refresh_interval_ms: u64,
+    /// Backoff for failed calls (jittered, see [`Backoff`]).
+    pub retry: Backoff,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +181,12 @@ pub enum AuthMethod {
 pub struct PerUserJwt {
     pub mount: String,
     pub role: Option<String>,
+    /// Capacity of the per-VM user token and value caches.
+    pub max_users: usize,
 }
+
+/// Default [`PerUserJwt::max_users`].
+pub const DEFAULT_MAX_USERS: usize = 1000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretSpec {
@@ -191,17 +221,38 @@ impl VaultConfigDto {
             .connection
             .compile()
             .map_err(|e| e.under("connection"))?;
-        let auth = self.auth.compile(env).map_err(|e| e.under("auth"))?;
+        let auth = self
+            .auth
+            .map(|a| a.compile(env))
+            .transpose()
+            .map_err(|e| e.under("auth"))?;
         let per_user_jwt = self
             .per_user_jwt
             .map(|p| -> Result<PerUserJwt, ConfigError> {
+                let max_users = p.max_users.unwrap_or(DEFAULT_MAX_USERS);
+                if max_users == 0 {
+                    return Err(ConfigError::new("max_users", "must be at least 1"));
+                }
                 Ok(PerUserJwt {
                     mount: mount_or(p.mount, "jwt", "mount")?,
                     role: p.role.map(|r| name_like("role", r)).transpose()?,
+                    max_users,
                 })
             })
             .transpose()
             .map_err(|e| e.under("per_user_jwt"))?;
+        if auth.is_none() {
+            if !self.secrets.is_empty() {
+                return Err(ConfigError::new("auth", "is required to read `secrets`")
+                    .with_hint("add e.g. {\"kubernetes\": {\"role\": ..., \"jwt_env\": ...}}"));
+            }
+            if per_user_jwt.is_none() {
+                return Err(ConfigError::new(
+                    "auth",
+                    "set `auth` (the plugin's own login) or `per_user_jwt`",
+                ));
+            }
+        }
         let mut secrets: Vec<SecretSpec> = Vec::with_capacity(self.secrets.len());
         for (i, s) in self.secrets.into_iter().enumerate() {
             let at = format!("secrets[{i}]");
@@ -225,13 +276,42 @@ impl VaultConfigDto {
                 "must be at least 1s",
             ));
         }
+        let retry = match self.retry {
+            None => super::RETRY_BACKOFF,
+            Some(r) => r.compile().map_err(|e| e.under("retry"))?,
+        };
         Ok(VaultConfig {
             connection,
             auth,
             per_user_jwt,
             secrets,
             kv_refresh_interval_ms,
+            retry,
         })
+    }
+}
+
+impl RetryDto {
+    fn compile(self) -> Result<Backoff, ConfigError> {
+        let default = super::RETRY_BACKOFF;
+        let initial = match self.initial.as_deref() {
+            Some(t) => parse_duration_ms("initial", t)?,
+            None => default.base_ms,
+        };
+        let max = match self.max.as_deref() {
+            Some(t) => parse_duration_ms("max", t)?,
+            None => default.max_ms.max(initial),
+        };
+        if initial < MIN_RETRY_INITIAL_MS {
+            return Err(ConfigError::new("initial", "must be at least 100ms"));
+        }
+        if max < initial {
+            return Err(ConfigError::new(
+                "max",
+                "must not be shorter than `initial`",
+            ));
+        }
+        Ok(Backoff::new(initial, max))
     }
 }
 
@@ -283,7 +363,7 @@ impl AuthDto {
             } => AuthMethod::Kubernetes {
                 mount: mount_or(mount, "kubernetes", "kubernetes.mount")?,
                 role: name_like("kubernetes.role", role)?,
-                jwt: from_env(env, "kubernetes.jwt_env", &jwt_env)?,
+                jwt: secret_from_env(env, "kubernetes.jwt_env", &jwt_env)?,
             },
             AuthDto::Approle {
                 mount,
@@ -292,8 +372,8 @@ impl AuthDto {
                 secret_id_wrapped,
             } => AuthMethod::AppRole {
                 mount: mount_or(mount, "approle", "approle.mount")?,
-                role_id: from_env(env, "approle.role_id_env", &role_id_env)?,
-                secret_id: from_env(env, "approle.secret_id_env", &secret_id_env)?,
+                role_id: secret_from_env(env, "approle.role_id_env", &role_id_env)?,
+                secret_id: secret_from_env(env, "approle.secret_id_env", &secret_id_env)?,
                 secret_id_wrapped,
             },
             AuthDto::Jwt {
@@ -303,10 +383,10 @@ impl AuthDto {
             } => AuthMethod::Jwt {
                 mount: mount_or(mount, "jwt", "jwt.mount")?,
                 role: role.map(|r| name_like("jwt.role", r)).transpose()?,
-                jwt: from_env(env, "jwt.jwt_env", &jwt_env)?,
+                jwt: secret_from_env(env, "jwt.jwt_env", &jwt_env)?,
             },
             AuthDto::Token { token_env } => AuthMethod::Token {
-                token: from_env(env, "token.token_env", &token_env)?,
+                token: secret_from_env(env, "token.token_env", &token_env)?,
             },
         })
     }
@@ -413,23 +493,6 @@ pub(crate) fn validate_path(at: &str, path: &str) -> Result<(), ConfigError> {
         return bad("must not contain empty, `.` or `..` segments");
     }
     Ok(())
-}
-
-fn from_env(env: EnvResolver<'_>, at: &str, var: &str) -> Result<Secret, ConfigError> {
-    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ConfigError::new(
-            at,
-            "must be an environment variable name [A-Za-z0-9_]",
-        ));
-    }
-    match env(var) {
-        Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-        _ => Err(ConfigError::new(
-            at,
-            format!("environment variable `{var}` is not set or empty"),
-        )
-        .with_hint("list it in vm_config.environment_variables (Istio: vmConfig.env)")),
-    }
 }
 
 #[cfg(test)]

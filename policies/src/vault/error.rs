@@ -16,9 +16,10 @@ pub enum VaultError {
     /// 404: the path does not exist (missing secret, wrong mount).
     #[error("vault path not found")]
     NotFound,
-    /// 429: Vault rate-limited the call.
+    /// 429: Vault rate-limited the call; `retry_after_ms` from its
+    /// `Retry-After` header (delta-seconds), when present.
     #[error("vault rate limited the request")]
-    RateLimited,
+    RateLimited { retry_after_ms: Option<u64> },
     /// 503 with a Vault error body: sealed or in standby.
     #[error("vault is sealed or unavailable: {0}")]
     Sealed(String),
@@ -52,6 +53,30 @@ pub enum VaultError {
     CannotRelogin,
 }
 
+/// Every code [`VaultError::reason`] returns.
+pub const FAILURE_REASONS: &[&str] = &[
+    "vault_permission_denied",
+    "vault_bad_request",
+    "vault_not_found",
+    "vault_rate_limited",
+    "vault_sealed",
+    "vault_server_error",
+    "vault_unreachable",
+    "vault_timeout",
+    "vault_unexpected_status",
+    "vault_response_too_large",
+    "vault_malformed_response",
+    "secret_field_missing",
+    "secret_field_not_text",
+    "vault_token_rejected",
+];
+
+/// The static reason code equal to `code`, if it is one of [`FAILURE_REASONS`]
+/// (codes read back from shared data).
+pub fn known_reason(code: &str) -> Option<&'static str> {
+    FAILURE_REASONS.iter().find(|r| **r == code).copied()
+}
+
 impl VaultError {
     /// A short snake_case code for logs, metrics and HTTP answers.
     pub fn reason(&self) -> &'static str {
@@ -59,7 +84,7 @@ impl VaultError {
             VaultError::PermissionDenied(_) => "vault_permission_denied",
             VaultError::BadRequest(_) => "vault_bad_request",
             VaultError::NotFound => "vault_not_found",
-            VaultError::RateLimited => "vault_rate_limited",
+            VaultError::RateLimited { .. } => "vault_rate_limited",
             VaultError::Sealed(_) => "vault_sealed",
             VaultError::ServerError { .. } => "vault_server_error",
             VaultError::Unreachable => "vault_unreachable",
@@ -76,6 +101,39 @@ impl VaultError {
     /// The token is no longer accepted: drop it and log in again.
     pub fn needs_relogin(&self) -> bool {
         matches!(self, VaultError::PermissionDenied(_))
+    }
+
+    /// The server as a whole is in trouble (sealed, rate limiting, down,
+    /// slow, failing): every call would fail the same way, so the client
+    /// backs off as a whole (see [`super::retry::ServerGate`]).
+    pub fn is_server_fault(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Sealed(_)
+                | VaultError::RateLimited { .. }
+                | VaultError::Unreachable
+                | VaultError::Timeout
+                | VaultError::ServerError { .. }
+        )
+    }
+
+    /// How long the server asked us to wait (`Retry-After`), if it did.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            VaultError::RateLimited { retry_after_ms } => *retry_after_ms,
+            _ => None,
+        }
+    }
+
+    /// Attaches a parsed `Retry-After` to a rate-limit error; other errors
+    /// are returned unchanged.
+    pub fn with_retry_after(self, retry_after_ms: Option<u64>) -> Self {
+        match self {
+            VaultError::RateLimited { .. } if retry_after_ms.is_some() => {
+                VaultError::RateLimited { retry_after_ms }
+            }
+            other => other,
+        }
     }
 }
 

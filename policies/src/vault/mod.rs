@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod request;
 mod response;
+mod retry;
 mod secret_state;
 mod snapshot;
 mod token_state;
@@ -20,19 +21,22 @@ mod user_cache;
 mod value;
 
 pub use client::{Action, VaultClient};
+pub(crate) use config::validate_path;
 pub use config::{
     AuthDto, AuthMethod, Connection, ConnectionDto, EnvResolver, PerUserJwt, PerUserJwtDto,
-    SecretDto, SecretKind, SecretKindDto, SecretSpec, VaultConfig, VaultConfigDto,
+    RetryDto, SecretDto, SecretKind, SecretKindDto, SecretSpec, VaultConfig, VaultConfigDto,
+    DEFAULT_MAX_USERS,
 };
-pub use error::{Unavailable, UnavailableReason, VaultError};
+pub use error::{known_reason, Unavailable, UnavailableReason, VaultError, FAILURE_REASONS};
 pub use request::{Endpoint, HeaderValue, Method, VaultRequest};
 pub use response::{
     parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
-    parse_token_renew, parse_unwrap_secret_id, AuthInfo, DynamicSecret, Kv2Secret, Renewal,
+    parse_token_renew, parse_unwrap_secret_id, AuthInfo, DynamicSecret, Kv2Secret, Renewal, Reply,
     TokenInfo, MAX_RESPONSE_BYTES,
 };
+pub use retry::{parse_retry_after, retry_delay_ms, ServerGate};
 pub use secret_state::{Fetched, SecretAction, SecretState};
-pub use snapshot::{OwnerLease, SecretSnapshot, SharedState};
+pub use snapshot::{OwnerLease, SecretFailure, SecretSnapshot, SharedState};
 pub use token_state::{TokenAction, TokenState};
 pub use user_cache::UserTokenCache;
 pub use value::SecretValue;
@@ -42,7 +46,8 @@ pub const RENEW_FRACTION: (f64, f64) = (0.6, 0.75);
 /// Fraction of the remaining lifetime at which a replacement is fetched when a
 /// lease cannot be renewed any further.
 pub const REPLACE_FRACTION: (f64, f64) = (0.8, 0.9);
-/// Backoff for failed Vault calls: 1 s doubling up to 5 min, with jitter.
+/// Default backoff for failed Vault calls: 1 s doubling up to 5 min, with
+/// jitter (configurable as `retry`).
 pub const RETRY_BACKOFF: crate::backoff::Backoff = crate::backoff::Backoff::new(1_000, 300_000);
 
 /// Something that expires is renewed or replaced at least this long before

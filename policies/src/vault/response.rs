@@ -12,6 +12,16 @@ use serde_json::{Map, Value};
 pub const MAX_RESPONSE_BYTES: usize = 128 * 1024;
 const MAX_MESSAGE_CHARS: usize = 200;
 
+/// One Vault answer as the host received it.
+#[derive(Clone, Copy, Debug)]
+pub struct Reply<'a> {
+    /// `:status`; Envoy synthesizes 503 (no endpoint) and 504 (timeout).
+    pub status: u16,
+    /// The raw `Retry-After` header, when present.
+    pub retry_after: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
 /// The common success envelope; unknown fields are ignored (Vault adds some).
 #[derive(Default, Deserialize)]
 struct Envelope {
@@ -119,7 +129,9 @@ fn envelope(status: u16, body: &[u8]) -> Result<Envelope, VaultError> {
         400 => VaultError::BadRequest(message),
         403 => VaultError::PermissionDenied(message),
         404 => VaultError::NotFound,
-        429 => VaultError::RateLimited,
+        429 => VaultError::RateLimited {
+            retry_after_ms: None,
+        },
         // Vault answers 503 with its JSON error body; Envoy's own 503 (no
         // healthy upstream, connect failure) is plain text.
         503 => match vault_errors {

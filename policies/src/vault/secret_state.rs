@@ -5,8 +5,10 @@
 
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::response::{DynamicSecret, Kv2Secret, Renewal};
+use super::retry::retry_delay_ms;
 use super::value::SecretValue;
 use super::{before_expiry, jittered, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
+use crate::backoff::Backoff;
 use crate::env::{Now, Random};
 
 /// KV re-reads land in [0.9, 1.0] of the interval so proxies spread out.
@@ -96,6 +98,9 @@ pub struct SecretState {
     failures: u32,
     retry_at: Now,
     last_error: Option<&'static str>,
+    backoff: Backoff,
+    /// The last call was refused (403); cleared by the next success.
+    denied: bool,
 }
 
 impl SecretState {
@@ -109,7 +114,20 @@ impl SecretState {
             failures: 0,
             retry_at: Now::from_unix_ms(0),
             last_error: None,
+            backoff: RETRY_BACKOFF,
+            denied: false,
         }
+    }
+
+    /// Uses `backoff` for failed calls instead of [`RETRY_BACKOFF`].
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Vault refused the last read or renewal (403) and nothing succeeded since.
+    pub fn is_denied(&self) -> bool {
+        self.denied
     }
 
     /// The value to use at `now`, or why there is none (fail closed).
@@ -193,6 +211,7 @@ impl SecretState {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
+        self.denied = false;
         let refresh_at = Some(now.plus_ms(jittered(self.refresh_ms, REFRESH_FRACTION, rng)));
         let loaded = match fetched {
             Fetched::Kv2(kv) => {
@@ -324,6 +343,7 @@ impl SecretState {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
+        self.denied = false;
         let Some(l) = self.loaded.as_mut() else {
             return;
         };
@@ -352,8 +372,9 @@ impl SecretState {
         rng: &mut dyn Random,
     ) {
         self.failures = self.failures.saturating_add(1);
-        self.retry_at = now.plus_ms(RETRY_BACKOFF.delay_ms(self.failures, rng));
+        self.retry_at = now.plus_ms(retry_delay_ms(&self.backoff, self.failures, err, rng));
         self.last_error = Some(err.reason());
+        self.denied = err.needs_relogin();
         if action == SecretAction::Renew {
             if let Some(l) = self.loaded.as_mut() {
                 let end = l.expiry();

@@ -65,11 +65,22 @@ impl OwnerLease {
     }
 }
 
+/// Why the owner cannot serve a secret right now (the reason code of its
+/// last failed call), so that every VM's 503 names the same cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretFailure {
+    pub name: String,
+    pub last_error: String,
+}
+
 /// The whole shared-data record: owner plus every loaded secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedState {
     pub owner: Option<OwnerLease>,
     pub secrets: Vec<SecretSnapshot>,
+    /// Secrets the owner's last calls failed for (absent in older records).
+    #[serde(default)]
+    pub failures: Vec<SecretFailure>,
 }
 
 impl SharedState {

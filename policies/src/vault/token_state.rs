@@ -4,7 +4,9 @@
 
 use super::error::VaultError;
 use super::response::{AuthInfo, Renewal, TokenInfo};
+use super::retry::retry_delay_ms;
 use super::{before_expiry, RENEW_FRACTION, REPLACE_FRACTION, RETRY_BACKOFF};
+use crate::backoff::Backoff;
 use crate::env::{Now, Random};
 use crate::secret::Secret;
 
@@ -39,6 +41,7 @@ pub struct TokenState {
     login_failures: u32,
     generation: u64,
     last_error: Option<&'static str>,
+    backoff: Backoff,
 }
 
 impl TokenState {
@@ -51,7 +54,14 @@ impl TokenState {
             login_failures: 0,
             generation: 0,
             last_error: None,
+            backoff: RETRY_BACKOFF,
         }
+    }
+
+    /// Uses `backoff` for failed calls instead of [`RETRY_BACKOFF`].
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 
     /// A fixed token (dev): usable at once, looked up to learn its TTL.
@@ -146,7 +156,8 @@ impl TokenState {
     /// A login (or the unwrap before it) failed: back off, keep any old token.
     pub fn on_login_failed(&mut self, err: &VaultError, now: Now, rng: &mut dyn Random) {
         self.login_failures = self.login_failures.saturating_add(1);
-        self.next_login_at = now.plus_ms(RETRY_BACKOFF.delay_ms(self.login_failures, rng));
+        self.next_login_at =
+            now.plus_ms(retry_delay_ms(&self.backoff, self.login_failures, err, rng));
         self.last_error = Some(err.reason());
     }
 
@@ -176,9 +187,10 @@ impl TokenState {
             return;
         }
         let can_login = self.can_login;
+        let backoff = self.backoff;
         if let Some(live) = self.live.as_mut() {
             live.renew_failures = live.renew_failures.saturating_add(1);
-            let retry = now.plus_ms(RETRY_BACKOFF.delay_ms(live.renew_failures, rng));
+            let retry = now.plus_ms(retry_delay_ms(&backoff, live.renew_failures, err, rng));
             let margin = live.ttl_s.saturating_mul(100).max(1_000);
             let too_late = live.expires_at.is_some_and(|e| retry.plus_ms(margin) >= e);
             if too_late && can_login {
@@ -207,7 +219,7 @@ impl TokenState {
             return;
         }
         self.login_failures = self.login_failures.saturating_add(1);
-        let retry = now.plus_ms(RETRY_BACKOFF.delay_ms(self.login_failures, rng));
+        let retry = now.plus_ms(retry_delay_ms(&self.backoff, self.login_failures, err, rng));
         if let Some(live) = self.live.as_mut() {
             live.lookup_at = Some(retry);
         }

@@ -51,11 +51,30 @@ impl UserTokenCache {
     /// Caches a login answer for `subject`. `started` is when the login was
     /// sent. Tokens without a TTL, or too short to be useful, are not cached.
     pub fn insert(&mut self, subject: &str, auth: &AuthInfo, started: Now, now: Now) {
+        self.insert_until(subject, auth, started, now, None);
+    }
+
+    /// Like [`Self::insert`], but never kept past `not_after` (e.g. the
+    /// expiry of the user JWT the token was obtained with).
+    pub fn insert_until(
+        &mut self,
+        subject: &str,
+        auth: &AuthInfo,
+        started: Now,
+        now: Now,
+        not_after: Option<Now>,
+    ) {
         let ttl_ms = auth.lease_duration_s.saturating_mul(1000);
         if ttl_ms <= EXPIRY_MARGIN_MS {
             return;
         }
-        let expires_at = started.plus_ms(ttl_ms - EXPIRY_MARGIN_MS);
+        let mut expires_at = started.plus_ms(ttl_ms - EXPIRY_MARGIN_MS);
+        if let Some(cap) = not_after {
+            expires_at = expires_at.min(cap);
+        }
+        if expires_at <= now {
+            return;
+        }
         if !self.entries.contains_key(subject) && self.entries.len() >= self.capacity {
             self.entries.retain(|_, e| now < e.expires_at);
             if self.entries.len() >= self.capacity {
@@ -132,6 +151,18 @@ mod tests {
         c.insert("d", &auth("s.d", 600), later, later);
         assert!(c.get("c", later).is_none() && c.get("d", later).is_some());
         assert!(c.get("b", later).is_some());
+    }
+
+    #[test]
+    fn token_is_not_kept_past_the_user_jwt_it_came_from() {
+        let t0 = Now::from_unix_secs(1_000);
+        let mut c = UserTokenCache::new(2);
+        let jwt_exp = t0.plus_ms(30_000);
+        c.insert_until("alice", &auth("s.a", 600), t0, t0, Some(jwt_exp));
+        assert!(c.get("alice", t0.plus_ms(29_999)).is_some());
+        assert!(c.get("alice", jwt_exp).is_none());
+        c.insert_until("bob", &auth("s.b", 600), t0, t0, Some(t0));
+        assert!(c.is_empty() || c.get("bob", t0).is_none());
     }
 
     #[test]

@@ -258,6 +258,11 @@ fn injector(i: &Injector, raw: &Value) -> String {
                 ),
                 None => "OAuth2 client credentials".to_string(),
             },
+            CredentialSpec::VaultPerUser(p) => format!(
+                "Vault KV {}/{} read with each user's own Vault token (per-user JWT login)",
+                p.mount,
+                p.path.as_str()
+            ),
         };
         let _ = writeln!(out, "    credential: {source}");
         let mode = match b.injection.mode {
@@ -302,17 +307,18 @@ fn injector(i: &Injector, raw: &Value) -> String {
 
 fn vault(out: &mut String, v: &VaultConfig) {
     let auth = match &v.auth {
-        AuthMethod::Kubernetes { mount, role, .. } => {
+        None => "none (per-user logins only)".to_string(),
+        Some(AuthMethod::Kubernetes { mount, role, .. }) => {
             format!("kubernetes (mount {mount}, role {role})")
         }
-        AuthMethod::AppRole { mount, .. } => format!("approle (mount {mount})"),
-        AuthMethod::Jwt { mount, role, .. } => {
+        Some(AuthMethod::AppRole { mount, .. }) => format!("approle (mount {mount})"),
+        Some(AuthMethod::Jwt { mount, role, .. }) => {
             format!(
                 "jwt (mount {mount}, role {})",
                 role.as_deref().unwrap_or("default")
             )
         }
-        AuthMethod::Token { .. } => "fixed token (development only)".to_string(),
+        Some(AuthMethod::Token { .. }) => "fixed token (development only)".to_string(),
     };
     let _ = writeln!(
         out,

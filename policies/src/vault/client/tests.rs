@@ -392,6 +392,7 @@ fn snapshots_let_other_vms_serve_the_same_values_until_expiry() {
     let shared = SharedState {
         owner: Some(OwnerLease::claim("vm-1", at(0), 30_000)),
         secrets: owner.snapshots(),
+        failures: Vec::new(),
     };
     let bytes = shared.to_bytes().unwrap();
     assert!(

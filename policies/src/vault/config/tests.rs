@@ -34,7 +34,8 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.connection.timeout_ms, 5_000);
     assert_eq!(c.connection.namespace, None);
     assert_eq!(c.kv_refresh_interval_ms, 60_000);
-    match &c.auth {
+    assert_eq!(c.retry, crate::backoff::Backoff::new(1_000, 300_000));
+    match c.auth.as_ref().unwrap() {
         AuthMethod::Kubernetes { mount, role, jwt } => {
             assert_eq!((mount.as_str(), role.as_str()), ("kubernetes", "app"));
             assert_eq!(jwt.expose(), "eyJ.sa-jwt-value.sig");
@@ -92,7 +93,23 @@ fn every_auth_method_compiles_with_its_defaults() {
             r#"{"kubernetes": {"role": "app", "jwt_env": "VAULT_JWT"}}"#,
             auth,
         );
-        assert_eq!(compile(&json).unwrap().auth, want, "{auth}");
+        assert_eq!(compile(&json).unwrap().auth, Some(want), "{auth}");
+    }
+}
+
+#[test]
+fn retry_backoff_is_configurable_and_defaults_fill_the_other_bound() {
+    let cases = [
+        (r#"{"initial": "200ms", "max": "8s"}"#, (200, 8_000)),
+        (r#"{"initial": "2s"}"#, (2_000, 300_000)),
+        (r#"{"initial": "10m"}"#, (600_000, 600_000)),
+        (r#"{"max": "30s"}"#, (1_000, 30_000)),
+        (r#"{}"#, (1_000, 300_000)),
+    ];
+    for (retry, (base, max)) in cases {
+        let json = BASE.replace(r#""secrets""#, &format!(r#""retry": {retry}, "secrets""#));
+        let c = compile(&json).unwrap();
+        assert_eq!((c.retry.base_ms, c.retry.max_ms), (base, max), "{retry}");
     }
 }
 
@@ -113,7 +130,8 @@ fn optional_connection_and_refresh_settings_are_honoured() {
         c.per_user_jwt,
         Some(PerUserJwt {
             mount: "jwt".into(),
-            role: Some("user".into())
+            role: Some("user".into()),
+            max_users: 1000
         })
     );
 }
@@ -265,12 +283,70 @@ fn invalid_configs_are_rejected_naming_the_field() {
             "per_user_jwt.mount",
             "?",
         ),
+        (
+            BASE.replace(
+                r#""secrets""#,
+                r#""per_user_jwt": {"max_users": 0}, "secrets""#,
+            ),
+            "per_user_jwt.max_users",
+            "at least 1",
+        ),
+        (
+            BASE.replace(
+                r#""auth": {"kubernetes": {"role": "app", "jwt_env": "VAULT_JWT"}},"#,
+                r#""per_user_jwt": {},"#,
+            ),
+            "auth",
+            "required to read `secrets`",
+        ),
+        (
+            r#"{"connection": {"cluster": "vault", "authority": "vault:8200"}}"#.to_string(),
+            "auth",
+            "or `per_user_jwt`",
+        ),
+        (
+            BASE.replace(r#""secrets""#, r#""retry": {"initial": "50ms"}, "secrets""#),
+            "retry.initial",
+            "at least 100ms",
+        ),
+        (
+            BASE.replace(
+                r#""secrets""#,
+                r#""retry": {"initial": "10s", "max": "5s"}, "secrets""#,
+            ),
+            "retry.max",
+            "shorter than `initial`",
+        ),
+        (
+            BASE.replace(r#""secrets""#, r#""retry": {"max": "soon"}, "secrets""#),
+            "retry.max",
+            "not a duration",
+        ),
     ];
     for (json, path, msg) in cases {
         let err = compile(&json).unwrap_err();
         assert_eq!(err.path, path, "{err}");
         assert!(err.to_string().contains(msg), "{err} should mention {msg}");
     }
+}
+
+#[test]
+fn per_user_only_config_needs_no_plugin_login() {
+    let c = compile(
+        r#"{"connection": {"cluster": "vault", "authority": "vault:8200"},
+            "per_user_jwt": {"role": "user", "max_users": 50}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.auth, None);
+    assert!(c.secrets.is_empty());
+    assert_eq!(
+        c.per_user_jwt,
+        Some(PerUserJwt {
+            mount: "jwt".into(),
+            role: Some("user".into()),
+            max_users: 50
+        })
+    );
 }
 
 #[test]

@@ -143,7 +143,7 @@ fn error_statuses_are_classified_with_reason_codes() {
         (400, e(r#""invalid role or secret ID""#), VaultError::BadRequest("invalid role or secret ID".into()), "vault_bad_request"),
         (400, e(r#""lease not found""#), VaultError::BadRequest("lease not found".into()), "vault_bad_request"),
         (404, e(""), VaultError::NotFound, "vault_not_found"),
-        (429, e(r#""request path \"x\": rate limit quota exceeded""#), VaultError::RateLimited, "vault_rate_limited"),
+        (429, e(r#""request path \"x\": rate limit quota exceeded""#), VaultError::RateLimited { retry_after_ms: None }, "vault_rate_limited"),
         (500, e(r#""internal error""#), VaultError::ServerError { status: 500, message: "internal error".into() }, "vault_server_error"),
         (502, e(r#""upstream""#), VaultError::ServerError { status: 502, message: "upstream".into() }, "vault_server_error"),
         (503, e(r#""Vault is sealed""#), VaultError::Sealed("Vault is sealed".into()), "vault_sealed"),

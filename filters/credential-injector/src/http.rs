@@ -1,0 +1,397 @@
+//! One request: read it once, decide, apply; per-user credentials pause it
+//! for the Vault calls. Response phase: CORS headers and echo stripping.
+
+use crate::per_user;
+use crate::root::Shared;
+use mesh_host::reply::LocalReply;
+use mesh_host::{clock, headers, properties};
+use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
+use policies::inject::per_user::{UserStage, UserStep, UserVault, UserVaultError};
+use policies::inject::{
+    echoed_response_headers, Allow, Decision, InjectMode, PendingCredential, RequestInput,
+};
+use policies::routes::split_path_and_query;
+use policies::secret::Secret;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+use std::rc::Rc;
+
+enum State {
+    Pending,
+    /// Waiting for Vault's answer to call `token` (per-user credential).
+    Fetching {
+        token: u32,
+        stage: UserStage,
+        pending: Box<PendingCredential>,
+        /// Body bytes Envoy buffered meanwhile (its running total).
+        body_buffered: u64,
+    },
+    /// Answered locally (denial, preflight): response hooks leave it alone.
+    Answered,
+    Forwarded {
+        cors_headers: Vec<(String, String)>,
+        injected: Secret,
+        echo_fields: Vec<Secret>,
+        max_body_bytes: Option<u64>,
+        body_seen: u64,
+    },
+}
+
+pub struct Request {
+    context_id: u32,
+    shared: Option<Rc<Shared>>,
+    state: State,
+}
+
+impl Request {
+    pub fn new(context_id: u32, shared: Option<Rc<Shared>>) -> Self {
+        Self {
+            context_id,
+            shared,
+            state: State::Pending,
+        }
+    }
+
+    /// Applies a final decision; `Continue` when the request goes upstream.
+    fn apply(&mut self, shared: &Shared, decision: Decision, body_seen: u64) -> Action {
+        match decision {
+            Decision::Preflight { headers } => {
+                shared.metrics.preflights.inc();
+                self.state = State::Answered;
+                let hs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                if let Err(s) = hostcalls::send_http_response(204, hs, None) {
+                    log::error!("credential_injector: cannot answer a preflight: {s:?}");
+                }
+                Action::Pause
+            }
+            Decision::Deny(d) => {
+                shared.metrics.denied.inc(d.code());
+                log::debug!(
+                    "credential_injector[{}]: denied: {}",
+                    self.context_id,
+                    d.code()
+                );
+                self.deny(u32::from(d.status), d.code(), d.message(), &d.cors_headers)
+            }
+            Decision::Allow(a) => self.forward(shared, a, body_seen),
+            // `complete` never asks for another fetch; fail closed if it did.
+            Decision::FetchUserCredential(p) => {
+                shared.metrics.denied.inc("credential_unavailable");
+                self.deny(
+                    503,
+                    "credential_unavailable",
+                    "the backend credential is not available".into(),
+                    &p.allow.cors_headers,
+                )
+            }
+        }
+    }
+
+    fn deny(
+        &mut self,
+        status: u32,
+        reason: &'static str,
+        message: String,
+        cors: &[(String, String)],
+    ) -> Action {
+        self.state = State::Answered;
+        let mut reply = LocalReply::new(status, reason, message);
+        for (k, v) in cors {
+            reply = reply.with_header(k.clone(), v.clone());
+        }
+        if status == 401 {
+            reply = reply.with_header("www-authenticate", "Bearer");
+        }
+        reply.send();
+        Action::Pause
+    }
+
+    fn forward(&mut self, shared: &Shared, a: Allow, body_seen: u64) -> Action {
+        if a.max_body_bytes.is_some_and(|max| body_seen > max) {
+            shared.metrics.denied.inc("body_too_large");
+            return self.deny(
+                413,
+                "body_too_large",
+                "the request body is too large".into(),
+                &a.cors_headers,
+            );
+        }
+        for h in &a.remove_headers {
+            headers::remove_request_header(h);
+        }
+        let mut injected = Secret::default();
+        for h in &a.set_headers {
+            let r = match h.mode {
+                InjectMode::Overwrite => hostcalls::set_map_value(
+                    MapType::HttpRequestHeaders,
+                    &h.name,
+                    Some(h.value.expose()),
+                ),
+                InjectMode::Add => {
+                    hostcalls::add_map_value(MapType::HttpRequestHeaders, &h.name, h.value.expose())
+                }
+            };
+            if r.is_err() {
+                shared.metrics.denied.inc("credential_invalid");
+                return self.deny(
+                    503,
+                    "credential_invalid",
+                    "the backend credential cannot be used".into(),
+                    &a.cors_headers,
+                );
+            }
+            injected = h.value.clone();
+        }
+        if let Some(p) = &a.path_rewrite {
+            headers::set_request_header(":path", p);
+        }
+        shared.metrics.allowed.inc();
+        self.state = State::Forwarded {
+            cors_headers: a.cors_headers,
+            injected,
+            echo_fields: a.echo_fields,
+            max_body_bytes: a.max_body_bytes,
+            body_seen,
+        };
+        Action::Continue
+    }
+
+    /// Advances a per-user fetch: waits for the next call, or finishes.
+    fn advance(
+        &mut self,
+        shared: &Shared,
+        pending: Box<PendingCredential>,
+        step: UserStep,
+        body_buffered: u64,
+    ) -> Action {
+        let step = match step {
+            UserStep::Call(call) => {
+                match with_users(shared, |u| per_user::send(u, &call).map_err(UserStep::Fail)) {
+                    Ok(token) => {
+                        self.state = State::Fetching {
+                            token,
+                            stage: call.stage,
+                            pending,
+                            body_buffered,
+                        };
+                        return Action::Pause;
+                    }
+                    Err(failed) => failed,
+                }
+            }
+            other => other,
+        };
+        let decision = match step {
+            UserStep::Ready(value) => shared.injector.complete(*pending, Ok(value)),
+            UserStep::Fail(e) => {
+                log::info!(
+                    "credential_injector[{}]: per-user credential failed: {}",
+                    self.context_id,
+                    e.code()
+                );
+                shared.injector.complete(*pending, Err(e))
+            }
+            // Not reached: calls were sent above.
+            UserStep::Call(_) => shared.injector.complete(
+                *pending,
+                Err(UserVaultError::Unavailable("dispatch_failed")),
+            ),
+        };
+        self.apply(shared, decision, body_buffered)
+    }
+
+    fn start_fetch(&mut self, shared: &Shared, pending: Box<PendingCredential>) -> Action {
+        let started = with_users(shared, |u| Ok(u.start(&pending.user, clock::now())));
+        // A cached value or a cached refusal: no Vault call.
+        match &started {
+            Ok(UserStep::Ready(_) | UserStep::Fail(_)) => shared.metrics.per_user.cache_hits.inc(),
+            _ => shared.metrics.per_user.cache_misses.inc(),
+        }
+        let step = started.unwrap_or_else(|failed| failed);
+        self.advance(shared, pending, step, 0)
+    }
+}
+
+/// Runs `f` on the VM's per-user Vault state; a failed step when there is
+/// none (not configured) or it is in use (never expected: one thread per VM).
+fn with_users<T>(
+    shared: &Shared,
+    f: impl FnOnce(&mut UserVault) -> Result<T, UserStep>,
+) -> Result<T, UserStep> {
+    let unavailable = |why| Err(UserStep::Fail(UserVaultError::Unavailable(why)));
+    match shared.users.try_borrow_mut() {
+        Ok(mut users) => match users.as_mut() {
+            Some(u) => f(u),
+            None => unavailable("per_user_not_configured"),
+        },
+        Err(_) => unavailable("per_user_busy"),
+    }
+}
+
+impl Context for Request {
+    fn on_http_call_response(&mut self, token_id: u32, _: usize, body_size: usize, _: usize) {
+        let State::Fetching { token, .. } = &self.state else {
+            return;
+        };
+        if *token != token_id {
+            return;
+        }
+        let State::Fetching {
+            stage,
+            pending,
+            body_buffered,
+            ..
+        } = std::mem::replace(&mut self.state, State::Pending)
+        else {
+            return;
+        };
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let step = with_users(&shared, |u| {
+            Ok(per_user::on_answer(
+                u,
+                &pending.user,
+                stage,
+                body_size,
+                clock::now(),
+            ))
+        })
+        .unwrap_or_else(|failed| failed);
+        match (&stage, &step) {
+            (UserStage::Login { .. }, UserStep::Call(_)) => shared.metrics.per_user.logins.inc(),
+            (UserStage::Read { .. }, UserStep::Ready(_)) => shared.metrics.per_user.reads.inc(),
+            _ => {}
+        }
+        if let UserStep::Call(next) = &step {
+            log::debug!(
+                "credential_injector[{}]: vault {} answered, next {}",
+                self.context_id,
+                per_user::stage_name(stage),
+                per_user::stage_name(next.stage)
+            );
+        }
+        if let Action::Continue = self.advance(&shared, pending, step, body_buffered) {
+            self.resume_http_request();
+        }
+    }
+}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
+            self.state = State::Answered;
+            LocalReply::new(503, "not_configured", "the plugin is not configured").send();
+            return Action::Pause;
+        };
+        // Read as bytes: the SDK's text getter traps on a non-UTF-8 value a client can send.
+        let all: Vec<(String, String)> = headers::request_headers()
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect();
+        let find = |n: &str| {
+            all.iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default()
+        };
+        let method = find(":method");
+        let (path, query) = split_path_and_query(find(":path"));
+        let identity =
+            properties::published(IDENTITY_PROPERTY).and_then(|b| VerifiedIdentity::from_bytes(&b));
+        // Pseudo-headers are not request headers for the policy.
+        let plain: Vec<(String, String)> = all
+            .iter()
+            .filter(|(k, _)| !k.starts_with(':'))
+            .cloned()
+            .collect();
+        let input = RequestInput {
+            method,
+            path,
+            query,
+            headers: &plain,
+            identity: identity.as_ref(),
+            now: clock::now(),
+        };
+        match shared.injector.decide(&input, shared.as_ref()) {
+            Decision::FetchUserCredential(pending) => self.start_fetch(&shared, pending),
+            other => self.apply(&shared, other, 0),
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        match &mut self.state {
+            // Keep the body in Envoy until the credential is there; Continue
+            // here would let the request through before the decision.
+            State::Fetching { body_buffered, .. } => {
+                *body_buffered = (*body_buffered).max(body_size as u64);
+                Action::Pause
+            }
+            State::Forwarded {
+                max_body_bytes: Some(max),
+                body_seen,
+                cors_headers,
+                ..
+            } => {
+                *body_seen = body_seen.saturating_add(body_size as u64);
+                if *body_seen > *max {
+                    let hs = std::mem::take(cors_headers);
+                    if let Some(s) = &self.shared {
+                        s.metrics.denied.inc("body_too_large");
+                    }
+                    return self.deny(
+                        413,
+                        "body_too_large",
+                        "the request body is too large".into(),
+                        &hs,
+                    );
+                }
+                Action::Continue
+            }
+            _ => Action::Continue,
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let State::Forwarded {
+            cors_headers,
+            injected,
+            echo_fields,
+            ..
+        } = &self.state
+        else {
+            return Action::Continue;
+        };
+        let all: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpResponseHeaders)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let echoed = echoed_response_headers(&all, injected, echo_fields);
+        if !echoed.is_empty() {
+            if let Some(s) = &self.shared {
+                s.metrics.echo_stripped.inc();
+            }
+            for name in &echoed {
+                headers::remove_response_header(name);
+            }
+        }
+        for (k, v) in cors_headers {
+            let _ = if k == "vary" {
+                hostcalls::add_map_value(MapType::HttpResponseHeaders, k, v)
+            } else {
+                hostcalls::set_map_value(MapType::HttpResponseHeaders, k, Some(v))
+            };
+        }
+        Action::Continue
+    }
+}

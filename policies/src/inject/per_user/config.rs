@@ -1,0 +1,114 @@
+//! `credential: {"vault_per_user": {...}}`: which KV v2 secret to read with
+//! the user's Vault token, and how long to cache its value.
+
+use super::path::SubjectPath;
+use crate::config::{parse_duration_ms, ConfigError};
+use serde::Deserialize;
+
+const DEFAULT_CACHE_TTL: &str = "30s";
+/// Values are re-read at least this often: Vault's policies decide, and a
+/// policy change must take effect soon.
+const MAX_CACHE_TTL_MS: u64 = 3_600_000;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultPerUserDto {
+    /// KV v2 mount, default `secret`.
+    #[serde(default)]
+    pub mount: Option<String>,
+    /// Path under the mount; `{sub}` is replaced by the user's subject.
+    pub path: String,
+    /// Fields to read; each becomes a template placeholder.
+    pub fields: Vec<String>,
+    /// The field that becomes `{secret}`.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// How long a user's value is served from memory, default `30s`; `0s`
+    /// reads it on every request.
+    #[serde(default)]
+    pub cache_ttl: Option<String>,
+}
+
+/// A compiled per-user KV v2 read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerUserSecret {
+    pub mount: String,
+    pub path: SubjectPath,
+    pub fields: Vec<String>,
+    pub field: Option<String>,
+    pub cache_ttl_ms: u64,
+}
+
+impl VaultPerUserDto {
+    /// Validates; field errors are relative (`path`, `fields[1]`).
+    pub fn compile(self) -> Result<PerUserSecret, ConfigError> {
+        let mount = self
+            .mount
+            .unwrap_or_else(|| "secret".into())
+            .trim_end_matches('/')
+            .to_string();
+        crate::vault::validate_path("mount", &mount)?;
+        let path = SubjectPath::parse("path", &self.path)?;
+        if self.fields.is_empty() {
+            return Err(ConfigError::new(
+                "fields",
+                "list at least one field to read",
+            ));
+        }
+        for (i, f) in self.fields.iter().enumerate() {
+            let at = format!("fields[{i}]");
+            if !is_field_name(f) || f == "secret" {
+                return Err(ConfigError::new(
+                    at,
+                    "must be a field name [A-Za-z0-9_.-] other than `secret`",
+                ));
+            }
+            if self.fields.iter().take(i).any(|o| o == f) {
+                return Err(ConfigError::new(at, format!("duplicate field `{f}`")));
+            }
+        }
+        if let Some(f) = &self.field {
+            if !self.fields.contains(f) {
+                return Err(
+                    ConfigError::new("field", format!("`{f}` is not one of `fields`"))
+                        .with_hint(format!("fields: {}", self.fields.join(", "))),
+                );
+            }
+        }
+        let cache_ttl_ms = parse_duration_ms(
+            "cache_ttl",
+            self.cache_ttl.as_deref().unwrap_or(DEFAULT_CACHE_TTL),
+        )?;
+        if cache_ttl_ms > MAX_CACHE_TTL_MS {
+            return Err(
+                ConfigError::new("cache_ttl", "must be at most 1h").with_hint(
+                    "Vault policy changes take effect only after the cached value expires",
+                ),
+            );
+        }
+        Ok(PerUserSecret {
+            mount,
+            path,
+            fields: self.fields,
+            field: self.field,
+            cache_ttl_ms,
+        })
+    }
+}
+
+impl PerUserSecret {
+    /// Template placeholders this credential offers.
+    pub fn available_fields(&self) -> Vec<String> {
+        let mut out = self.fields.clone();
+        if self.field.is_some() {
+            out.push("secret".into());
+        }
+        out
+    }
+}
+
+fn is_field_name(f: &str) -> bool {
+    !f.is_empty()
+        && f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}

@@ -1,0 +1,291 @@
+//! The per-user state machine: cached value → cached Vault token → login.
+//!
+//! ```text
+//! start ──value cached──▶ Ready
+//!   │ token cached                    │ no token
+//!   ▼                                 ▼
+//! Read{fresh:false} ◀──ok── Login ──400──▶ LoginRejected
+//!   │ 403: drop token, log in once ──▶ Login
+//! Read{fresh:true} ──403──▶ Denied, 404 ──▶ SecretMissing, ok ──▶ Ready
+//! ```
+//!
+//! Tokens are cached per user ([`UserTokenCache`], until shortly before
+//! Vault expires them and never past the user JWT), values per backend and
+//! user for the backend's `cache_ttl`. Both caches are bounded and per VM.
+
+use super::config::PerUserSecret;
+use super::error::UserVaultError;
+use crate::env::Now;
+use crate::secret::Secret;
+use crate::vault::{
+    parse_kv2, parse_login, Connection, Endpoint, PerUserJwt, SecretValue, UserTokenCache,
+    VaultError, VaultRequest,
+};
+use std::collections::BTreeMap;
+
+/// What one request needs from [`UserVault`]; built by `Injector::decide`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSecretRequest {
+    /// Backend index (values are cached per backend and user).
+    pub backend: usize,
+    /// Issuer and subject: the cache key of the user.
+    pub user: String,
+    /// The verified user JWT, for Vault's JWT login.
+    pub user_jwt: Secret,
+    /// The user JWT's expiry: nothing obtained with it is kept longer.
+    pub not_after: Now,
+    pub mount: String,
+    /// The KV path with the subject already encoded.
+    pub path: String,
+    pub fields: Vec<String>,
+    pub cache_ttl_ms: u64,
+}
+
+impl UserSecretRequest {
+    /// Builds the request for `spec`; `SubjectNotUsable` when the subject
+    /// cannot go into the path.
+    pub fn new(
+        backend: usize,
+        spec: &PerUserSecret,
+        issuer: &str,
+        subject: &str,
+        user_jwt: Secret,
+        not_after: Now,
+    ) -> Result<Self, UserVaultError> {
+        let path = spec
+            .path
+            .render(subject)
+            .ok_or(UserVaultError::SubjectNotUsable)?;
+        Ok(Self {
+            backend,
+            user: format!("{issuer}\u{0}{subject}"),
+            user_jwt,
+            not_after,
+            mount: spec.mount.clone(),
+            path,
+            fields: spec.fields.clone(),
+            cache_ttl_ms: spec.cache_ttl_ms,
+        })
+    }
+}
+
+/// Which answer a call waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserStage {
+    /// JWT login sent at `started`.
+    Login { started: Now },
+    /// KV read; `fresh` when the token comes from a login for this request.
+    Read { fresh: bool },
+}
+
+/// A Vault call to dispatch for one request.
+#[derive(Clone, Debug)]
+pub struct UserCall {
+    pub stage: UserStage,
+    pub request: VaultRequest,
+}
+
+/// The next step of one request.
+#[derive(Clone, Debug)]
+pub enum UserStep {
+    /// The credential's fields (from the cache or just read).
+    Ready(SecretValue),
+    /// Dispatch this and feed the answer to [`UserVault::on_answer`].
+    Call(UserCall),
+    /// Answer the request with this error.
+    Fail(UserVaultError),
+}
+
+#[derive(Clone, Debug)]
+struct CachedValue {
+    /// The value, or Vault's final refusal: a user Vault denies would
+    /// otherwise cost a login and a read on every request.
+    outcome: Result<SecretValue, UserVaultError>,
+    expires_at: Now,
+}
+
+/// Per-user Vault logins and reads of one plugin in one VM.
+/// `Debug` shows user keys, never tokens or values.
+#[derive(Clone, Debug)]
+pub struct UserVault {
+    endpoint: Endpoint,
+    connection: Connection,
+    login: PerUserJwt,
+    tokens: UserTokenCache,
+    values: BTreeMap<(usize, String), CachedValue>,
+}
+
+impl UserVault {
+    pub fn new(connection: &Connection, login: &PerUserJwt) -> Self {
+        Self {
+            endpoint: Endpoint::new(connection),
+            connection: connection.clone(),
+            login: login.clone(),
+            tokens: UserTokenCache::new(login.max_users),
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// Where the calls go (cluster, authority, timeout).
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Number of users with a cached Vault token.
+    pub fn cached_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// First step for a request: the cached value, or the call to make.
+    pub fn start(&mut self, req: &UserSecretRequest, now: Now) -> UserStep {
+        let key = (req.backend, req.user.clone());
+        if let Some(v) = self.values.get(&key).filter(|v| now < v.expires_at) {
+            return match &v.outcome {
+                Ok(value) => UserStep::Ready(value.clone()),
+                Err(e) => UserStep::Fail(*e),
+            };
+        }
+        match self.tokens.get(&req.user, now) {
+            Some(token) => self.read(req, token.clone(), false),
+            None => self.login_call(req, now),
+        }
+    }
+
+    /// Applies Vault's answer to the call made at `stage`.
+    pub fn on_answer(
+        &mut self,
+        req: &UserSecretRequest,
+        stage: UserStage,
+        status: u16,
+        body: &[u8],
+        now: Now,
+    ) -> UserStep {
+        match stage {
+            UserStage::Login { started } => match parse_login(status, body) {
+                Ok(auth) => {
+                    self.tokens
+                        .insert_until(&req.user, &auth, started, now, Some(req.not_after));
+                    // A token too short-lived to cache still serves this read.
+                    self.read(req, auth.client_token, true)
+                }
+                Err(e) => self.fail(req, login_error(&e), now),
+            },
+            UserStage::Read { fresh } => match parse_kv2(status, body, &req.fields) {
+                Ok(kv) => {
+                    self.remember(req, Ok(kv.value.clone()), now);
+                    UserStep::Ready(kv.value)
+                }
+                Err(VaultError::PermissionDenied(_)) => {
+                    // Revoked token or changed policy: a cached token gets
+                    // one fresh login; a fresh one is Vault's final word.
+                    self.tokens.remove(&req.user);
+                    if fresh {
+                        self.fail(req, UserVaultError::Denied, now)
+                    } else {
+                        self.login_call(req, now)
+                    }
+                }
+                Err(e) => self.fail(req, read_error(&e), now),
+            },
+        }
+    }
+
+    /// Fails the request; Vault's final word on this user (login rejected,
+    /// denied, nothing there) is remembered like a value, outages are not.
+    fn fail(&mut self, req: &UserSecretRequest, err: UserVaultError, now: Now) -> UserStep {
+        if matches!(
+            err,
+            UserVaultError::LoginRejected | UserVaultError::Denied | UserVaultError::SecretMissing
+        ) {
+            self.remember(req, Err(err), now);
+        }
+        UserStep::Fail(err)
+    }
+
+    /// Caches an outcome for `cache_ttl`, never past the user JWT's `exp`.
+    fn remember(
+        &mut self,
+        req: &UserSecretRequest,
+        outcome: Result<SecretValue, UserVaultError>,
+        now: Now,
+    ) {
+        let expires_at = now.plus_ms(req.cache_ttl_ms).min(req.not_after);
+        if now < expires_at {
+            self.cache_value(req, outcome, expires_at, now);
+        }
+    }
+
+    /// The call could not be sent, or its answer never came.
+    pub fn on_failed(&mut self, err: &VaultError) -> UserStep {
+        UserStep::Fail(UserVaultError::Unavailable(err.reason()))
+    }
+
+    fn login_call(&self, req: &UserSecretRequest, now: Now) -> UserStep {
+        UserStep::Call(UserCall {
+            stage: UserStage::Login { started: now },
+            request: self.endpoint.jwt_login(
+                &self.login.mount,
+                self.login.role.as_deref(),
+                &req.user_jwt,
+            ),
+        })
+    }
+
+    fn read(&self, req: &UserSecretRequest, token: Secret, fresh: bool) -> UserStep {
+        UserStep::Call(UserCall {
+            stage: UserStage::Read { fresh },
+            request: self.endpoint.kv2_read(&token, &req.mount, &req.path, None),
+        })
+    }
+
+    /// Bounded like the token cache: expired entries go first, then the
+    /// one expiring soonest.
+    fn cache_value(
+        &mut self,
+        req: &UserSecretRequest,
+        outcome: Result<SecretValue, UserVaultError>,
+        expires_at: Now,
+        now: Now,
+    ) {
+        let key = (req.backend, req.user.clone());
+        if !self.values.contains_key(&key) && self.values.len() >= self.login.max_users {
+            self.values.retain(|_, v| now < v.expires_at);
+            if self.values.len() >= self.login.max_users {
+                let soonest = self
+                    .values
+                    .iter()
+                    .min_by_key(|(_, v)| v.expires_at)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = soonest {
+                    self.values.remove(&k);
+                }
+            }
+        }
+        self.values.insert(
+            key,
+            CachedValue {
+                outcome,
+                expires_at,
+            },
+        );
+    }
+}
+
+fn login_error(e: &VaultError) -> UserVaultError {
+    match e {
+        VaultError::BadRequest(_) => UserVaultError::LoginRejected,
+        VaultError::PermissionDenied(_) => UserVaultError::Denied,
+        other => UserVaultError::Unavailable(other.reason()),
+    }
+}
+
+fn read_error(e: &VaultError) -> UserVaultError {
+    match e {
+        VaultError::PermissionDenied(_) => UserVaultError::Denied,
+        VaultError::NotFound => UserVaultError::SecretMissing,
+        VaultError::FieldMissing(_) | VaultError::FieldNotText(_) => {
+            UserVaultError::Invalid(e.reason())
+        }
+        other => UserVaultError::Unavailable(other.reason()),
+    }
+}

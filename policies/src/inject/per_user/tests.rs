@@ -1,0 +1,760 @@
+use super::*;
+use crate::config::{parse_json, ConfigError};
+use crate::env::Now;
+use crate::identity::VerifiedIdentity;
+use crate::inject::{
+    CredentialSource, CredentialUnavailable, Decision, Injector, InjectorConfigDto,
+    PendingCredential, RequestInput,
+};
+use crate::secret::Secret;
+use crate::vault::SecretValue;
+use base64::Engine;
+use serde_json::json;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const NOW_S: u64 = 1_800_000_000;
+const EXP: u64 = NOW_S + 300;
+const ISS: &str = "http://idp";
+
+fn now() -> Now {
+    Now::from_unix_secs(NOW_S)
+}
+
+fn config(credential: serde_json::Value, vault_extra: serde_json::Value) -> serde_json::Value {
+    let mut vault = json!({"connection": {"cluster": "vault", "authority": "vault:8200", "timeout": "2s"},
+                           "per_user_jwt": {"role": "user", "max_users": 2}});
+    if let (Some(v), Some(extra)) = (vault.as_object_mut(), vault_extra.as_object()) {
+        for (k, x) in extra {
+            v.insert(k.clone(), x.clone());
+        }
+    }
+    json!({
+        "backends": [{
+            "name": "notes",
+            "routes": [{"path": {"prefix": "/api/notes"}}],
+            "credential": credential,
+            "injection": {"header": "x-api-key"}
+        }],
+        "csrf": {"require_origin": false},
+        "vault": vault
+    })
+}
+
+fn per_user() -> serde_json::Value {
+    json!({"vault_per_user": {"path": "users/{sub}", "fields": ["api_key", "owner"], "field": "api_key"}})
+}
+
+fn compile(v: serde_json::Value) -> Result<Injector, ConfigError> {
+    let raw = serde_json::to_vec(&v).unwrap();
+    parse_json::<InjectorConfigDto>(&raw)?.compile(&|n| (n == "T").then(|| "root".into()))
+}
+
+fn injector() -> Injector {
+    compile(config(per_user(), json!({}))).unwrap()
+}
+
+fn user_vault(inj: &Injector) -> UserVault {
+    let v = inj.vault.as_ref().unwrap();
+    UserVault::new(&v.connection, v.per_user_jwt.as_ref().unwrap())
+}
+
+fn b64(v: &serde_json::Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+/// An RS256-shaped JWT (signature not checked here: oidc-auth and Vault do).
+fn jwt(claims: serde_json::Value) -> String {
+    format!(
+        "{}.{}.c2ln",
+        b64(&json!({"alg": "RS256", "kid": "k1"})),
+        b64(&claims)
+    )
+}
+
+fn alice_jwt() -> String {
+    jwt(json!({"iss": ISS, "sub": "alice", "exp": EXP, "aud": "api"}))
+}
+
+fn identity(sub: &str) -> VerifiedIdentity {
+    VerifiedIdentity {
+        provider: "local".into(),
+        issuer: ISS.into(),
+        subject: sub.into(),
+        expires_at: EXP,
+        claims: serde_json::Map::new(),
+    }
+}
+
+fn hs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+struct NoSource;
+impl CredentialSource for NoSource {
+    fn vault_secret(&self, _: &str, _: Now) -> Result<SecretValue, CredentialUnavailable> {
+        Err(CredentialUnavailable::new("secret_not_configured"))
+    }
+    fn oauth2_token(&self, _: usize, _: Now) -> Result<Secret, CredentialUnavailable> {
+        Err(CredentialUnavailable::new("token_not_configured"))
+    }
+}
+
+fn decide(inj: &Injector, headers: &[(&str, &str)], id: Option<&VerifiedIdentity>) -> Decision {
+    let headers = hs(headers);
+    inj.decide(
+        &RequestInput {
+            method: "GET",
+            path: "/api/notes",
+            query: None,
+            headers: &headers,
+            identity: id,
+            now: now(),
+        },
+        &NoSource,
+    )
+}
+
+fn pending(d: Decision) -> PendingCredential {
+    match d {
+        Decision::FetchUserCredential(p) => *p,
+        other => panic!("expected a fetch, got {other:?}"),
+    }
+}
+
+fn deny_code(d: &Decision) -> (u16, &'static str) {
+    match d {
+        Decision::Deny(d) => (d.status, d.code()),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+fn login_ok(token: &str, ttl_s: u64) -> Vec<u8> {
+    json!({"auth": {"client_token": token, "accessor": "a", "policies": ["user"],
+                    "lease_duration": ttl_s, "renewable": true}})
+    .to_string()
+    .into_bytes()
+}
+
+fn kv_ok(api_key: &str) -> Vec<u8> {
+    json!({"data": {"data": {"api_key": api_key, "owner": "alice"}, "metadata": {"version": 3}}})
+        .to_string()
+        .into_bytes()
+}
+
+fn call(step: UserStep) -> UserCall {
+    match step {
+        UserStep::Call(c) => c,
+        other => panic!("expected a call, got {other:?}"),
+    }
+}
+
+fn header<'a>(c: &'a UserCall, name: &str) -> Option<&'a str> {
+    c.request
+        .headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.expose())
+}
+
+fn alice_request(inj: &Injector) -> UserSecretRequest {
+    let jwt = alice_jwt();
+    let auth = format!("Bearer {jwt}");
+    pending(decide(
+        inj,
+        &[("authorization", &auth)],
+        Some(&identity("alice")),
+    ))
+    .user
+}
+
+// ---- configuration -------------------------------------------------------
+
+#[test]
+fn per_user_credential_config_errors_name_the_json_path() {
+    let cred = |c: serde_json::Value| json!({ "vault_per_user": c });
+    let cases: Vec<(serde_json::Value, &str, &str)> = vec![
+        (
+            config(
+                cred(json!({"path": "users/{user}", "fields": ["k"]})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.path",
+            "only placeholder is {sub}",
+        ),
+        (
+            config(
+                cred(json!({"path": "users/../{sub}", "fields": ["k"]})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.path",
+            "`..`",
+        ),
+        (
+            config(
+                cred(json!({"path": "/users/{sub}", "fields": ["k"]})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.path",
+            "start with `/`",
+        ),
+        (
+            config(
+                cred(json!({"path": "users/{sub}?x=1", "fields": ["k"]})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.path",
+            "`?`",
+        ),
+        (
+            config(
+                cred(json!({"path": "users/{sub}", "fields": []})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.fields",
+            "at least one",
+        ),
+        (
+            config(
+                cred(json!({"path": "u/{sub}", "fields": ["k", "k"]})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.fields[1]",
+            "duplicate",
+        ),
+        (
+            config(
+                cred(json!({"path": "u/{sub}", "fields": ["secret"]})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.fields[0]",
+            "other than `secret`",
+        ),
+        (
+            config(
+                cred(json!({"path": "u/{sub}", "fields": ["k"], "field": "x"})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.field",
+            "not one of `fields`",
+        ),
+        (
+            config(
+                cred(json!({"path": "u/{sub}", "fields": ["k"], "cache_ttl": "2h"})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.cache_ttl",
+            "at most 1h",
+        ),
+        (
+            config(
+                cred(json!({"path": "u/{sub}", "fields": ["k"], "mount": "a b"})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.mount",
+            "spaces",
+        ),
+        (
+            config(
+                cred(json!({"path": "u/{sub}", "fields": ["k"], "ttl": "1s"})),
+                json!({}),
+            ),
+            "backends[0].credential.vault_per_user.ttl",
+            "unknown field",
+        ),
+    ];
+    for (i, (cfg, path, msg)) in cases.into_iter().enumerate() {
+        let Err(err) = compile(cfg) else {
+            panic!("case {i} compiled");
+        };
+        assert_eq!(err.path, path, "case {i}: {err}");
+        assert!(
+            err.to_string().contains(msg),
+            "case {i}: {err} should mention {msg}"
+        );
+    }
+}
+
+#[test]
+fn per_user_credential_needs_per_user_jwt_and_a_required_user() {
+    let mut plugin_login_only = config(per_user(), json!({}));
+    plugin_login_only["vault"] = json!({"connection": {"cluster": "vault", "authority": "vault:8200"},
+                                        "auth": {"token": {"token_env": "T"}}});
+    let err = compile(plugin_login_only).unwrap_err();
+    assert_eq!(err.path, "backends[0].credential.vault_per_user", "{err}");
+    assert!(err.to_string().contains("per_user_jwt"), "{err}");
+    let mut without = config(per_user(), json!({}));
+    without.as_object_mut().unwrap().remove("vault");
+    let err = compile(without).unwrap_err();
+    assert_eq!(err.path, "backends[0].credential.vault_per_user");
+    assert!(err.to_string().contains("per_user_jwt"), "{err}");
+
+    let mut anonymous = config(per_user(), json!({}));
+    anonymous["backends"][0]["require_user"] = json!(false);
+    let err = compile(anonymous).unwrap_err();
+    assert_eq!(err.path, "backends[0].credential.vault_per_user");
+    assert!(err.to_string().contains("require_user"), "{err}");
+}
+
+#[test]
+fn injection_template_may_use_the_per_user_fields_only() {
+    let mut ok = config(per_user(), json!({}));
+    ok["backends"][0]["injection"]["template"] = json!("Key {secret} for {owner}");
+    assert!(compile(ok).is_ok());
+    let mut bad = config(per_user(), json!({}));
+    bad["backends"][0]["injection"]["template"] = json!("{password}");
+    let err = compile(bad).unwrap_err();
+    assert_eq!(err.path, "backends[0].injection.template");
+}
+
+// ---- subject paths -------------------------------------------------------
+
+#[test]
+fn subjects_are_percent_encoded_or_refused_when_they_would_change_the_path() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("alice", Some("alice")),
+        ("alice@example.com", Some("alice@example.com")),
+        ("4f1c-a9_b.~", Some("4f1c-a9_b.~")),
+        ("auth0|123", Some("auth0%7C123")),
+        ("a b?c#d%e", Some("a%20b%3Fc%23d%25e")),
+        ("jürgen", Some("j%C3%BCrgen")),
+        ("..x", Some("..x")),
+        ("", None),
+        (".", None),
+        ("..", None),
+        ("../bob", None),
+        ("alice/../bob", None),
+        ("a\\b", None),
+        ("a\nb", None),
+        ("a\u{0}b", None),
+    ];
+    for (sub, want) in cases {
+        assert_eq!(encode_subject(sub).as_deref(), *want, "{sub:?}");
+    }
+    assert_eq!(encode_subject(&"a".repeat(257)), None, "over-long");
+}
+
+#[test]
+fn subject_path_templates_render_every_placeholder() {
+    let p = SubjectPath::parse("path", "users/{sub}/apps/{sub}-key").unwrap();
+    assert!(p.is_templated());
+    assert_eq!(
+        p.render("auth0|7").as_deref(),
+        Some("users/auth0%7C7/apps/auth0%7C7-key")
+    );
+    assert_eq!(p.render(".."), None);
+    let fixed = SubjectPath::parse("path", "shared/team").unwrap();
+    assert!(!fixed.is_templated());
+    assert_eq!(fixed.render("../anything").as_deref(), Some("shared/team"));
+    for bad in [
+        "users/{sub",
+        "users/{}",
+        "users/{SUB}",
+        "users//{sub}",
+        "{sub}/.",
+    ] {
+        assert!(SubjectPath::parse("path", bad).is_err(), "{bad}");
+    }
+}
+
+// ---- the user's token ----------------------------------------------------
+
+#[test]
+fn only_the_verified_users_bearer_token_is_used_to_log_in() {
+    let id = identity("alice");
+    let good = alice_jwt();
+    let bob = jwt(json!({"iss": ISS, "sub": "bob", "exp": EXP}));
+    let other_iss = jwt(json!({"iss": "http://evil", "sub": "alice", "exp": EXP}));
+    let other_exp = jwt(json!({"iss": ISS, "sub": "alice", "exp": EXP + 1}));
+    let bearer = |t: &str| format!("Bearer {t}");
+    type Case<'a> = (Vec<(&'a str, String)>, Result<&'a str, UserVaultError>);
+    let cases: Vec<Case> = vec![
+        (vec![("authorization", bearer(&good))], Ok(good.as_str())),
+        (
+            vec![("authorization", format!("bearer  {good} "))],
+            Ok(good.as_str()),
+        ),
+        (vec![], Err(UserVaultError::TokenMissing)),
+        (
+            vec![("authorization", "Basic YTpi".into())],
+            Err(UserVaultError::TokenMissing),
+        ),
+        (
+            vec![("authorization", bearer("opaque-token"))],
+            Err(UserVaultError::TokenMissing),
+        ),
+        (
+            vec![("authorization", format!("Bearer {good}, Bearer {bob}"))],
+            Err(UserVaultError::TokenMissing),
+        ),
+        (
+            vec![
+                ("authorization", bearer(&good)),
+                ("authorization", bearer(&good)),
+            ],
+            Err(UserVaultError::TokenMissing),
+        ),
+        (
+            vec![("authorization", bearer(&bob))],
+            Err(UserVaultError::TokenMismatch),
+        ),
+        (
+            vec![("authorization", bearer(&other_iss))],
+            Err(UserVaultError::TokenMismatch),
+        ),
+        (
+            vec![("authorization", bearer(&other_exp))],
+            Err(UserVaultError::TokenMismatch),
+        ),
+    ];
+    for (i, (headers, want)) in cases.into_iter().enumerate() {
+        let headers: Vec<(String, String)> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let got = user_token(&headers, &id);
+        assert_eq!(
+            got.as_ref().map(Secret::expose).map_err(|e| *e),
+            want,
+            "case {i}"
+        );
+    }
+}
+
+#[test]
+fn decide_hands_out_a_fetch_only_for_a_usable_user_and_token() {
+    let inj = injector();
+    let user = alice_request(&inj);
+    assert_eq!(user.path, "users/alice");
+    assert_eq!(user.mount, "secret");
+    assert_eq!(user.user_jwt.expose(), alice_jwt());
+    assert_eq!(user.not_after, Now::from_unix_secs(EXP));
+
+    assert_eq!(
+        deny_code(&decide(&inj, &[], None)),
+        (401, "identity_required")
+    );
+    assert_eq!(
+        deny_code(&decide(&inj, &[], Some(&identity("alice")))),
+        (401, "user_token_missing")
+    );
+    let dotdot = jwt(json!({"iss": ISS, "sub": "..", "exp": EXP}));
+    let auth = format!("Bearer {dotdot}");
+    assert_eq!(
+        deny_code(&decide(
+            &inj,
+            &[("authorization", &auth)],
+            Some(&identity(".."))
+        )),
+        (403, "subject_not_usable")
+    );
+    let auth = format!("Bearer {}", alice_jwt());
+    assert_eq!(
+        deny_code(&decide(
+            &inj,
+            &[("authorization", &auth)],
+            Some(&identity("bob"))
+        )),
+        (401, "user_token_mismatch")
+    );
+}
+
+// ---- the state machine ---------------------------------------------------
+
+#[test]
+fn first_request_logs_in_reads_and_later_requests_use_the_caches() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let req = alice_request(&inj);
+    let t0 = now();
+
+    let login = call(uv.start(&req, t0));
+    assert!(matches!(login.stage, UserStage::Login { .. }));
+    assert_eq!(login.request.path, "/v1/auth/jwt/login");
+    let body: serde_json::Value = serde_json::from_slice(login.request.body_bytes()).unwrap();
+    assert_eq!(body, json!({"role": "user", "jwt": alice_jwt()}));
+    assert_eq!(header(&login, "x-vault-token"), None);
+
+    let read = call(uv.on_answer(&req, login.stage, 200, &login_ok("s.alice", 600), t0));
+    assert_eq!(read.stage, UserStage::Read { fresh: true });
+    assert_eq!(read.request.path, "/v1/secret/data/users/alice");
+    assert_eq!(header(&read, "x-vault-token"), Some("s.alice"));
+
+    let UserStep::Ready(v) = uv.on_answer(&req, read.stage, 200, &kv_ok("k-alice"), t0) else {
+        panic!("value expected");
+    };
+    assert_eq!(v.field("api_key").map(Secret::expose), Some("k-alice"));
+
+    // Within cache_ttl (30 s): no call at all.
+    assert!(matches!(
+        uv.start(&req, t0.plus_ms(29_000)),
+        UserStep::Ready(_)
+    ));
+    // After it: a read with the cached token, no new login.
+    let again = call(uv.start(&req, t0.plus_ms(31_000)));
+    assert_eq!(again.stage, UserStage::Read { fresh: false });
+    assert_eq!(header(&again, "x-vault-token"), Some("s.alice"));
+}
+
+#[test]
+fn vault_answers_map_to_the_documented_failures() {
+    let inj = injector();
+    let req = alice_request(&inj);
+    let t0 = now();
+    let login = UserStage::Login { started: t0 };
+    let fresh = UserStage::Read { fresh: true };
+    let err = |e: &str| json!({"errors": [e]}).to_string().into_bytes();
+    let cases: Vec<(UserStage, u16, Vec<u8>, UserVaultError)> = vec![
+        (
+            login,
+            400,
+            err("error validating token: token is expired"),
+            UserVaultError::LoginRejected,
+        ),
+        (login, 403, err("permission denied"), UserVaultError::Denied),
+        (
+            login,
+            503,
+            b"no healthy upstream".to_vec(),
+            UserVaultError::Unavailable("vault_unreachable"),
+        ),
+        (
+            login,
+            504,
+            b"upstream request timeout".to_vec(),
+            UserVaultError::Unavailable("vault_timeout"),
+        ),
+        (
+            login,
+            200,
+            b"{}".to_vec(),
+            UserVaultError::Unavailable("vault_malformed_response"),
+        ),
+        (fresh, 403, err("permission denied"), UserVaultError::Denied),
+        (fresh, 404, err(""), UserVaultError::SecretMissing),
+        (
+            fresh,
+            503,
+            err("Vault is sealed"),
+            UserVaultError::Unavailable("vault_sealed"),
+        ),
+        (
+            fresh,
+            200,
+            json!({"data": {"data": {"owner": "x"}, "metadata": {"version": 1}}})
+                .to_string()
+                .into_bytes(),
+            UserVaultError::Invalid("secret_field_missing"),
+        ),
+    ];
+    for (i, (stage, status, body, want)) in cases.into_iter().enumerate() {
+        let mut uv = user_vault(&inj);
+        match uv.on_answer(&req, stage, status, &body, t0) {
+            UserStep::Fail(e) => assert_eq!(e, want, "case {i}"),
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+    assert_eq!(UserVaultError::LoginRejected.status(), 401);
+    assert_eq!(UserVaultError::Denied.status(), 403);
+    assert_eq!(UserVaultError::Unavailable("vault_timeout").status(), 503);
+    assert_eq!(
+        UserVaultError::Unavailable("vault_timeout").code(),
+        "credential_unavailable"
+    );
+}
+
+#[test]
+fn a_refused_cached_token_gets_one_fresh_login_then_vault_decides() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let req = alice_request(&inj);
+    let t0 = now();
+    let denied = json!({"errors": ["permission denied"]})
+        .to_string()
+        .into_bytes();
+    let login = call(uv.start(&req, t0));
+    let read = call(uv.on_answer(&req, login.stage, 200, &login_ok("s.old", 600), t0));
+    // The value was not cached (read failed), the token was.
+    let t1 = t0.plus_ms(1_000);
+    let _ = uv.on_answer(&req, read.stage, 503, b"", t1);
+    let cached = call(uv.start(&req, t1));
+    assert_eq!(cached.stage, UserStage::Read { fresh: false });
+    // Revoked token: log in again instead of failing.
+    let relogin = call(uv.on_answer(&req, cached.stage, 403, &denied, t1));
+    assert!(matches!(relogin.stage, UserStage::Login { .. }));
+    assert_eq!(uv.cached_tokens(), 0, "the refused token is dropped");
+    let read2 = call(uv.on_answer(&req, relogin.stage, 200, &login_ok("s.new", 600), t1));
+    assert_eq!(header(&read2, "x-vault-token"), Some("s.new"));
+    match uv.on_answer(&req, read2.stage, 403, &denied, t1) {
+        UserStep::Fail(e) => assert_eq!(e, UserVaultError::Denied),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn caches_are_bounded_and_never_outlive_the_user_jwt() {
+    let inj = injector(); // max_users 2
+    let mut uv = user_vault(&inj);
+    let t0 = now();
+    let mut reqs = Vec::new();
+    for sub in ["u1", "u2", "u3"] {
+        let mut r = alice_request(&inj);
+        r.user = format!("{ISS}\u{0}{sub}");
+        let login = call(uv.start(&r, t0));
+        let read = call(uv.on_answer(
+            &r,
+            login.stage,
+            200,
+            &login_ok(&format!("s.{sub}"), 600),
+            t0,
+        ));
+        assert!(matches!(
+            uv.on_answer(&r, read.stage, 200, &kv_ok(sub), t0),
+            UserStep::Ready(_)
+        ));
+        reqs.push(r);
+    }
+    assert_eq!(uv.cached_tokens(), 2);
+    let served_from_cache = reqs
+        .iter()
+        .filter(|r| matches!(uv.start(r, t0), UserStep::Ready(_)))
+        .count();
+    assert_eq!(served_from_cache, 2, "one user was evicted");
+
+    // A JWT expiring in 10 s: neither token nor value survive it.
+    let mut short = alice_request(&inj);
+    short.user = format!("{ISS}\u{0}short");
+    short.not_after = t0.plus_ms(10_000);
+    let login = call(uv.start(&short, t0));
+    let read = call(uv.on_answer(&short, login.stage, 200, &login_ok("s.short", 600), t0));
+    let _ = uv.on_answer(&short, read.stage, 200, &kv_ok("k"), t0);
+    assert!(matches!(
+        uv.start(&short, t0.plus_ms(9_000)),
+        UserStep::Ready(_)
+    ));
+    assert!(matches!(
+        call(uv.start(&short, t0.plus_ms(10_000))).stage,
+        UserStage::Login { .. }
+    ));
+}
+
+#[test]
+fn completion_injects_the_users_value_or_answers_with_the_reason() {
+    let inj = injector();
+    let jwt = alice_jwt();
+    let auth = format!("Bearer {jwt}");
+    let p = pending(decide(
+        &inj,
+        &[("authorization", &auth)],
+        Some(&identity("alice")),
+    ));
+    let value = SecretValue::new(
+        [("api_key", "k-alice-123456"), ("owner", "alice")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), Secret::new(*v)))
+            .collect(),
+    );
+    match inj.complete(p.clone(), Ok(value)) {
+        Decision::Allow(a) => {
+            assert_eq!(a.set_headers.len(), 1);
+            assert_eq!(a.set_headers[0].name, "x-api-key");
+            assert_eq!(a.set_headers[0].value.expose(), "k-alice-123456");
+            assert!(a.remove_headers.contains(&"authorization".to_string()));
+            assert!(a.echo_fields.iter().any(|f| f.expose() == "k-alice-123456"));
+        }
+        other => panic!("{other:?}"),
+    }
+    for (e, want) in [
+        (UserVaultError::Denied, (403, "vault_denied")),
+        (UserVaultError::LoginRejected, (401, "vault_login_rejected")),
+        (UserVaultError::SecretMissing, (403, "user_secret_missing")),
+        (
+            UserVaultError::Unavailable("vault_timeout"),
+            (503, "credential_unavailable"),
+        ),
+    ] {
+        assert_eq!(deny_code(&inj.complete(p.clone(), Err(e))), want);
+    }
+    let missing_primary = SecretValue::new(
+        [("owner".to_string(), Secret::new("alice"))]
+            .into_iter()
+            .collect(),
+    );
+    assert_eq!(
+        deny_code(&inj.complete(p, Ok(missing_primary))),
+        (503, "credential_invalid")
+    );
+}
+
+#[test]
+fn nothing_secret_appears_in_debug_output_or_error_messages() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let req = alice_request(&inj);
+    let login = call(uv.start(&req, now()));
+    let read = call(uv.on_answer(
+        &req,
+        login.stage,
+        200,
+        &login_ok("s.VAULT-SECRET", 600),
+        now(),
+    ));
+    let _ = uv.on_answer(&req, read.stage, 200, &kv_ok("VALUE-SECRET"), now());
+    let jwt = alice_jwt();
+    let dbg = format!("{uv:?} {req:?} {login:?} {read:?}");
+    for s in ["VAULT-SECRET", "VALUE-SECRET", jwt.as_str()] {
+        assert!(!dbg.contains(s), "{s} in {dbg}");
+    }
+    for e in [
+        UserVaultError::TokenMissing,
+        UserVaultError::TokenMismatch,
+        UserVaultError::SubjectNotUsable,
+        UserVaultError::LoginRejected,
+        UserVaultError::Denied,
+        UserVaultError::SecretMissing,
+        UserVaultError::Unavailable("vault_timeout"),
+        UserVaultError::Invalid("secret_field_missing"),
+    ] {
+        assert!(!e.to_string().is_empty());
+        assert!(
+            crate::inject::REASON_CODES.contains(&e.code()),
+            "{}",
+            e.code()
+        );
+    }
+    assert!(UserVaultError::CODES
+        .iter()
+        .all(|c| crate::inject::REASON_CODES.contains(c)));
+}
+
+#[test]
+fn vaults_refusal_is_remembered_for_cache_ttl_but_an_outage_is_not() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let req = alice_request(&inj);
+    let denied = br#"{"errors":["permission denied"]}"#;
+    let t0 = now();
+    let login = call(uv.start(&req, t0));
+    assert!(matches!(
+        uv.on_answer(&req, login.stage, 403, denied, t0),
+        UserStep::Fail(UserVaultError::Denied)
+    ));
+    // A denied user does not cost a login and a read on every request...
+    let within = t0.plus_ms(req.cache_ttl_ms - 1);
+    assert!(matches!(
+        uv.start(&req, within),
+        UserStep::Fail(UserVaultError::Denied)
+    ));
+    // ...and Vault is asked again once `cache_ttl` has passed.
+    let after = t0.plus_ms(req.cache_ttl_ms);
+    let again = call(uv.start(&req, after));
+    // An outage is never remembered: the next request tries again.
+    assert!(matches!(
+        uv.on_answer(&req, again.stage, 503, b"no healthy upstream", after),
+        UserStep::Fail(UserVaultError::Unavailable("vault_unreachable"))
+    ));
+    assert!(matches!(uv.start(&req, after), UserStep::Call(_)));
+}

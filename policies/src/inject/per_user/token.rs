@@ -1,0 +1,74 @@
+//! The user's own JWT, for Vault's JWT login. It must be the token oidc-auth
+//! verified: a Vault token obtained with another user's JWT would otherwise
+//! be cached under this user's subject.
+
+use super::error::UserVaultError;
+use crate::identity::VerifiedIdentity;
+use crate::jwt::b64;
+use crate::jwt::token::DEFAULT_MAX_TOKEN_BYTES;
+use crate::secret::Secret;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Binding {
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    exp: Option<u64>,
+}
+
+/// The bearer token of `Authorization` values (lower-case header names in
+/// `headers`) when it is a JWT whose `iss`, `sub` and `exp` are those of the
+/// verified `identity`. Signatures are not checked again: oidc-auth did, and
+/// Vault does at login. One `Authorization` header with one token only.
+pub fn user_token(
+    headers: &[(String, String)],
+    identity: &VerifiedIdentity,
+) -> Result<Secret, UserVaultError> {
+    let mut values = headers.iter().filter(|(n, _)| n == "authorization");
+    let (Some((_, value)), None) = (values.next(), values.next()) else {
+        return Err(UserVaultError::TokenMissing);
+    };
+    let token = value
+        .trim()
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| value.trim().get(7..))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.contains([',', ' ']))
+        .ok_or(UserVaultError::TokenMissing)?;
+    let payload = compact_jws_payload(token).ok_or(UserVaultError::TokenMissing)?;
+    let claims: Binding =
+        serde_json::from_slice(&payload).map_err(|_| UserVaultError::TokenMismatch)?;
+    let same = claims.iss.as_deref() == Some(identity.issuer.as_str())
+        && claims.sub.as_deref() == Some(identity.subject.as_str())
+        && claims.exp == Some(identity.expires_at);
+    if same {
+        Ok(Secret::new(token))
+    } else {
+        Err(UserVaultError::TokenMismatch)
+    }
+}
+
+/// The decoded payload of a compact JWS (`header.payload.signature`, all
+/// base64url). Only the shape is checked: the claims are compared with the
+/// verified identity, which is what binds the token.
+fn compact_jws_payload(token: &str) -> Option<Vec<u8>> {
+    if token.len() > DEFAULT_MAX_TOKEN_BYTES {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if header.is_empty() || sig.is_empty() {
+        return None;
+    }
+    b64::decode(header)?;
+    b64::decode(sig)?;
+    b64::decode(payload)
+}
