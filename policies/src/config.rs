@@ -2,6 +2,9 @@
 //! `deny_unknown_fields` → validated, compiled policy, built once at
 //! configure time. Every error names the JSON path of the offending field.
 
+mod document;
+mod tree;
+
 use crate::secret::Secret;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -67,16 +70,9 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ConfigError> {
         return Err(ConfigError::new(".", "the plugin configuration is empty")
             .with_hint("set `configuration` (Envoy) or `pluginConfig` (Istio WasmPlugin)"));
     }
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        ConfigError::new(path, describe_serde_error(&inner))
-    })?;
-    de.end().map_err(|e| {
-        ConfigError::new(".", format!("trailing data after the JSON document: {e}"))
-    })?;
-    Ok(value)
+    let document = document::parse_document(raw)?;
+    T::deserialize(tree::Node::root(&document))
+        .map_err(|e| ConfigError::new(e.path.unwrap_or_else(|| ".".to_string()), e.message))
 }
 
 /// Compiles a DTO into its runtime form, the single entry point used by the
@@ -89,12 +85,6 @@ pub trait Compile {
 /// Parses and compiles in one go.
 pub fn load<T: DeserializeOwned + Compile>(raw: &[u8]) -> Result<T::Compiled, ConfigError> {
     parse_json::<T>(raw)?.compile()
-}
-
-fn describe_serde_error(e: &serde_json::Error) -> String {
-    // serde's message ends with " at line L column C": keep it, it helps with
-    // hand-written JSON; the path already says where in the structure.
-    e.to_string()
 }
 
 /// Checks an Envoy cluster name used for callouts (IdP, Vault, token endpoints).
@@ -219,6 +209,59 @@ mod tests {
     #[test]
     fn trailing_garbage_is_rejected() {
         assert!(parse_json::<Outer>(br#"{"items":[]} x"#).is_err());
+    }
+
+    #[test]
+    fn syntax_error_says_line_and_column() {
+        let err = parse_json::<Outer>(b"{\"items\": [\n  {\"name\": \"a\",}]}").unwrap_err();
+        assert_eq!(err.path, ".");
+        assert!(err.message.contains("line 2 column"), "{}", err.message);
+    }
+
+    #[test]
+    fn duplicate_key_is_rejected_with_its_path() {
+        // A derived struct refuses a duplicate field; the document parsed
+        // first must not quietly keep the last one instead.
+        let err = parse_json::<Outer>(br#"{"items":[{"name":"a"},{"name":"b","name":"c"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.path, "items[1].name");
+        assert!(
+            err.message.contains("duplicate key `name`"),
+            "{}",
+            err.message
+        );
+        let err = parse_json::<Outer>(br#"{"items":[],"items":[]}"#).unwrap_err();
+        assert_eq!(err.path, "items");
+    }
+
+    #[test]
+    fn numbers_and_nesting_survive_the_document_step() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct Shape {
+            count: u32,
+            ratio: f64,
+            negative: i64,
+            flag: Option<bool>,
+            nested: Vec<Vec<String>>,
+        }
+        let shape: Shape = parse_json(
+            br#"{"count":7,"ratio":0.25,"negative":-3,"flag":null,"nested":[["x"],[]]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            shape,
+            Shape {
+                count: 7,
+                ratio: 0.25,
+                negative: -3,
+                flag: None,
+                nested: vec![vec!["x".into()], vec![]],
+            }
+        );
+        let err =
+            parse_json::<Shape>(br#"{"count":-1,"ratio":0,"negative":0,"nested":[]}"#).unwrap_err();
+        assert_eq!(err.path, "count");
     }
 
     #[test]

@@ -64,13 +64,17 @@ fn validate_exits_zero_with_ok_or_one_with_the_json_path() {
             "providers[0].clock_skew: `soon` is not a duration (hint: write e.g."),
         (&["validate", "oidc-auth"], OIDC_UNKNOWN_FIELD, 1, "providers[0].audience: unknown field `audience`"),
         (&["validate", "oidc-auth"], "", 1, ".: the plugin configuration is empty"),
+        // A key written twice would otherwise keep whichever came last.
+        (&["validate", "oidc-auth"], "{\"providers\":[{\"name\":\"a\",\"issuer\":\"https://a\",\n  \"issuer\":\"https://b\"}]}", 1,
+            "providers[0].issuer: duplicate key `issuer` at line 2 column 10"),
         (&["validate", "sticky-session"], STICKY_OK, 0, "ok"),
         (&["validate", "sticky-session"], r#"{"mode":"sideways","keys":[]}"#, 1, "mode: unknown variant `sideways`"),
         (&["validate", "credential-injector"], INJECTOR_OK, 0, "ok"),
         (&["validate", "credential-injector"], INJECTOR_BAD_TEMPLATE, 1,
             "backends[0].injection.template: placeholder `{password}` is not a field of the credential (hint: available: secret)"),
-        // The same file checked by another plugin's loader is refused.
-        (&["validate", "credential-injector"], STICKY_OK, 1, "unknown field `mode`"),
+        // The same file checked by another plugin's loader is refused (members
+        // are checked in key order, so the first unknown one is `bind_subject`).
+        (&["validate", "credential-injector"], STICKY_OK, 1, "bind_subject: unknown field `bind_subject`"),
     ];
     for (args, config, code, expect) in cases {
         let (got_code, out) = run(args, config);
