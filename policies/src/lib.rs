@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod cors;
 pub mod env;
+pub mod http_date;
 pub mod identity;
 pub mod inject;
 pub mod jwt;

@@ -282,7 +282,9 @@ impl VaultClient {
         let Some(started) = self.take_in_flight(action) else {
             return Ok(());
         };
-        let retry_after = reply.retry_after.and_then(parse_retry_after);
+        let retry_after = reply
+            .retry_after
+            .and_then(|value| parse_retry_after(value, now));
         let result = self.apply(action, reply, retry_after, started, now, rng);
         self.gate.on_outcome(result.as_ref().err(), now, rng);
         if result.is_ok() && !self.secrets.iter().any(SecretState::is_denied) {

@@ -5,19 +5,24 @@
 use super::error::VaultError;
 use crate::backoff::Backoff;
 use crate::env::{Now, Random};
+use crate::http_date::parse_http_date;
 
 /// Longest `Retry-After` text accepted (delta-seconds; 10 digits ≈ 300 years).
 const MAX_RETRY_AFTER_DIGITS: usize = 10;
 
-/// Parses a `Retry-After` header value given as delta-seconds (what Vault
-/// and OpenBao send with a 429) into milliseconds. An HTTP-date, an empty,
-/// negative or otherwise invalid value yields `None`: the backoff decides.
-pub fn parse_retry_after(value: &[u8]) -> Option<u64> {
+/// Parses a `Retry-After` header value into milliseconds from `now`: either
+/// delta-seconds (what Vault and OpenBao send with a 429) or an HTTP-date
+/// (what a load balancer in front of Vault may send; a date already past
+/// means "now"). An empty, negative or otherwise invalid value yields
+/// `None`: the backoff decides.
+pub fn parse_retry_after(value: &[u8], now: Now) -> Option<u64> {
     let text = std::str::from_utf8(value).ok()?.trim();
-    let digits_only = !text.is_empty()
-        && text.len() <= MAX_RETRY_AFTER_DIGITS
-        && text.bytes().all(|b| b.is_ascii_digit());
+    let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     if !digits_only {
+        let at_ms = parse_http_date(text)?.checked_mul(1_000)?;
+        return Some(at_ms.saturating_sub(now.unix_ms));
+    }
+    if text.len() > MAX_RETRY_AFTER_DIGITS {
         return None;
     }
     text.parse::<u64>().ok()?.checked_mul(1_000)

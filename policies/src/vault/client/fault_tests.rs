@@ -132,6 +132,31 @@ fn rate_limited_calls_wait_for_retry_after_then_one_probe_recovers() {
 }
 
 #[test]
+fn rate_limit_with_an_http_date_waits_until_that_date() {
+    let mut rng = SeededRandom(12);
+    let mut c = started(r#"{"initial": "200ms", "max": "30s"}"#, &mut rng);
+    // A proxy in front of Vault answers with a date: T0 is
+    // Tue, 14 Nov 2023 22:13:20 GMT, so this is T0 + 12 s.
+    let until: &'static [u8] = b"Tue, 14 Nov 2023 22:13:32 GMT";
+    let calls = run(&mut c, at_ms(200), at_ms(11_900), &mut rng, |_, _| {
+        let body = r#"{"errors":["rate limit quota exceeded"]}"#;
+        (429, Some(until), body.to_string())
+    });
+    let times: Vec<u64> = calls.iter().map(|(t, _)| since(*t)).collect();
+    // The first KV re-read (~2 s) is refused; nothing else before the date.
+    assert_eq!(times.len(), 1, "calls before the date at {times:?} ms");
+    let calls = run(&mut c, at_ms(11_900), at_ms(20_000), &mut rng, |a, _| {
+        (200, None, ok_body(a, 2))
+    });
+    let resumed = since(calls.first().unwrap().0);
+    assert!(
+        (12_000..=12_500).contains(&resumed),
+        "resumed at {resumed} ms"
+    );
+    assert_eq!(value(&c, "api", "key", at_ms(20_000)), Ok("k2".into()));
+}
+
+#[test]
 fn sealed_vault_is_probed_once_per_backoff_step_while_cached_values_serve() {
     let mut rng = SeededRandom(12);
     let mut c = client(r#"{"initial": "1s", "max": "8s"}"#);

@@ -14,7 +14,8 @@ fn limited(retry_after_ms: Option<u64>) -> VaultError {
 }
 
 #[test]
-fn retry_after_is_read_as_delta_seconds_and_anything_else_is_ignored() {
+fn retry_after_is_read_as_delta_seconds_or_an_http_date_and_anything_else_is_ignored() {
+    // T0 is Tue, 14 Nov 2023 22:13:20 GMT.
     let cases: &[(&[u8], Option<u64>)] = &[
         (b"4", Some(4_000)),
         (b" 12 ", Some(12_000)),
@@ -28,13 +29,18 @@ fn retry_after_is_read_as_delta_seconds_and_anything_else_is_ignored() {
         (b"1.5", None),
         (b"5s", None),
         (b"99999999999", None),
-        (b"Wed, 21 Oct 2015 07:28:00 GMT", None),
+        // An HTTP-date: the time left until then; one already past is "now".
+        (b"Tue, 14 Nov 2023 22:13:50 GMT", Some(30_000)),
+        (b"Tuesday, 14-Nov-23 22:14:20 GMT", Some(60_000)),
+        (b"Tue Nov 14 22:13:25 2023", Some(5_000)),
+        (b"Wed, 21 Oct 2015 07:28:00 GMT", Some(0)),
+        (b"Tue, 14 Nov 2023 22:13:50 UTC", None),
         (b"\xff\xfe", None),
         (b"4\r\nx-injected: 1", None),
     ];
     for (raw, want) in cases {
         assert_eq!(
-            parse_retry_after(raw),
+            parse_retry_after(raw, Now::from_unix_ms(T0)),
             *want,
             "{:?}",
             String::from_utf8_lossy(raw)
