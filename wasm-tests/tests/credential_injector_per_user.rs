@@ -90,15 +90,25 @@ fn plugin_configs(idp: &Idp, bao: &OpenBao, cache_ttl: &str) -> (Value, Value) {
 
 fn start(idp: &Idp, bao: &OpenBao, upstream: &Upstream, cache_ttl: &str) -> Envoy {
     let (oidc, inject) = plugin_configs(idp, bao, cache_ttl);
+    start_with(idp, bao, upstream, &oidc, &inject)
+}
+
+fn start_with(
+    idp: &Idp,
+    bao: &OpenBao,
+    upstream: &Upstream,
+    oidc: &Value,
+    inject: &Value,
+) -> Envoy {
     let b = Bootstrap::new()
         .backend(&[upstream.port()])
         .cluster("idp", &[idp.port()])
         .cluster("vault", &[bao.port()])
-        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
+        .wasm_filter("oidc-auth", "oidc_auth.wasm", oidc, &[])
         .wasm_filter(
             "credential-injector",
             "credential_injector.wasm",
-            &inject,
+            inject,
             &[],
         );
     Envoy::start(&b.build(), EnvoyOptions::default()).unwrap()
@@ -289,6 +299,51 @@ fn each_user_gets_their_own_vault_secret_and_vault_policies_decide() {
             "a token or secret value is in the Envoy log"
         );
     }
+}
+
+#[test]
+fn a_browser_session_cookie_holding_the_token_logs_the_user_in_and_never_reaches_the_backend() {
+    let idp = Idp::start().unwrap();
+    let bao = openbao_for_users(&idp);
+    let upstream = Upstream::start("notes").unwrap();
+    // oidc-auth and the injector both read the token from the `at` cookie.
+    let (mut oidc, mut inject) = plugin_configs(&idp, &bao, "30s");
+    oidc["providers"][0]["token_sources"] = json!([{"cookie": "at"}]);
+    inject["backends"][0]["credential"]["vault_per_user"]["token_sources"] =
+        json!([{"cookie": "at"}]);
+    let envoy = start_with(&idp, &bao, &upstream, &oidc, &inject);
+    let alice = token(&idp, "alice", 300);
+    let logins = bao.count_requests("auth/jwt/login");
+    let with_cookie = |cookie: &str| {
+        envoy
+            .request("GET", "/api/notes/1")
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+    };
+    let alice_cookie = format!("theme=dark; at={alice}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut r = with_cookie(&alice_cookie);
+    while r.status != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        r = with_cookie(&alice_cookie);
+    }
+    let seen = upstream_saw(&r);
+    assert_eq!(seen["x-api-key"], "k-alice-0123456789", "{seen}");
+    assert!(
+        seen.get("cookie").is_none(),
+        "the session cookie reached the backend: {seen}"
+    );
+    assert!(seen.get("authorization").is_none(), "{seen}");
+    assert_eq!(bao.count_requests("auth/jwt/login"), logins + 1);
+
+    // bob's token in the cookie: his key; no cookie at all: oidc-auth's 401.
+    let bob = token(&idp, "bob", 300);
+    let seen = upstream_saw(&with_cookie(&format!("at={bob}")));
+    assert_eq!(seen["x-api-key"], "k-bob-0123456789", "{seen}");
+    let r = with_cookie("theme=dark");
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(bao.count_requests("auth/jwt/login"), logins + 2);
 }
 
 #[test]

@@ -516,6 +516,12 @@ impl BackendDto {
                     ));
                 }
                 let spec = dto.compile().map_err(|e| e.under(at))?;
+                if spec.reads_a_cookie() && !self.strip_cookies {
+                    return Err(ConfigError::new(
+                        "strip_cookies",
+                        "must stay true when `credential.vault_per_user.token_sources` reads a cookie: the user's token would reach the backend",
+                    ));
+                }
                 let available = spec.available_fields();
                 (
                     CredentialSpec::VaultPerUser(Box::new(spec)),

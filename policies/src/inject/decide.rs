@@ -8,6 +8,7 @@ use crate::claims::ClaimDenied;
 use crate::cors::{is_preflight, CorsDenied, CsrfDenied};
 use crate::env::Now;
 use crate::identity::VerifiedIdentity;
+use crate::oidc::token_source::RequestTokens;
 use crate::routes::{RouteRejection, RouteRequest, RouteVerdict};
 use crate::secret::Secret;
 use crate::vault::SecretValue;
@@ -261,7 +262,11 @@ impl Injector {
                 .identity
                 .ok_or(UserVaultError::TokenMissing)
                 .and_then(|id| {
-                    let jwt = user_token(req.headers, id)?;
+                    let request = RequestTokens {
+                        headers: req.headers,
+                        query: req.query,
+                    };
+                    let jwt = user_token(&spec.token_sources, &request, id)?;
                     UserSecretRequest::new(
                         b,
                         spec,
@@ -271,6 +276,9 @@ impl Injector {
                         Now::from_unix_secs(id.expires_at),
                     )
                 });
+            allow
+                .remove_headers
+                .extend(spec.token_headers().map(str::to_string));
             return match pending {
                 Ok(user) => {
                     Decision::FetchUserCredential(Box::new(PendingCredential { allow, user }))

@@ -3,6 +3,7 @@
 
 use super::path::SubjectPath;
 use crate::config::{parse_duration_ms, ConfigError};
+use crate::oidc::token_source::{TokenSource, TokenSourceConfig};
 use serde::Deserialize;
 
 const DEFAULT_CACHE_TTL: &str = "30s";
@@ -27,6 +28,11 @@ pub struct VaultPerUserDto {
     /// reads it on every request.
     #[serde(default)]
     pub cache_ttl: Option<String>,
+    /// Where the user's JWT is (the one oidc-auth verified), same syntax as
+    /// oidc-auth's `token_sources`; default `Authorization: Bearer`. A
+    /// header or a cookie, never the query string.
+    #[serde(default)]
+    pub token_sources: Vec<TokenSourceConfig>,
 }
 
 /// A compiled per-user KV v2 read.
@@ -37,6 +43,7 @@ pub struct PerUserSecret {
     pub fields: Vec<String>,
     pub field: Option<String>,
     pub cache_ttl_ms: u64,
+    pub token_sources: Vec<TokenSource>,
 }
 
 impl VaultPerUserDto {
@@ -86,17 +93,56 @@ impl VaultPerUserDto {
                 ),
             );
         }
+        let token_sources = compile_token_sources(&self.token_sources)?;
         Ok(PerUserSecret {
             mount,
             path,
             fields: self.fields,
             field: self.field,
             cache_ttl_ms,
+            token_sources,
         })
     }
 }
 
+fn compile_token_sources(raw: &[TokenSourceConfig]) -> Result<Vec<TokenSource>, ConfigError> {
+    if raw.is_empty() {
+        return Ok(vec![TokenSource::authorization_bearer()]);
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, source)| {
+            let at = format!("token_sources[{i}]");
+            match TokenSource::compile(source, &at)? {
+                // A token in the URL ends up in access logs and browser history.
+                TokenSource::Query(_) => Err(ConfigError::new(
+                    format!("{at}.query"),
+                    "the user's token is read from a header or a cookie, not the query string",
+                )),
+                compiled => Ok(compiled),
+            }
+        })
+        .collect()
+}
+
 impl PerUserSecret {
+    /// Headers that carry the user's token other than `Authorization` and
+    /// `Cookie` (which the backend's `strip_*` settings govern): they never
+    /// reach the backend.
+    pub fn token_headers(&self) -> impl Iterator<Item = &str> {
+        self.token_sources.iter().filter_map(|s| match s {
+            TokenSource::Header { name, .. } if name != "authorization" => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether the user's token may arrive in a cookie.
+    pub fn reads_a_cookie(&self) -> bool {
+        self.token_sources
+            .iter()
+            .any(|s| matches!(s, TokenSource::Cookie(_)))
+    }
+
     /// Template placeholders this credential offers.
     pub fn available_fields(&self) -> Vec<String> {
         let mut out = self.fields.clone();

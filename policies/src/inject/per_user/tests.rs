@@ -6,6 +6,7 @@ use crate::inject::{
     CredentialSource, CredentialUnavailable, Decision, Injector, InjectorConfigDto,
     PendingCredential, RequestInput,
 };
+use crate::oidc::token_source::{RequestTokens, TokenSource};
 use crate::secret::Secret;
 use crate::vault::SecretValue;
 use base64::Engine;
@@ -415,7 +416,11 @@ fn only_the_verified_users_bearer_token_is_used_to_log_in() {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let got = user_token(&headers, &id);
+        let request = RequestTokens {
+            headers: &headers,
+            query: None,
+        };
+        let got = user_token(&[TokenSource::authorization_bearer()], &request, &id);
         assert_eq!(
             got.as_ref().map(Secret::expose).map_err(|e| *e),
             want,
@@ -460,6 +465,95 @@ fn decide_hands_out_a_fetch_only_for_a_usable_user_and_token() {
         )),
         (401, "user_token_mismatch")
     );
+}
+
+#[test]
+fn the_users_token_can_come_from_a_cookie_or_a_header_as_configured() {
+    let with_sources = |sources: serde_json::Value| {
+        compile(config(
+            json!({"vault_per_user": {"path": "users/{sub}", "fields": ["api_key"], "field": "api_key",
+                                      "token_sources": sources}}),
+            json!({}),
+        ))
+        .unwrap()
+    };
+    let alice = alice_jwt();
+    let id = identity("alice");
+
+    // A browser app whose session cookie `at` holds the token oidc-auth verified.
+    let inj = with_sources(json!([{"cookie": "at"}]));
+    let cookie = format!("theme=dark; at={alice}");
+    let p = pending(decide(&inj, &[("cookie", &cookie)], Some(&id)));
+    assert_eq!(p.user.user_jwt.expose(), alice);
+    // The backend's `strip_cookies` (default true) keeps the cookie from it.
+    assert!(p.allow.remove_headers.contains(&"cookie".to_string()));
+    // Authorization is not a source any more; a cookie of another user is refused.
+    let bearer = format!("Bearer {alice}");
+    assert_eq!(
+        deny_code(&decide(&inj, &[("authorization", &bearer)], Some(&id))),
+        (401, "user_token_missing")
+    );
+    let bob = format!("at={}", jwt(json!({"iss": ISS, "sub": "bob", "exp": EXP})));
+    assert_eq!(
+        deny_code(&decide(&inj, &[("cookie", &bob)], Some(&id))),
+        (401, "user_token_mismatch")
+    );
+
+    // Two sources: exactly one token in one place, as oidc-auth requires.
+    let inj = with_sources(json!([{"header": "authorization", "prefix": "Bearer "},
+                                  {"cookie": "at"}]));
+    let at = format!("at={alice}");
+    assert_eq!(
+        deny_code(&decide(
+            &inj,
+            &[("authorization", &bearer), ("cookie", &at)],
+            Some(&id)
+        )),
+        (401, "user_token_missing")
+    );
+    assert_eq!(
+        pending(decide(&inj, &[("cookie", &at)], Some(&id)))
+            .user
+            .user_jwt
+            .expose(),
+        alice
+    );
+
+    // A custom header is removed before the backend, whatever the strip settings.
+    let inj = with_sources(json!([{"header": "x-user-token"}]));
+    let p = pending(decide(&inj, &[("x-user-token", &alice)], Some(&id)));
+    assert_eq!(p.user.user_jwt.expose(), alice);
+    assert!(p.allow.remove_headers.contains(&"x-user-token".to_string()));
+}
+
+#[test]
+fn token_sources_that_would_leak_the_users_token_are_refused_at_configure_time() {
+    let per_user = |sources: serde_json::Value| {
+        json!({"vault_per_user": {"path": "users/{sub}", "fields": ["api_key"], "field": "api_key",
+                                  "token_sources": sources}})
+    };
+    let err = compile(config(
+        per_user(json!([{"query": "access_token"}])),
+        json!({}),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.path,
+        "backends[0].credential.vault_per_user.token_sources[0].query"
+    );
+    let err = compile(config(
+        per_user(json!([{"cookie": "a", "header": "b"}])),
+        json!({}),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.path,
+        "backends[0].credential.vault_per_user.token_sources[0]"
+    );
+    let mut cfg = config(per_user(json!([{"cookie": "at"}])), json!({}));
+    cfg["backends"][0]["strip_cookies"] = json!(false);
+    let err = compile(cfg).unwrap_err();
+    assert_eq!(err.path, "backends[0].strip_cookies", "{err}");
 }
 
 // ---- the state machine ---------------------------------------------------

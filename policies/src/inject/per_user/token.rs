@@ -6,6 +6,7 @@ use super::error::UserVaultError;
 use crate::identity::VerifiedIdentity;
 use crate::jwt::b64;
 use crate::jwt::token::DEFAULT_MAX_TOKEN_BYTES;
+use crate::oidc::token_source::{extract, ExtractError, RequestTokens, TokenSource};
 use crate::secret::Secret;
 use serde::Deserialize;
 
@@ -19,34 +20,31 @@ struct Binding {
     exp: Option<u64>,
 }
 
-/// The bearer token of `Authorization` values (lower-case header names in
-/// `headers`) when it is a JWT whose `iss`, `sub` and `exp` are those of the
-/// verified `identity`. Signatures are not checked again: oidc-auth did, and
-/// Vault does at login. One `Authorization` header with one token only.
+/// The user's token, taken from the configured `sources` (one token in one
+/// place, as oidc-auth requires), when it is a JWT whose `iss`, `sub` and
+/// `exp` are those of the verified `identity`. Signatures are not checked
+/// again: oidc-auth did, and Vault does at login.
 pub fn user_token(
-    headers: &[(String, String)],
+    sources: &[TokenSource],
+    request: &RequestTokens<'_>,
     identity: &VerifiedIdentity,
 ) -> Result<Secret, UserVaultError> {
-    let mut values = headers.iter().filter(|(n, _)| n == "authorization");
-    let (Some((_, value)), None) = (values.next(), values.next()) else {
-        return Err(UserVaultError::TokenMissing);
+    let token = match extract(sources, request) {
+        Ok(Some(token)) => token,
+        // None, a header with another scheme, or two tokens (which of them
+        // oidc-auth verified cannot be told): no usable token.
+        Ok(None) | Err(ExtractError::WrongScheme | ExtractError::Ambiguous) => {
+            return Err(UserVaultError::TokenMissing)
+        }
     };
-    let token = value
-        .trim()
-        .get(..7)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
-        .and_then(|_| value.trim().get(7..))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && !t.contains([',', ' ']))
-        .ok_or(UserVaultError::TokenMissing)?;
-    let payload = compact_jws_payload(token).ok_or(UserVaultError::TokenMissing)?;
+    let payload = compact_jws_payload(token.expose()).ok_or(UserVaultError::TokenMissing)?;
     let claims: Binding =
         serde_json::from_slice(&payload).map_err(|_| UserVaultError::TokenMismatch)?;
     let same = claims.iss.as_deref() == Some(identity.issuer.as_str())
         && claims.sub.as_deref() == Some(identity.subject.as_str())
         && claims.exp == Some(identity.expires_at);
     if same {
-        Ok(Secret::new(token))
+        Ok(token)
     } else {
         Err(UserVaultError::TokenMismatch)
     }
