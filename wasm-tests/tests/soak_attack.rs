@@ -435,20 +435,22 @@ fn soak_all_plugins_chained_under_attack() {
         "csrf": {"require_origin": true}
     });
     let b = Bootstrap::new()
-        .cluster_json(json!({
-            "name": "backend", "type": "STATIC", "connect_timeout": "1s",
-            "load_assignment": {"cluster_name": "backend", "endpoints": [{"lb_endpoints": ports.iter().map(|p| json!(
-                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p}}}})).collect::<Vec<_>>()}]}
-        }))
+        .backend(&ports)
         .cluster("idp", &[idp.port()])
         .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
-        .wasm_filter("sticky-session", "sticky_session.wasm", &sticky, &["STICKY_KEY"])
-        .wasm_filter("credential-injector", "credential_injector.wasm", &inject, &["API_KEY"])
-        .http_filter(json!({"name": "envoy.filters.http.stateful_session", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
-            "session_state": {"name": "envoy.http.stateful_session.header", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
-                "name": "x-sticky-endpoint"}}, "strict": false}}));
+        .wasm_filter(
+            "sticky-session",
+            "sticky_session.wasm",
+            &sticky,
+            &["STICKY_KEY"],
+        )
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            &inject,
+            &["API_KEY"],
+        )
+        .stateful_session_header("x-sticky-endpoint");
     let mut envoy = Envoy::start(
         &b.build(),
         EnvoyOptions::default()
