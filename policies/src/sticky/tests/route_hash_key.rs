@@ -8,13 +8,11 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const UP1: &str = "127.0.0.1:8081";
 
+/// A hash header as `(name, value)`.
+type Header = Option<(String, String)>;
+
 /// The `(name, value)` hash header the request gets, if any.
-fn hash_header(
-    p: &StickyPolicy,
-    path: &str,
-    cookies: &[&str],
-    subject: Option<&str>,
-) -> Option<(String, String)> {
+fn hash_header(p: &StickyPolicy, path: &str, cookies: &[&str], subject: Option<&str>) -> Header {
     let d = p.on_request(&RequestInput {
         cookie_headers: cookies,
         path,
@@ -41,7 +39,7 @@ fn each_route_uses_its_own_hash_key_or_inherits_the_top_level_one() {
     let s1 = hash_header(&p, "/", &["JSESSIONID=s1"], None).unwrap().1;
     assert_ne!(alice, s1);
     let named = |name: &str, value: &str| Some((name.to_string(), value.to_string()));
-    let cases: [(&str, &[&str], Option<&str>, Option<(String, String)>); 9] = [
+    let cases: [(&str, &[&str], Option<&str>, Header); 9] = [
         ("/", &[], Some("alice"), named("x-sticky-hash", &alice)),
         // Own header name; the source fields are inherited.
         ("/a/x", &[], Some("alice"), named("x-hash-a", &alice)),
