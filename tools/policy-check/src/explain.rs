@@ -364,6 +364,9 @@ fn vault(out: &mut String, v: &VaultConfig) {
         let kind = match &s.kind {
             SecretKind::Kv2 { mount, path, .. } => format!("KV v2 {mount}/{path}"),
             SecretKind::Dynamic { path } => format!("dynamic {path} (lease renewed)"),
+            SecretKind::IdentityToken { path } => {
+                format!("identity token {path} (signed by Vault, re-issued before its ttl ends)")
+            }
         };
         let _ = writeln!(
             out,
