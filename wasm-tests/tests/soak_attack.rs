@@ -120,8 +120,82 @@ fn forged_tokens(idp: &Idp) -> Vec<(&'static str, String)> {
     out
 }
 
-/// Builds the i-th request of one attacker: (what it is, the request).
-type Attack = Box<dyn Fn(u64) -> (String, Request) + Send>;
+/// One kind of attack: its i-th request (what it is, the request), and whether an answer means
+/// the attack got through (`None`: Envoy closed the connection).
+struct AttackKind {
+    build: Box<dyn Fn(u64) -> (String, Request) + Send + Sync>,
+    got_through: Box<dyn Fn(Option<&wasm_tests::Response>) -> bool + Send + Sync>,
+}
+
+impl AttackKind {
+    /// The same request every time; `check` judges a response (a 5xx or a closed connection
+    /// always counts as getting through: the attack broke something).
+    fn fixed(
+        name: &str,
+        req: Request,
+        check: impl Fn(&wasm_tests::Response) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let name = name.to_string();
+        Self {
+            build: Box::new(move |_| (name.clone(), req.clone())),
+            got_through: Box::new(move |r| r.is_none_or(|r| r.status >= 500 || check(r))),
+        }
+    }
+}
+
+/// `workers` threads send the kinds in turn until `deadline`, one request per 5 ms each, and
+/// tally the answers while `counting` is set.
+fn spawn_attackers(
+    kinds: Vec<AttackKind>,
+    workers: usize,
+    deadline: Instant,
+    tally: &Arc<Mutex<Tally>>,
+    counting: &Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let kinds = Arc::new(kinds);
+    (0..workers)
+        .map(|worker| {
+            let (kinds, tally, counting) = (kinds.clone(), tally.clone(), counting.clone());
+            std::thread::spawn(move || {
+                let mut i = worker;
+                while Instant::now() < deadline {
+                    let kind = &kinds[i % kinds.len()];
+                    let (name, req) = (kind.build)((i / kinds.len()) as u64);
+                    i += workers;
+                    let answer = req.send();
+                    let key = match &answer {
+                        Ok(r) => format!("{name}: {} {}", r.status, reason(r)),
+                        // Envoy closes the connection on a header over its limit.
+                        Err(_) => format!("{name}: connection closed by envoy"),
+                    };
+                    let through = (kind.got_through)(answer.as_ref().ok());
+                    if counting.load(Ordering::Relaxed) {
+                        let mut t = tally.lock().unwrap();
+                        if through {
+                            t.attack_passed.push(key.clone());
+                        }
+                        *t.attack.entry(key).or_default() += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect()
+}
+
+/// Samples Envoy's RSS every 2 s until `deadline`; the highest value (KiB), at least `from`.
+fn max_rss_until(pid: u32, deadline: Instant, from: u64) -> u64 {
+    let mut max = from;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(2));
+        max = max.max(rss_kib(pid));
+    }
+    max
+}
+
+fn is_2xx(r: Option<&wasm_tests::Response>) -> bool {
+    r.is_some_and(|r| (200..300).contains(&r.status))
+}
 
 #[derive(Default)]
 struct Tally {
@@ -202,77 +276,62 @@ fn soak_oidc_auth_under_attack() {
     }
 
     // Attackers: random kids, forged tokens, oversized headers, as fast as they are answered.
-    let attackers: Vec<Attack> = vec![
-        Box::new({
-            let (addr, template) = (addr.clone(), template.clone());
-            move |i| {
-                let parts: Vec<&str> = template.split('.').collect();
-                let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": format!("random-{i:x}-{}", nanos())});
-                let token = format!(
-                    "{}.{}.{}",
-                    B64.encode(header.to_string()),
-                    parts[1],
-                    parts[2]
-                );
-                (
-                    "random kid".into(),
-                    Request::get(addr.clone(), "/api/items").bearer(&token),
-                )
-            }
-        }),
-        Box::new({
-            let (addr, forged) = (addr.clone(), forged.clone());
-            move |i| {
-                let (name, token) = &forged[i as usize % forged.len()];
-                (
-                    name.to_string(),
-                    Request::get(addr.clone(), "/api/items").bearer(token),
-                )
-            }
-        }),
-        Box::new({
-            let addr = addr.clone();
-            move |i| {
-                // 20 KB: over max_token_bytes (8 KiB); 100 KB: over Envoy's 60 KiB header limit.
-                let (name, size) = if i % 2 == 0 {
-                    ("token_too_large", 20_000)
-                } else {
-                    ("header over envoy limit", 100_000)
-                };
-                let token = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "A".repeat(size));
-                (
-                    name.into(),
-                    Request::get(addr.clone(), "/api/items").bearer(&token),
-                )
-            }
-        }),
-    ];
-    for attack in attackers {
-        let (tally, counting) = (tally.clone(), counting.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut i = 0u64;
-            while Instant::now() < deadline {
-                let (name, req) = attack(i);
-                i += 1;
-                let (key, passed) = match req.send() {
-                    Ok(r) => (
-                        format!("{name}: {} {}", r.status, reason(&r)),
-                        (200..300).contains(&r.status),
-                    ),
-                    // Envoy closes the connection on a header over its limit (after a 431 or without one).
-                    Err(_) => (format!("{name}: connection closed by envoy"), false),
-                };
-                if counting.load(Ordering::Relaxed) {
-                    let mut t = tally.lock().unwrap();
-                    if passed {
-                        t.attack_passed.push(key.clone());
-                    }
-                    *t.attack.entry(key).or_default() += 1;
+    let attackers = vec![
+        AttackKind {
+            build: Box::new({
+                let (addr, template) = (addr.clone(), template.clone());
+                move |i| {
+                    let parts: Vec<&str> = template.split('.').collect();
+                    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": format!("random-{i:x}-{}", nanos())});
+                    let token = format!(
+                        "{}.{}.{}",
+                        B64.encode(header.to_string()),
+                        parts[1],
+                        parts[2]
+                    );
+                    (
+                        "random kid".into(),
+                        Request::get(addr.clone(), "/api/items").bearer(&token),
+                    )
                 }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }));
-    }
+            }),
+            got_through: Box::new(is_2xx),
+        },
+        AttackKind {
+            build: Box::new({
+                let (addr, forged) = (addr.clone(), forged.clone());
+                move |i| {
+                    let (name, token) = &forged[i as usize % forged.len()];
+                    (
+                        name.to_string(),
+                        Request::get(addr.clone(), "/api/items").bearer(token),
+                    )
+                }
+            }),
+            got_through: Box::new(is_2xx),
+        },
+        AttackKind {
+            build: Box::new({
+                let addr = addr.clone();
+                move |i| {
+                    // 20 KB: over max_token_bytes (8 KiB); 100 KB: over Envoy's 60 KiB header limit.
+                    let (name, size) = if i % 2 == 0 {
+                        ("token_too_large", 20_000)
+                    } else {
+                        ("header over envoy limit", 100_000)
+                    };
+                    let token = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "A".repeat(size));
+                    (
+                        name.into(),
+                        Request::get(addr.clone(), "/api/items").bearer(&token),
+                    )
+                }
+            }),
+            // Envoy closing the connection on an oversized header is a refusal.
+            got_through: Box::new(is_2xx),
+        },
+    ];
+    threads.extend(spawn_attackers(attackers, 3, deadline, &tally, &counting));
 
     std::thread::sleep(WARMUP.min(Duration::from_secs(seconds / 3)));
     let stat = |n: &str| {
@@ -286,11 +345,7 @@ fn soak_oidc_auth_under_attack() {
     let rss_start = rss_kib(pid);
     counting.store(true, Ordering::Relaxed);
     let measured_from = Instant::now();
-    let mut rss_max = rss_start;
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(2));
-        rss_max = rss_max.max(rss_kib(pid));
-    }
+    let rss_max = max_rss_until(pid, deadline, rss_start);
     for t in threads {
         t.join().unwrap();
     }
@@ -541,134 +596,89 @@ fn soak_all_plugins_chained_under_attack() {
         }));
     }
 
-    // Attackers. Each returns (what, request, check) where check(response) says whether the
-    // attack got through.
-    type Check = fn(&wasm_tests::Response, &str) -> bool;
+    // Attackers, each request judged by what getting through would look like.
     let get = |path: &str| Request::get(addr.clone(), path);
-    let attacks: Vec<(String, Request, Check, String)> = {
-        let mut v: Vec<(String, Request, Check, String)> = Vec::new();
-        let refused: Check = |r, _| (200..300).contains(&r.status);
-        for (name, token) in forged.iter() {
-            v.push((
-                format!("oidc: {name}"),
-                get("/api/items").bearer(token),
-                refused,
-                String::new(),
-            ));
-        }
-        // sticky: a pin header pointing elsewhere, next to mallory's own cookie.
-        let moved: Check = |r, pin| r.status != 200 || served_by(r) != pin;
-        for target in &elsewhere {
-            v.push((
-                "sticky: client pin header".into(),
-                get("/api/items")
-                    .bearer(&mallory)
-                    .header("cookie", &mallory_cookie)
-                    .header("x-sticky-endpoint", target),
-                moved,
-                mallory_pin.clone(),
-            ));
-        }
-        // sticky: alice's cookie with mallory's token (bound to alice's subject) must not be
-        // accepted: the answer pins mallory afresh (a new cookie).
-        let accepted: Check = |r, _| r.status != 200 || set_cookie(r).is_none();
-        v.push((
-            "sticky: stolen cookie".into(),
+    let refused = |r: &wasm_tests::Response| (200..300).contains(&r.status);
+    let mut attacks = Vec::new();
+    for (name, token) in forged.iter() {
+        attacks.push(AttackKind::fixed(
+            &format!("oidc: {name}"),
+            get("/api/items").bearer(token),
+            refused,
+        ));
+    }
+    // sticky: a pin header pointing elsewhere, next to mallory's own cookie.
+    for target in &elsewhere {
+        let pin = mallory_pin.clone();
+        attacks.push(AttackKind::fixed(
+            "sticky: client pin header",
             get("/api/items")
                 .bearer(&mallory)
-                .header("cookie", &alice_cookie),
+                .header("cookie", &mallory_cookie)
+                .header("x-sticky-endpoint", target),
+            move |r| r.status != 200 || served_by(r) != pin,
+        ));
+    }
+    // sticky: alice's cookie with mallory's token (bound to alice's subject), and forged
+    // cookies, must not be accepted: the answer pins mallory afresh (a new cookie).
+    let accepted = |r: &wasm_tests::Response| r.status != 200 || set_cookie(r).is_none();
+    attacks.push(AttackKind::fixed(
+        "sticky: stolen cookie",
+        get("/api/items")
+            .bearer(&mallory)
+            .header("cookie", &alice_cookie),
+        accepted,
+    ));
+    let name = mallory_cookie.split('=').next().unwrap_or("").to_string();
+    for value in ["AAAA", "k1.garbage", &"A".repeat(4000), "k9.Zm9v.YmFy"] {
+        attacks.push(AttackKind::fixed(
+            "sticky: forged cookie",
+            get("/api/items")
+                .bearer(&mallory)
+                .header("cookie", &format!("{name}={value}")),
             accepted,
-            String::new(),
         ));
-        // sticky: forged cookies never cause a 5xx; they are ignored and replaced.
-        let name = mallory_cookie.split('=').next().unwrap_or("").to_string();
-        for value in ["AAAA", "k1.garbage", &"A".repeat(4000), "k9.Zm9v.YmFy"] {
-            v.push((
-                "sticky: forged cookie".into(),
-                get("/api/items")
-                    .bearer(&mallory)
-                    .header("cookie", &format!("{name}={value}")),
-                accepted,
-                String::new(),
-            ));
-        }
-        // injector: routes and methods outside the allowlist, a cross-site POST, a
-        // client-supplied credential header.
-        v.push((
-            "injector: route not allowed".into(),
-            get("/admin").bearer(&mallory),
-            refused,
-            String::new(),
-        ));
-        v.push((
-            "injector: method not allowed".into(),
-            Request::new("DELETE", addr.clone(), "/api/items/1").bearer(&mallory),
-            refused,
-            String::new(),
-        ));
-        v.push((
-            "injector: cross-site POST".into(),
-            // A page on another site makes mallory's browser POST with her cookies.
-            Request::post(addr.clone(), "/api/items")
-                .header("origin", "https://evil.example")
-                .header("cookie", &format!("at={mallory}; {mallory_cookie}"))
-                .json(&json!({"x": 1})),
-            refused,
-            String::new(),
-        ));
-        let spoofed: Check = |r, _| {
+    }
+    // injector: routes and methods outside the allowlist, a cross-site POST (a page on another
+    // site makes mallory's browser POST with her cookies), a client-supplied credential header.
+    attacks.push(AttackKind::fixed(
+        "injector: route not allowed",
+        get("/admin").bearer(&mallory),
+        refused,
+    ));
+    attacks.push(AttackKind::fixed(
+        "injector: method not allowed",
+        Request::new("DELETE", addr.clone(), "/api/items/1").bearer(&mallory),
+        refused,
+    ));
+    attacks.push(AttackKind::fixed(
+        "injector: cross-site POST",
+        Request::post(addr.clone(), "/api/items")
+            .header("origin", "https://evil.example")
+            .header("cookie", &format!("at={mallory}; {mallory_cookie}"))
+            .json(&json!({"x": 1})),
+        refused,
+    ));
+    attacks.push(AttackKind::fixed(
+        "injector: client-supplied x-api-key",
+        get("/api/items")
+            .bearer(&mallory)
+            .header("x-api-key", "attacker-chosen"),
+        |r| {
             r.status == 200
                 && r.json()
                     .ok()
                     .is_some_and(|v| v["headers"]["x-api-key"] != json!(API_KEY))
-        };
-        v.push((
-            "injector: client-supplied x-api-key".into(),
-            get("/api/items")
-                .bearer(&mallory)
-                .header("x-api-key", "attacker-chosen"),
-            spoofed,
-            String::new(),
-        ));
-        v
-    };
-    let attacks = Arc::new(attacks);
-    for worker in 0..3 {
-        let (tally, counting, attacks) = (tally.clone(), counting.clone(), attacks.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut i = worker;
-            while Instant::now() < deadline {
-                let (name, req, passed, arg) = &attacks[i % attacks.len()];
-                i += 3;
-                let (key, got_through) = match req.clone().send() {
-                    Ok(r) => (
-                        format!("{name}: {} {}", r.status, reason(&r)),
-                        passed(&r, arg) || r.status >= 500,
-                    ),
-                    Err(e) => (format!("{name}: transport {e}"), true),
-                };
-                if counting.load(Ordering::Relaxed) {
-                    let mut t = tally.lock().unwrap();
-                    if got_through {
-                        t.attack_passed.push(key.clone());
-                    }
-                    *t.attack.entry(key).or_default() += 1;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }));
-    }
+        },
+    ));
+    threads.extend(spawn_attackers(attacks, 3, deadline, &tally, &counting));
 
     std::thread::sleep(WARMUP.min(Duration::from_secs(seconds / 3)));
     let rss_start = rss_kib(pid);
     let jwks_before = idp.jwks_requests().unwrap();
     counting.store(true, Ordering::Relaxed);
     let measured_from = Instant::now();
-    let mut rss_max = rss_start;
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(2));
-        rss_max = rss_max.max(rss_kib(pid));
-    }
+    let rss_max = max_rss_until(pid, deadline, rss_start);
     for t in threads {
         t.join().unwrap();
     }
