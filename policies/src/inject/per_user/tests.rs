@@ -959,7 +959,13 @@ fn concurrent_requests_of_one_user_wait_for_the_first_and_get_its_outcome() {
     let t0 = now();
     let denied = br#"{"errors":["permission denied"]}"#.to_vec();
     // How the leader's login ends → what every waiter gets.
-    let cases: Vec<(&str, u16, Vec<u8>, Result<&str, UserVaultError>)> = vec![
+    type Case = (
+        &'static str,
+        u16,
+        Vec<u8>,
+        Result<&'static str, UserVaultError>,
+    );
+    let cases: Vec<Case> = vec![
         ("value", 200, login_ok("s.alice", 600), Ok("k-alice")),
         ("denied", 403, denied, Err(UserVaultError::Denied)),
         (
