@@ -101,10 +101,10 @@ clean:
 	rm -rf $(DIST) .run
 
 # Bounded soaks (default 10 minutes each; SOAK_SECONDS to change): all plugins chained, then
-# oidc-auth under attack traffic; each writes its section of bench/soak.md.
+# oidc-auth under attack traffic, then all plugins chained under attack; each writes its section of bench/soak.md.
 soak: build
 	mkdir -p bench
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} SOAK_REPORT=$(CURDIR)/bench/soak.md \
 	  cargo test -p wasm-tests --test soak -- --ignored --nocapture
 	SOAK_SECONDS=$${SOAK_SECONDS:-600} SOAK_REPORT=$(CURDIR)/bench/soak.md \
-	  cargo test -p wasm-tests --test soak_attack -- --ignored --nocapture
+	  cargo test -p wasm-tests --test soak_attack -- --ignored --nocapture --test-threads=1

@@ -74,6 +74,16 @@ impl Bootstrap {
         self
     }
 
+    /// Envoy's native `stateful_session` filter reading the pin from header `name` (what
+    /// sticky-session writes in `stateful-session` mode); `strict: false` fails over.
+    pub fn stateful_session_header(self, name: &str) -> Bootstrap {
+        self.http_filter(json!({"name": "envoy.filters.http.stateful_session", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
+            "session_state": {"name": "envoy.http.stateful_session.header", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
+                "name": name}}, "strict": false}}))
+    }
+
     /// Any HTTP filter, placed before the router, in call order.
     pub fn http_filter(mut self, filter: Value) -> Bootstrap {
         self.filters.push(filter);

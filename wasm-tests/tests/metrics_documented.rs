@@ -67,13 +67,19 @@ fn start() -> (Idp, OpenBao, Vec<Upstream>, Envoy) {
         .cluster("vault", &[bao.port()])
         .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
         // Before the injector: it strips the browser's cookies, the sticky one among them.
-        .wasm_filter("sticky-session", "sticky_session.wasm", &sticky, &["STICKY_KEY"])
-        .wasm_filter("credential-injector", "credential_injector.wasm", &inject, &["VAULT_TOKEN"])
-        .http_filter(json!({"name": "envoy.filters.http.stateful_session", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
-            "session_state": {"name": "envoy.http.stateful_session.header", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
-                "name": "x-sticky-endpoint"}}, "strict": false}}));
+        .wasm_filter(
+            "sticky-session",
+            "sticky_session.wasm",
+            &sticky,
+            &["STICKY_KEY"],
+        )
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            &inject,
+            &["VAULT_TOKEN"],
+        )
+        .stateful_session_header("x-sticky-endpoint");
     let envoy = Envoy::start(
         &b.build(),
         EnvoyOptions::default()

@@ -79,23 +79,25 @@ fn soak_all_plugins_chained() {
     });
     let sticky = json!({"mode": "stateful-session", "keys": [{"id": "k1", "env": "STICKY_KEY"}], "bind_subject": true});
     let b = Bootstrap::new()
-        .cluster_json(json!({
-            "name": "backend", "type": "STATIC", "connect_timeout": "1s",
-            "load_assignment": {"cluster_name": "backend", "endpoints": [{"lb_endpoints": ports.iter().map(|p| json!(
-                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p}}}})).collect::<Vec<_>>()}]}
-        }))
+        .backend(&ports)
         .cluster("idp", &[idp.port()])
         .cluster("vault", &[bao.port()])
         .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
         // sticky-session before credential-injector: the injector strips the
         // browser's cookies (strip_cookies), the sticky cookie among them.
-        .wasm_filter("sticky-session", "sticky_session.wasm", &sticky, &["STICKY_KEY"])
-        .wasm_filter("credential-injector", "credential_injector.wasm", &inject, &["VAULT_TOKEN"])
-        .http_filter(json!({"name": "envoy.filters.http.stateful_session", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession",
-            "session_state": {"name": "envoy.http.stateful_session.header", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState",
-                "name": "x-sticky-endpoint"}}, "strict": false}}));
+        .wasm_filter(
+            "sticky-session",
+            "sticky_session.wasm",
+            &sticky,
+            &["STICKY_KEY"],
+        )
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            &inject,
+            &["VAULT_TOKEN"],
+        )
+        .stateful_session_header("x-sticky-endpoint");
     let mut envoy = Envoy::start(
         &b.build(),
         EnvoyOptions::default()

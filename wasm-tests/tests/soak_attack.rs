@@ -1,6 +1,9 @@
 //! Bounded soak under attack: legitimate clients keep calling through oidc-auth while attackers
 //! flood it with random-`kid` tokens (the unknown-kid JWKS refetch path), forged tokens (tampered,
 //! alg `none`, HS256 keyed with the IdP's RSA key, expired, foreign issuer) and oversized headers.
+//! A second soak runs all three plugins chained under attacks on each of them (forged tokens, client
+//! pin headers, stolen and forged sticky cookies, requests outside the injector's allowlist, a
+//! cross-site POST, a client-supplied credential header).
 //! Run with `make soak` (not part of `make test`); SOAK_SECONDS (default 600) sets the duration and the
 //! figures go to bench/soak.md.
 //!
@@ -15,7 +18,7 @@
     clippy::indexing_slicing
 )]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::engine::general_purpose::{STANDARD as B64_STD, URL_SAFE_NO_PAD as B64};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -364,4 +367,373 @@ fn nanos() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
+}
+
+const STICKY_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const API_KEY: &str = "backend-key-0123456789";
+const APP_ORIGIN: &str = "https://app.mesh.local";
+
+/// The first `name=value` of a response's `set-cookie`, if any.
+fn set_cookie(r: &wasm_tests::Response) -> Option<String> {
+    r.header("set-cookie")
+        .and_then(|sc| sc.split(';').next())
+        .map(str::to_string)
+}
+
+/// The upstream that served a 200 (`x-upstream-id`).
+fn served_by(r: &wasm_tests::Response) -> String {
+    r.header("x-upstream-id").unwrap_or("").to_string()
+}
+
+/// Sends `req` with the sticky cookie of a user; returns the answer and the pin it got.
+fn pin_of(addr: &str, token: &str) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = Request::get(addr.to_string(), "/api/items")
+            .bearer(token)
+            .send()
+            .unwrap();
+        if let (200, Some(cookie)) = (r.status, set_cookie(&r)) {
+            return (cookie, served_by(&r));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pin: {} {}",
+            r.status,
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[ignore = "long: run with `make soak`"]
+fn soak_all_plugins_chained_under_attack() {
+    let seconds: u64 = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let idp = Idp::start().unwrap();
+    let upstreams = Upstream::start_many("u", 3).unwrap();
+    let ports: Vec<u16> = upstreams.iter().map(|u| u.port()).collect();
+    let oidc = json!({
+        "providers": [{"name": "local", "issuer": idp.issuer(), "audiences": [AUD], "cluster": "idp",
+                       "refresh_interval": format!("{REFRESH_SECS}s"),
+                       "unknown_kid_refetch_interval": format!("{REFETCH_SECS}s"),
+                       // A browser app may also send its token in the `at` cookie: what makes a
+                       // cross-site POST possible, and what the injector's CSRF check is for.
+                       "token_sources": [{"header": "authorization", "prefix": "Bearer "}, {"cookie": "at"}]}],
+        "default_action": "authenticated"
+    });
+    let sticky = json!({"mode": "stateful-session", "keys": [{"id": "k1", "env": "STICKY_KEY"}],
+                        "bind_subject": true});
+    let inject = json!({
+        "backends": [{"name": "items", "routes": [{"methods": ["GET", "POST"], "path": {"prefix": "/api/items"}}],
+                      "credential": {"static": {"env": "API_KEY"}},
+                      "injection": {"header": "x-api-key"}}],
+        "cors": {"allowed_origins": [APP_ORIGIN]},
+        "csrf": {"require_origin": true}
+    });
+    let b = Bootstrap::new()
+        .backend(&ports)
+        .cluster("idp", &[idp.port()])
+        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
+        .wasm_filter(
+            "sticky-session",
+            "sticky_session.wasm",
+            &sticky,
+            &["STICKY_KEY"],
+        )
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            &inject,
+            &["API_KEY"],
+        )
+        .stateful_session_header("x-sticky-endpoint");
+    let mut envoy = Envoy::start(
+        &b.build(),
+        EnvoyOptions::default()
+            .concurrency(2)
+            .env("STICKY_KEY", STICKY_KEY)
+            .env("API_KEY", API_KEY),
+    )
+    .unwrap();
+    let pid = envoy.process().pid();
+    let addr = envoy.addr();
+    let idp_addr = idp.addr();
+    let forged = Arc::new(forged_tokens(&idp));
+    // mallory: a real account, attacking with her own valid token; alice: a victim whose
+    // sticky cookie mallory stole.
+    let mint_user = |sub: &str| {
+        mint(
+            &idp_addr,
+            json!({"alg": "RS256", "sub": sub, "aud": AUD, "ttl": 3600}),
+        )
+    };
+    let mallory = mint_user("mallory");
+    let (mallory_cookie, mallory_pin) = pin_of(&addr, &mallory);
+    let (alice_cookie, _) = pin_of(&addr, &mint_user("alice"));
+    let elsewhere: Vec<String> = ports
+        .iter()
+        .zip(&upstreams)
+        .filter(|(_, u)| u.id() != mallory_pin)
+        .map(|(p, _)| B64_STD.encode(format!("127.0.0.1:{p}")))
+        .collect();
+
+    let tally: Arc<Mutex<Tally>> = Arc::default();
+    let counting = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut threads = Vec::new();
+
+    // Legitimate users: each keeps its sticky cookie; must stay on one upstream and always
+    // reach it with the backend key, never with a client-supplied one.
+    let pins: Arc<Mutex<BTreeMap<usize, std::collections::BTreeSet<String>>>> = Arc::default();
+    for (n, alg) in ALGS.into_iter().enumerate() {
+        let (tally, counting, addr, idp_addr, pins) = (
+            tally.clone(),
+            counting.clone(),
+            addr.clone(),
+            idp_addr.clone(),
+            pins.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let body = json!({"alg": alg, "sub": format!("user{n}"), "aud": AUD, "ttl": 30});
+            let mut token = mint(&idp_addr, body.clone());
+            let mut renew_at = Instant::now() + Duration::from_secs(25);
+            let mut cookie: Option<String> = None;
+            while Instant::now() < deadline {
+                if Instant::now() >= renew_at {
+                    token = mint(&idp_addr, body.clone());
+                    renew_at = Instant::now() + Duration::from_secs(25);
+                }
+                let mut req = Request::get(addr.clone(), "/api/items").bearer(&token);
+                if let Some(c) = &cookie {
+                    req = req.header("cookie", c);
+                }
+                let key = match req.send() {
+                    Ok(r) => {
+                        if let Some(c) = set_cookie(&r) {
+                            cookie = Some(c);
+                        }
+                        let key_seen = r.json().ok().map(|v| v["headers"]["x-api-key"].clone());
+                        if r.status == 200 && counting.load(Ordering::Relaxed) {
+                            pins.lock()
+                                .unwrap()
+                                .entry(n)
+                                .or_default()
+                                .insert(served_by(&r));
+                        }
+                        match (r.status, key_seen) {
+                            (200, Some(k)) if k != json!(API_KEY) => {
+                                format!("200 with backend key {k}")
+                            }
+                            (status, _) => format!("{status} {}", reason(&r)),
+                        }
+                    }
+                    Err(e) => format!("transport {e}"),
+                };
+                if counting.load(Ordering::Relaxed) {
+                    *tally.lock().unwrap().legit.entry(key).or_default() += 1;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+
+    // Attackers. Each returns (what, request, check) where check(response) says whether the
+    // attack got through.
+    type Check = fn(&wasm_tests::Response, &str) -> bool;
+    let get = |path: &str| Request::get(addr.clone(), path);
+    let attacks: Vec<(String, Request, Check, String)> = {
+        let mut v: Vec<(String, Request, Check, String)> = Vec::new();
+        let refused: Check = |r, _| (200..300).contains(&r.status);
+        for (name, token) in forged.iter() {
+            v.push((
+                format!("oidc: {name}"),
+                get("/api/items").bearer(token),
+                refused,
+                String::new(),
+            ));
+        }
+        // sticky: a pin header pointing elsewhere, next to mallory's own cookie.
+        let moved: Check = |r, pin| r.status != 200 || served_by(r) != pin;
+        for target in &elsewhere {
+            v.push((
+                "sticky: client pin header".into(),
+                get("/api/items")
+                    .bearer(&mallory)
+                    .header("cookie", &mallory_cookie)
+                    .header("x-sticky-endpoint", target),
+                moved,
+                mallory_pin.clone(),
+            ));
+        }
+        // sticky: alice's cookie with mallory's token (bound to alice's subject) must not be
+        // accepted: the answer pins mallory afresh (a new cookie).
+        let accepted: Check = |r, _| r.status != 200 || set_cookie(r).is_none();
+        v.push((
+            "sticky: stolen cookie".into(),
+            get("/api/items")
+                .bearer(&mallory)
+                .header("cookie", &alice_cookie),
+            accepted,
+            String::new(),
+        ));
+        // sticky: forged cookies never cause a 5xx; they are ignored and replaced.
+        let name = mallory_cookie.split('=').next().unwrap_or("").to_string();
+        for value in ["AAAA", "k1.garbage", &"A".repeat(4000), "k9.Zm9v.YmFy"] {
+            v.push((
+                "sticky: forged cookie".into(),
+                get("/api/items")
+                    .bearer(&mallory)
+                    .header("cookie", &format!("{name}={value}")),
+                accepted,
+                String::new(),
+            ));
+        }
+        // injector: routes and methods outside the allowlist, a cross-site POST, a
+        // client-supplied credential header.
+        v.push((
+            "injector: route not allowed".into(),
+            get("/admin").bearer(&mallory),
+            refused,
+            String::new(),
+        ));
+        v.push((
+            "injector: method not allowed".into(),
+            Request::new("DELETE", addr.clone(), "/api/items/1").bearer(&mallory),
+            refused,
+            String::new(),
+        ));
+        v.push((
+            "injector: cross-site POST".into(),
+            // A page on another site makes mallory's browser POST with her cookies.
+            Request::post(addr.clone(), "/api/items")
+                .header("origin", "https://evil.example")
+                .header("cookie", &format!("at={mallory}; {mallory_cookie}"))
+                .json(&json!({"x": 1})),
+            refused,
+            String::new(),
+        ));
+        let spoofed: Check = |r, _| {
+            r.status == 200
+                && r.json()
+                    .ok()
+                    .is_some_and(|v| v["headers"]["x-api-key"] != json!(API_KEY))
+        };
+        v.push((
+            "injector: client-supplied x-api-key".into(),
+            get("/api/items")
+                .bearer(&mallory)
+                .header("x-api-key", "attacker-chosen"),
+            spoofed,
+            String::new(),
+        ));
+        v
+    };
+    let attacks = Arc::new(attacks);
+    for worker in 0..3 {
+        let (tally, counting, attacks) = (tally.clone(), counting.clone(), attacks.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let (name, req, passed, arg) = &attacks[i % attacks.len()];
+                i += 3;
+                let (key, got_through) = match req.clone().send() {
+                    Ok(r) => (
+                        format!("{name}: {} {}", r.status, reason(&r)),
+                        passed(&r, arg) || r.status >= 500,
+                    ),
+                    Err(e) => (format!("{name}: transport {e}"), true),
+                };
+                if counting.load(Ordering::Relaxed) {
+                    let mut t = tally.lock().unwrap();
+                    if got_through {
+                        t.attack_passed.push(key.clone());
+                    }
+                    *t.attack.entry(key).or_default() += 1;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }));
+    }
+
+    std::thread::sleep(WARMUP.min(Duration::from_secs(seconds / 3)));
+    let rss_start = rss_kib(pid);
+    let jwks_before = idp.jwks_requests().unwrap();
+    counting.store(true, Ordering::Relaxed);
+    let measured_from = Instant::now();
+    let mut rss_max = rss_start;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(2));
+        rss_max = rss_max.max(rss_kib(pid));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    counting.store(false, Ordering::Relaxed);
+    let measured = measured_from.elapsed().as_secs().max(1);
+    let rss_end = rss_kib(pid);
+    let jwks_fetches = idp.jwks_requests().unwrap() - jwks_before;
+    let stat = |n: &str| envoy.stat(&format!("wasmcustom.{n}")).unwrap().unwrap_or(0);
+    let t = std::mem::take(&mut *tally.lock().unwrap());
+    let pins = pins.lock().unwrap().clone();
+    let legit_total: u64 = t.legit.values().sum();
+    let legit_ok = t.legit.get("200 ").copied().unwrap_or(0);
+    let attack_total: u64 = t.attack.values().sum();
+    let jwks_bound = measured / REFRESH_SECS + measured / REFETCH_SECS + 2;
+    let report = format!(
+        "# Soak under attack: all plugins chained\n\n{seconds} s run (figures over the last {measured} s), Envoy --concurrency 2, \
+         oidc-auth -> sticky-session (stateful-session, bind_subject) -> credential-injector (static key, allowlist GET/POST /api/items, \
+         CSRF origin check) -> 3 upstreams. 3 legitimate users (RS256/ES256/EdDSA, 30 s tokens, own sticky cookie, one request per 20 ms); \
+         3 attackers cycling through forged tokens, a client pin header pointing at another upstream, a stolen cookie bound to another \
+         user, forged cookies (4 KB included), routes/methods outside the allowlist, a cross-site POST and a client-supplied credential \
+         header, one request per 5 ms each.\n\n\
+         | figure | value |\n|---|---|\n\
+         | legitimate requests | {legit_total} |\n| legitimate 200 with the backend key | {legit_ok} |\n| legitimate other answers | {:?} |\n\
+         | upstreams seen per legitimate user | {:?} |\n\
+         | attack requests | {attack_total} |\n| attack requests that got through (or caused a 5xx) | {} |\n| attack answers | {:?} |\n\
+         | sticky cookies refused as forged / bound to another subject (whole run, both VMs) | {} / {} |\n\
+         | JWKS fetches at the IdP (bound {jwks_bound}) | {jwks_fetches} |\n\
+         | Envoy RSS after warm-up / max / end | {} / {} / {} MiB |\n",
+        t.legit.iter().filter(|(k, _)| k.as_str() != "200 ").collect::<Vec<_>>(),
+        pins.values().map(|s| s.len()).collect::<Vec<_>>(),
+        t.attack_passed.len(),
+        t.attack,
+        stat("sticky_session.cookie_rejected_malformed")
+            + stat("sticky_session.cookie_rejected_unknown_key")
+            + stat("sticky_session.cookie_rejected_undecryptable"),
+        stat("sticky_session.cookie_rejected_subject_mismatch"),
+        rss_start / 1024,
+        rss_max / 1024,
+        rss_end / 1024,
+    );
+    eprintln!("{report}");
+    if let Ok(path) = std::env::var("SOAK_REPORT") {
+        wasm_tests::report::write_section(std::path::Path::new(&path), &report).unwrap();
+    }
+    assert!(legit_total > 0 && attack_total > 0);
+    assert_eq!(
+        legit_ok, legit_total,
+        "legitimate requests failed: {:?}",
+        t.legit
+    );
+    assert!(
+        pins.len() == ALGS.len() && pins.values().all(|s| s.len() == 1),
+        "a session moved: {pins:?}"
+    );
+    assert!(
+        t.attack_passed.is_empty(),
+        "attacks got through: {:?}",
+        t.attack_passed
+    );
+    assert!(
+        jwks_fetches <= jwks_bound,
+        "{jwks_fetches} JWKS fetches in {measured} s (bound {jwks_bound})"
+    );
+    assert!(
+        rss_max <= rss_start + (rss_start / 4).min(64 * 1024),
+        "RSS {rss_start} -> {rss_max} KiB"
+    );
 }

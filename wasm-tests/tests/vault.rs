@@ -643,3 +643,120 @@ fn one_login_and_one_call_per_refresh_with_three_workers() {
     assert!(renewals >= 3, "{renewals} renewals");
     assert_eq!(metric(&s.envoy, "logins"), 1);
 }
+
+// ---------------------------------------------------------------- (e) Vault-issued tokens
+
+/// The claims of a compact JWS, unverified (the issuer's introspection verifies).
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn vault_issued_identity_token_reaches_the_backend_and_is_reissued_before_its_ttl() {
+    const TTL_S: u64 = 6;
+    let bao = OpenBao::start().unwrap();
+    // An OIDC identity role whose tokens live 6 s, and an AppRole allowed to ask for them
+    // (identity tokens need an entity: AppRole logins have one, the root token has not).
+    bao.api(
+        "POST",
+        "identity/oidc/key/backend",
+        Some(&json!({"allowed_client_ids": "*", "rotation_period": "24h", "verification_ttl": "24h"})),
+    )
+    .unwrap();
+    bao.api(
+        "POST",
+        "identity/oidc/role/backend",
+        Some(&json!({"key": "backend", "ttl": format!("{TTL_S}s")})),
+    )
+    .unwrap();
+    bao.write_policy(
+        "idtoken",
+        r#"path "identity/oidc/token/backend" { capabilities = ["read"] }"#,
+    )
+    .unwrap();
+    let (role_id, secret_id) = bao.approle("gateway", &["idtoken"], "1h").unwrap();
+    let client_id = bao.api("GET", "identity/oidc/role/backend", None).unwrap()["data"]
+        ["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let upstream = Upstream::start("api").unwrap();
+    let cfg = json!({
+        "backends": [{"name": "api", "routes": [{"methods": ["GET"], "path": {"prefix": "/api"}}],
+                      "credential": {"vault": {"secret": "backend-id", "field": "token"}},
+                      "injection": {"header": "authorization", "template": "Bearer {secret}"},
+                      "require_user": false}],
+        "csrf": {"require_origin": false},
+        "vault": {"connection": {"cluster": "vault", "authority": bao.addr(), "timeout": "2s"},
+                  "auth": approle_auth(),
+                  "secrets": [{"name": "backend-id", "kind": {"identity_token": {"role": "backend"}}}]}
+    });
+    let envoy = start_envoy(
+        bao.port(),
+        &upstream,
+        &cfg,
+        &[("VAULT_ROLE_ID", &role_id), ("VAULT_SECRET_ID", &secret_id)],
+        2,
+    );
+    let (first, _) = wait_for(
+        &envoy,
+        "/api/x",
+        "authorization",
+        Duration::from_secs(10),
+        |v| v.starts_with("Bearer "),
+    );
+    let issuer = format!("{}/v1/identity/oidc", bao.url());
+
+    // 15 s of requests, over two TTLs: every one succeeds with a token that is valid at the
+    // time of use, and the token is re-issued before it ends.
+    let mut tokens = BTreeSet::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let r = envoy.get("/api/x").unwrap();
+        let header = injected(&r, "authorization").unwrap_or_else(|e| panic!("{e:?}"));
+        let token = header.strip_prefix("Bearer ").unwrap().to_string();
+        let claims = jwt_claims(&token);
+        assert_eq!(claims["iss"], json!(issuer), "{claims}");
+        assert_eq!(claims["aud"], json!(client_id), "{claims}");
+        let exp = claims["exp"].as_u64().unwrap();
+        assert_eq!(exp - claims["iat"].as_u64().unwrap(), TTL_S);
+        assert!(exp > unix_now(), "an expired token was injected: {claims}");
+        if tokens.insert(token.clone()) {
+            // Verified by its issuer: signature, expiry, audience.
+            let active = bao
+                .api(
+                    "POST",
+                    "identity/oidc/introspect",
+                    Some(&json!({"token": token, "client_id": client_id})),
+                )
+                .unwrap();
+            assert_eq!(active["active"], json!(true), "{active}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let issued = bao.count_requests("identity/oidc/token/backend");
+    eprintln!(
+        "identity token: {} distinct tokens injected in 15 s, {issued} token calls at OpenBao (first {}…)",
+        tokens.len(),
+        &first[..20]
+    );
+    // Re-issued at 60-75 % of 6 s: about every 4 s, by one VM for both workers.
+    assert!(tokens.len() >= 3, "only {} tokens in 15 s", tokens.len());
+    assert!(
+        (3..=8).contains(&issued),
+        "{issued} token calls in ~17 s with a 6 s ttl"
+    );
+    assert_not_logged(&envoy, &[("identity token", tokens.iter().next().unwrap())]);
+}

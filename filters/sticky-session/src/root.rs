@@ -31,13 +31,14 @@ impl RootContext for StickyRoot {
         match policies::sticky::load(&raw, &|name| std::env::var(name).ok()) {
             Ok(policy) => {
                 log::info!(
-                    "{}: configuration accepted (mode {:?}, pin header {}, cookie {}, key {}, {} route(s) with own settings)",
+                    "{}: configuration accepted (mode {:?}, pin header {}, cookie {}, key {}, {} route(s) with own settings, hash headers [{}])",
                     INFO.name,
                     policy.mode(),
                     policy.pin_header(),
                     policy.cookie_name(),
                     policy.current_key_id(),
-                    policy.route_overrides()
+                    policy.route_overrides(),
+                    policy.hash_headers().join(", ")
                 );
                 self.policy = Some(Rc::new(policy));
                 self.counters = Rc::new(Counters::define());

@@ -104,7 +104,7 @@ pub struct KeyDto {
     pub env: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HashKeyDto {
     #[serde(default = "default_hash_header")]
@@ -115,6 +115,48 @@ pub struct HashKeyDto {
     /// For anonymous requests: hash this application session cookie's value.
     #[serde(default)]
     pub session_cookie: Option<String>,
+}
+
+impl Default for HashKeyDto {
+    fn default() -> Self {
+        Self {
+            header: default_hash_header(),
+            identity: true,
+            session_cookie: None,
+        }
+    }
+}
+
+/// A route's `hash_key`. Absent fields inherit the top-level `hash_key` (or
+/// the defaults when there is none); `null` clears an inherited
+/// `session_cookie`; `{"enabled": false}` turns the hash header off here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashKeyOverrideDto {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub header: Option<String>,
+    #[serde(default)]
+    pub identity: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub session_cookie: Option<Option<String>>,
+}
+
+impl HashKeyOverrideDto {
+    /// The route's hash key: `base` (the top-level one, else the defaults)
+    /// with these overrides applied; `None` when turned off.
+    pub fn resolve(&self, base: Option<&HashKeyDto>) -> Option<HashKeyDto> {
+        if !self.enabled {
+            return None;
+        }
+        let base = base.cloned().unwrap_or_default();
+        Some(HashKeyDto {
+            header: self.header.clone().unwrap_or(base.header),
+            identity: self.identity.unwrap_or(base.identity),
+            session_cookie: self.session_cookie.clone().unwrap_or(base.session_cookie),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +173,11 @@ pub struct RouteDto {
     /// For a route whose cluster uses the other Envoy mechanism.
     #[serde(default)]
     pub mode: Option<ModeDto>,
+    /// This route's ring-hash header; absent: the top-level `hash_key`.
+    /// Present as `null` → `Some(None)`, refused when compiled: it could mean
+    /// "inherit" or "off", and both have an explicit form.
+    #[serde(default, deserialize_with = "present")]
+    pub hash_key: Option<Option<HashKeyOverrideDto>>,
 }
 
 /// A route's cookie overrides. Absent fields inherit the top-level value;
@@ -158,7 +205,13 @@ pub struct CookieOverrideDto {
 
 /// Present (even as `null`) → `Some(..)`; absent → `None` via `default`.
 fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+    present(d)
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl CookieOverrideDto {
@@ -216,7 +269,11 @@ pub struct StickyPolicy {
     /// Settings for paths no route overrides.
     pub(crate) default: SessionSettings,
     pub(crate) keys: KeyRing,
+    /// The top-level hash key; routes may override it (`RouteRule::hash_key`).
     pub(crate) hash_key: Option<HashKeyPolicy>,
+    /// Every configured hash header name (top level and routes), once each:
+    /// client copies of all of them are stripped on every request.
+    pub(crate) hash_headers: Vec<String>,
     pub(crate) routes: Vec<RouteRule>,
 }
 
@@ -229,9 +286,13 @@ impl StickyPolicy {
     pub fn pin_header(&self) -> &str {
         &self.pin_header
     }
-    /// Lower-case name of the ring-hash header, when configured.
+    /// Lower-case name of the top-level ring-hash header, when configured.
     pub fn hash_header(&self) -> Option<&str> {
         self.hash_key.as_ref().map(|h| h.header.as_str())
+    }
+    /// Lower-case names of every ring-hash header (top level and routes).
+    pub fn hash_headers(&self) -> &[String] {
+        &self.hash_headers
     }
     /// The top-level cookie name (routes may override it).
     pub fn cookie_name(&self) -> &str {
@@ -260,14 +321,30 @@ impl StickyConfig {
         let keys = compile_keys(self.keys, env)?;
         let hash_key = self
             .hash_key
-            .map(|h| compile_hash_key(h, &pin_header))
+            .clone()
+            .map(|h| compile_hash_key("hash_key", h, &pin_header))
             .transpose()?;
-        let routes = compile_routes(self.routes, &self.cookie, self.mode, self.bind_subject)?;
+        let base = Base {
+            cookie: &self.cookie,
+            mode: self.mode,
+            bind_subject: self.bind_subject,
+            hash_key: self.hash_key.as_ref(),
+            pin_header: &pin_header,
+        };
+        let routes = compile_routes(self.routes, &base)?;
+        let mut hash_headers: Vec<String> = Vec::new();
+        let route_keys = routes.iter().filter_map(|r| r.hash_key.as_ref());
+        for h in hash_key.iter().chain(route_keys) {
+            if !hash_headers.contains(&h.header) {
+                hash_headers.push(h.header.clone());
+            }
+        }
         Ok(StickyPolicy {
             pin_header,
             default,
             keys,
             hash_key,
+            hash_headers,
             routes,
         })
     }
@@ -497,26 +574,37 @@ fn resolve_key(
     Ok(key)
 }
 
-fn compile_hash_key(h: HashKeyDto, pin_header: &str) -> Result<HashKeyPolicy, ConfigError> {
-    let header = header_name("hash_key.header", &h.header)?;
+/// Validates a hash key (top level or a route's, `at` = its JSON path).
+fn compile_hash_key(
+    at: &str,
+    h: HashKeyDto,
+    pin_header: &str,
+) -> Result<HashKeyPolicy, ConfigError> {
+    let field = |name: &str| join_path(at, name);
+    let header = header_name(&field("header"), &h.header)?;
     if header == pin_header {
         return Err(ConfigError::new(
-            "hash_key.header",
+            field("header"),
             "must differ from `pin_header`",
         ));
     }
     if let Some(name) = &h.session_cookie {
         if !is_token(name) {
             return Err(ConfigError::new(
-                "hash_key.session_cookie",
+                field("session_cookie"),
                 format!("`{name}` is not a valid cookie name"),
             ));
         }
     }
     if !h.identity && h.session_cookie.is_none() {
+        let off = if at == "hash_key" {
+            "drop `hash_key`"
+        } else {
+            "turn it off with `{\"enabled\": false}`"
+        };
         return Err(ConfigError::new(
-            "hash_key.identity",
-            "with `identity: false`, set `session_cookie`, or drop `hash_key`",
+            field("identity"),
+            format!("with `identity: false`, set `session_cookie`, or {off}"),
         ));
     }
     Ok(HashKeyPolicy {
@@ -526,12 +614,16 @@ fn compile_hash_key(h: HashKeyDto, pin_header: &str) -> Result<HashKeyPolicy, Co
     })
 }
 
-fn compile_routes(
-    routes: Vec<RouteDto>,
-    base_cookie: &CookieDto,
-    base_mode: ModeDto,
-    base_bind_subject: bool,
-) -> Result<Vec<RouteRule>, ConfigError> {
+/// The top-level settings routes inherit from.
+struct Base<'a> {
+    cookie: &'a CookieDto,
+    mode: ModeDto,
+    bind_subject: bool,
+    hash_key: Option<&'a HashKeyDto>,
+    pin_header: &'a str,
+}
+
+fn compile_routes(routes: Vec<RouteDto>, base: &Base<'_>) -> Result<Vec<RouteRule>, ConfigError> {
     if routes.len() > MAX_ROUTES {
         return Err(ConfigError::new(
             "routes",
@@ -548,32 +640,68 @@ fn compile_routes(
             ));
         }
         let overrides = r.cookie.is_some() || r.bind_subject.is_some() || r.mode.is_some();
-        if !r.enabled && overrides {
+        if !r.enabled && (overrides || r.hash_key.is_some()) {
             return Err(ConfigError::new(
                 at,
-                "a route with `enabled: false` takes no `cookie`, `bind_subject` or `mode`",
+                "a route with `enabled: false` takes no `cookie`, `bind_subject`, `mode` or `hash_key`",
             ));
         }
         let session = if overrides {
-            let cookie = r.cookie.unwrap_or_default().apply_to(base_cookie);
+            let cookie = r.cookie.unwrap_or_default().apply_to(base.cookie);
             let settings = compile_session(
                 &join_path(&at, "cookie"),
                 cookie,
-                r.mode.unwrap_or(base_mode),
-                r.bind_subject.unwrap_or(base_bind_subject),
+                r.mode.unwrap_or(base.mode),
+                r.bind_subject.unwrap_or(base.bind_subject),
             )?;
             Some(settings)
         } else {
             None
         };
+        let hash_key = compile_route_hash_key(&at, r.hash_key, base)?;
         rules.push(RouteRule {
             path_prefix: r.path_prefix,
             enabled: r.enabled,
             session,
+            hash_key,
         });
-        check_cookie_scopes(&rules, base_cookie, &at)?;
+        check_cookie_scopes(&rules, base.cookie, &at)?;
     }
     Ok(rules)
+}
+
+/// A route's effective hash key: its override applied to the top-level one,
+/// the top-level one when absent, none when turned off.
+fn compile_route_hash_key(
+    at: &str,
+    dto: Option<Option<HashKeyOverrideDto>>,
+    base: &Base<'_>,
+) -> Result<Option<HashKeyPolicy>, ConfigError> {
+    let at = join_path(at, "hash_key");
+    let dto = match dto {
+        None => None,
+        Some(Some(o)) => Some(o),
+        Some(None) => {
+            return Err(ConfigError::new(at, "`null` is ambiguous here")
+                .with_hint("omit `hash_key` to inherit the top-level one, or write `{\"enabled\": false}` to turn it off for this route"))
+        }
+    };
+    let resolved = match dto {
+        None => base.hash_key.cloned(),
+        Some(o) if !o.enabled => {
+            if o.header.is_some() || o.identity.is_some() || o.session_cookie.is_some() {
+                return Err(ConfigError::new(
+                    at,
+                    "`enabled: false` takes no `header`, `identity` or `session_cookie`",
+                ));
+            }
+            None
+        }
+        Some(o) => o.resolve(base.hash_key),
+    };
+    resolved
+        .map(|h| compile_hash_key(&at, h, base.pin_header))
+        .transpose()
 }
 
 /// Two settings may share a cookie name only with the same Path and Domain:

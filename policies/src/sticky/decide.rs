@@ -2,7 +2,7 @@
 //! the request, and which cookie (if any) to set on the response.
 
 use super::codec::{open, seal, Claims, Pin, NONCE_LEN};
-use super::config::StickyPolicy;
+use super::config::{HashKeyPolicy, StickyPolicy};
 use super::cookie_header::cookie_values;
 use super::endpoint::Endpoint;
 use super::rejection::CookieRejection;
@@ -49,8 +49,9 @@ pub struct RequestDecision {
     /// Index of the `routes` rule that matched the path, if any: its cookie
     /// settings (or the top level's) apply to the response too.
     pub route: Option<usize>,
-    /// Remove these request headers first (always the pin header, and the
-    /// hash header when configured): a client must not choose its endpoint.
+    /// Remove these request headers first (always the pin header, and every
+    /// configured hash header, whatever the route): a client must not choose
+    /// its endpoint.
     pub remove_headers: Vec<String>,
     /// Then set these `(name, value)` request headers.
     pub set_headers: Vec<(String, String)>,
@@ -114,10 +115,12 @@ impl StickyPolicy {
     /// Several cookies with our name (a browser sends one per matching
     /// Path/Domain, most specific first): the first valid one wins.
     pub fn on_request(&self, input: &RequestInput<'_>) -> RequestDecision {
-        let mut remove_headers = vec![self.pin_header.clone()];
-        if let Some(h) = &self.hash_key {
-            remove_headers.push(h.header.clone());
-        }
+        // Every route's hash header, not only this route's: a client must not
+        // pick its ring position on any route.
+        let remove_headers = std::iter::once(&self.pin_header)
+            .chain(&self.hash_headers)
+            .cloned()
+            .collect();
         let route = rule_for(&self.routes, input.path);
         let mut decision = RequestDecision {
             route_enabled: route
@@ -157,7 +160,10 @@ impl StickyPolicy {
                 self.pin_header.clone(),
                 pin.endpoint.pin_header_value(session.mode),
             ));
-        } else if let Some(header) = self.hash_key_header(input) {
+        } else if let Some(header) = self
+            .hash_key(route)
+            .and_then(|h| self.hash_key_header(h, input))
+        {
             decision.set_headers.push(header);
         }
         decision
@@ -165,8 +171,11 @@ impl StickyPolicy {
 
     /// The ring-hash header for an unpinned request: the verified subject's
     /// hash, else the application session cookie's hash, else nothing.
-    fn hash_key_header(&self, input: &RequestInput<'_>) -> Option<(String, String)> {
-        let h = self.hash_key.as_ref()?;
+    fn hash_key_header(
+        &self,
+        h: &HashKeyPolicy,
+        input: &RequestInput<'_>,
+    ) -> Option<(String, String)> {
         let hash = match (h.identity, input.subject, &h.session_cookie) {
             (true, Some(subject), _) => self.keys.hash_key_value(b"subject", subject),
             (_, _, Some(name)) => {
@@ -225,6 +234,15 @@ impl StickyPolicy {
                 event,
             },
             Err(_) => none(ResponseEvent::SealFailed),
+        }
+    }
+
+    /// The hash key of the matched route (own, inherited or off), or the
+    /// top level's.
+    fn hash_key(&self, route: Option<usize>) -> Option<&HashKeyPolicy> {
+        match route.and_then(|i| self.routes.get(i)) {
+            Some(r) => r.hash_key.as_ref(),
+            None => self.hash_key.as_ref(),
         }
     }
 

@@ -23,7 +23,8 @@ mod set_cookie;
 
 pub use codec::{Pin, SealError, MAX_COOKIE_VALUE_LEN, NONCE_LEN};
 pub use config::{
-    load, CookieDto, EnvResolver, HashKeyDto, KeyDto, ModeDto, RouteDto, StickyConfig, StickyPolicy,
+    load, CookieDto, EnvResolver, HashKeyDto, HashKeyOverrideDto, KeyDto, ModeDto, RouteDto,
+    StickyConfig, StickyPolicy,
 };
 pub use cookie_header::{cookie_values, MAX_CANDIDATES};
 pub use decide::{

@@ -2,6 +2,7 @@
 //! cookie settings (`SessionSettings`) a route uses. Deliberately tiny: the
 //! general route matcher lives elsewhere; this one only needs "first prefix wins".
 
+use super::config::HashKeyPolicy;
 use super::endpoint::PinMode;
 use super::set_cookie::CookieAttributes;
 
@@ -24,6 +25,9 @@ pub struct RouteRule {
     pub path_prefix: String,
     pub enabled: bool,
     pub(crate) session: Option<SessionSettings>,
+    /// The effective hash key here: the route's own, the inherited top-level
+    /// one, or none (turned off, or configured nowhere).
+    pub(crate) hash_key: Option<HashKeyPolicy>,
 }
 
 /// The index of the rule deciding `path` (`:path`, query included or not):
@@ -45,6 +49,7 @@ mod tests {
             path_prefix: prefix.into(),
             enabled,
             session: None,
+            hash_key: None,
         }
     }
 

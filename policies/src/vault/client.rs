@@ -6,8 +6,8 @@ use super::error::known_reason;
 use super::error::{Unavailable, UnavailableReason, VaultError};
 use super::request::{Endpoint, VaultRequest};
 use super::response::{
-    parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
-    parse_token_renew, parse_unwrap_secret_id, Reply,
+    parse_dynamic, parse_empty, parse_identity_token, parse_kv2, parse_lease_renew, parse_login,
+    parse_lookup_self, parse_token_renew, parse_unwrap_secret_id, Reply,
 };
 use super::retry::{parse_retry_after, ServerGate};
 use super::secret_state::{Fetched, Loaded, SecretAction, SecretState};
@@ -237,7 +237,9 @@ impl VaultClient {
                         path,
                         version,
                     } => ep.kv2_read(token, mount, path, *version),
-                    SecretKind::Dynamic { path } => ep.dynamic_read(token, path),
+                    SecretKind::Dynamic { path } | SecretKind::IdentityToken { path } => {
+                        ep.dynamic_read(token, path)
+                    }
                 })
             }
             Action::RenewLease(i) => {
@@ -355,6 +357,9 @@ impl VaultClient {
                     }
                     SecretKind::Dynamic { .. } => {
                         parse_dynamic(status, body, &spec.fields).map(Fetched::Dynamic)
+                    }
+                    SecretKind::IdentityToken { .. } => {
+                        parse_identity_token(status, body).map(Fetched::Dynamic)
                     }
                 };
                 let token = (self.token.generation(), self.token.expires_at());

@@ -129,6 +129,11 @@ pub enum SecretKindDto {
         path: String,
         fields: Vec<String>,
     },
+    /// A token Vault issues and signs itself (`identity/oidc/token/<role>`):
+    /// a short-lived JWT a backend verifies against Vault's OIDC JWKS.
+    IdentityToken {
+        role: String,
+    },
 }
 
 /// Compiled, validated Vault configuration.
@@ -214,7 +219,14 @@ pub enum SecretKind {
     Dynamic {
         path: String,
     },
+    /// `identity/oidc/token/<role>`; valid for the `ttl` Vault answers with.
+    IdentityToken {
+        path: String,
+    },
 }
+
+/// The fields an identity token offers: the signed JWT and its audience.
+pub const IDENTITY_TOKEN_FIELDS: [&str; 2] = ["token", "client_id"];
 
 impl SecretSpec {
     pub fn is_dynamic(&self) -> bool {
@@ -441,6 +453,26 @@ impl SecretDto {
                 validate_path("kind.dynamic.path", &path)?;
                 let fields = validate_fields("kind.dynamic.fields", fields)?;
                 (SecretKind::Dynamic { path }, fields)
+            }
+            SecretKindDto::IdentityToken { role } => {
+                let valid = !role.is_empty()
+                    && role
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                    && role != "."
+                    && role != "..";
+                if !valid {
+                    return Err(ConfigError::new(
+                        "kind.identity_token.role",
+                        "must be the name of a Vault identity OIDC role, [A-Za-z0-9_.-]",
+                    ));
+                }
+                (
+                    SecretKind::IdentityToken {
+                        path: format!("identity/oidc/token/{role}"),
+                    },
+                    IDENTITY_TOKEN_FIELDS.map(str::to_string).to_vec(),
+                )
             }
         };
         Ok(SecretSpec { name, kind, fields })

@@ -30,9 +30,9 @@ pub use config::{
 pub use error::{known_reason, Unavailable, UnavailableReason, VaultError, FAILURE_REASONS};
 pub use request::{Endpoint, HeaderValue, Method, VaultRequest};
 pub use response::{
-    parse_dynamic, parse_empty, parse_kv2, parse_lease_renew, parse_login, parse_lookup_self,
-    parse_token_renew, parse_unwrap_secret_id, AuthInfo, DynamicSecret, Kv2Secret, Renewal, Reply,
-    TokenInfo, MAX_RESPONSE_BYTES,
+    parse_dynamic, parse_empty, parse_identity_token, parse_kv2, parse_lease_renew, parse_login,
+    parse_lookup_self, parse_token_renew, parse_unwrap_secret_id, AuthInfo, DynamicSecret,
+    Kv2Secret, Renewal, Reply, TokenInfo, MAX_RESPONSE_BYTES,
 };
 pub use retry::{parse_retry_after, retry_delay_ms, ServerGate};
 pub use secret_state::{Fetched, SecretAction, SecretState};

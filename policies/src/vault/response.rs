@@ -1,6 +1,7 @@
 //! Parsing Vault answers. Bodies come from the network (or from Envoy when
 //! Vault is down): size-limited, never trusted, never a panic.
 
+use super::config::IDENTITY_TOKEN_FIELDS;
 use super::error::VaultError;
 use super::value::SecretValue;
 use crate::secret::Secret;
@@ -90,6 +91,9 @@ pub struct DynamicSecret {
     pub renewable: bool,
     pub lease_duration_s: u64,
     pub value: SecretValue,
+    /// How long the value itself is valid when it carries no lease (an
+    /// identity token's `data.ttl`), seconds.
+    pub valid_for_s: Option<u64>,
 }
 
 /// The answer to a lease or token renewal.
@@ -236,6 +240,27 @@ pub fn parse_dynamic(
         renewable: env.renewable.unwrap_or(false),
         lease_duration_s: env.lease_duration.unwrap_or(0),
         value: SecretValue::select(&data, fields)?,
+        valid_for_s: None,
+    })
+}
+
+/// `identity/oidc/token/<role>`: `data{token, client_id, ttl}`, no lease.
+/// The token is valid for `ttl` seconds from now.
+pub fn parse_identity_token(status: u16, body: &[u8]) -> Result<DynamicSecret, VaultError> {
+    let env = envelope(status, body)?;
+    let data = data_map(env.data, "data")?;
+    let ttl = data
+        .get("ttl")
+        .and_then(Value::as_u64)
+        .filter(|ttl| *ttl > 0)
+        .ok_or_else(|| malformed("data.ttl"))?;
+    let fields = IDENTITY_TOKEN_FIELDS.map(str::to_string);
+    Ok(DynamicSecret {
+        lease_id: None,
+        renewable: false,
+        lease_duration_s: 0,
+        value: SecretValue::select(&data, &fields)?,
+        valid_for_s: Some(ttl),
     })
 }
 

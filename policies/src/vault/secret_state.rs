@@ -261,13 +261,25 @@ impl SecretState {
                     _ => None,
                 };
                 let bound = lease.is_some();
+                // A value with its own validity (an identity token) and no
+                // lease: re-fetched like a renewal, served until it ends.
+                let (expires_at, refresh_at) = match d.valid_for_s.filter(|_| !bound) {
+                    Some(ttl_s) => {
+                        let ttl_ms = ttl_s.saturating_mul(1000);
+                        (
+                            Some(started.plus_ms(ttl_ms)),
+                            Some(started.plus_ms(before_expiry(ttl_ms, RENEW_FRACTION, rng))),
+                        )
+                    }
+                    None => (None, if bound { None } else { refresh_at }),
+                };
                 Loaded {
                     value: d.value,
                     version: None,
                     fetched_at: now,
-                    refresh_at: if bound { None } else { refresh_at },
+                    refresh_at,
                     lease,
-                    expires_at: None,
+                    expires_at,
                     token_generation: token.0,
                     token_deadline: if bound { token.1 } else { None },
                 }

@@ -8,7 +8,7 @@ use policies::config::parse_json;
 use policies::inject::{CredentialSpec, InjectMode, Injector};
 use policies::oidc::policy::{JwksSource, OidcPolicy};
 use policies::oidc::token_source::TokenSource;
-use policies::sticky::{ModeDto, StickyConfig};
+use policies::sticky::{HashKeyDto, ModeDto, StickyConfig};
 use policies::vault::{AuthMethod, SecretKind, VaultConfig};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -195,12 +195,30 @@ fn sticky(raw: &[u8]) -> String {
         if c.bind_subject { "yes" } else { "no" }
     );
     if let Some(h) = &c.hash_key {
+        let _ = writeln!(out, "ring-hash header: {}", hash_key(h));
+    }
+    let hash_headers: Vec<String> = c
+        .hash_key
+        .iter()
+        .map(|h| h.header.to_ascii_lowercase())
+        .chain(c.routes.iter().filter_map(|r| {
+            r.hash_key
+                .as_ref()?
+                .as_ref()?
+                .resolve(c.hash_key.as_ref())
+                .map(|h| h.header.to_ascii_lowercase())
+        }))
+        .fold(Vec::new(), |mut all, h| {
+            if !all.contains(&h) {
+                all.push(h);
+            }
+            all
+        });
+    if !hash_headers.is_empty() {
         let _ = writeln!(
             out,
-            "ring-hash header: {} (from identity: {}, session cookie: {})",
-            h.header,
-            h.identity,
-            h.session_cookie.as_deref().unwrap_or("none")
+            "client copies removed on every request: {}",
+            hash_headers.join(", ")
         );
     }
     for r in &c.routes {
@@ -223,9 +241,26 @@ fn sticky(raw: &[u8]) -> String {
         if let Some(m) = r.mode {
             let _ = write!(what, ", mode {m:?}");
         }
+        if let Some(Some(o)) = &r.hash_key {
+            match o.resolve(c.hash_key.as_ref()) {
+                Some(h) => {
+                    let _ = write!(what, ", own ring-hash header: {}", hash_key(&h));
+                }
+                None => what.push_str(", ring-hash header: off"),
+            }
+        }
         let _ = writeln!(out, "route prefix {}: {what}", r.path_prefix);
     }
     out
+}
+
+fn hash_key(h: &HashKeyDto) -> String {
+    format!(
+        "{} (from identity: {}, session cookie: {})",
+        h.header.to_ascii_lowercase(),
+        h.identity,
+        h.session_cookie.as_deref().unwrap_or("none")
+    )
 }
 
 fn injector(i: &Injector, raw: &Value) -> String {
@@ -329,6 +364,9 @@ fn vault(out: &mut String, v: &VaultConfig) {
         let kind = match &s.kind {
             SecretKind::Kv2 { mount, path, .. } => format!("KV v2 {mount}/{path}"),
             SecretKind::Dynamic { path } => format!("dynamic {path} (lease renewed)"),
+            SecretKind::IdentityToken { path } => {
+                format!("identity token {path} (signed by Vault, re-issued before its ttl ends)")
+            }
         };
         let _ = writeln!(
             out,

@@ -20,6 +20,10 @@ const OIDC_HS512: &str = r#"{"providers":[{"name":"hs","issuer":"https://hs.exam
   "algorithms":["HS512"]}]}"#;
 const STICKY_OK: &str = r#"{"mode":"stateful-session","keys":[{"id":"k1","env":"STICKY_KEY"}],
   "cookie":{"max_age":"8h"},"bind_subject":true}"#;
+const STICKY_ROUTE_HASH: &str = r#"{"mode":"stateful-session","keys":[{"id":"k1","env":"STICKY_KEY"}],
+  "hash_key":{"session_cookie":"sid"},
+  "routes":[{"path_prefix":"/cart","hash_key":{"header":"X-Hash-Cart","identity":false}},
+            {"path_prefix":"/static","hash_key":{"enabled":false}}]}"#;
 const INJECTOR_OK: &str = r#"{"backends":[{"name":"payments",
   "routes":[{"methods":["GET"],"path":{"prefix":"/api/payments"}}],
   "credential":{"static":{"env":"PAYMENTS_KEY"}},"injection":{"header":"x-api-key"}}],
@@ -156,6 +160,12 @@ fn explain_describes_rules_keys_and_credential_sources_without_values() {
         (&["explain", "sticky-session"], STICKY_OK, &[
             "mode: stateful-session", "cookie: __Host-sticky Path=/ Max-Age=8h", "k1 from env STICKY_KEY",
             "bound to the verified subject: yes", "STICKY_KEY: not given, value not checked",
+        ]),
+        (&["explain", "sticky-session"], STICKY_ROUTE_HASH, &[
+            "ring-hash header: x-sticky-hash (from identity: true, session cookie: sid)",
+            "route prefix /cart: sticky, own ring-hash header: x-hash-cart (from identity: false, session cookie: sid)",
+            "route prefix /static: sticky, ring-hash header: off",
+            "client copies removed on every request: x-sticky-hash, x-hash-cart",
         ]),
         (&["explain", "credential-injector", "--env", &env_arg], INJECTOR_OK, &[
             "payments", "GET path prefix /api/payments", "credential: static, from environment variables",

@@ -4,6 +4,7 @@
 mod codec;
 mod config;
 mod decide;
+mod route_hash_key;
 mod routes;
 
 use super::*;

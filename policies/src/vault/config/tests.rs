@@ -141,11 +141,32 @@ fn optional_connection_and_refresh_settings_are_honoured() {
 fn invalid_configs_are_rejected_naming_the_field() {
     let k8s = r#"{"kubernetes": {"role": "app", "jwt_env": "VAULT_JWT"}}"#;
     let db_path = r#""path": "database/creds/app""#;
+    let identity = |role: &str| {
+        BASE.replace(
+            r#"{"dynamic": {"path": "database/creds/app", "fields": ["username", "password"]}}"#,
+            &format!(r#"{{"identity_token": {{"role": "{role}"}}}}"#),
+        )
+    };
     let cases: Vec<(String, &str, &str)> = vec![
         (
             BASE.replace(db_path, r#""path": "database/../sys/raw""#),
             "secrets[0].kind.dynamic.path",
             "..",
+        ),
+        (
+            identity("a/b"),
+            "secrets[0].kind.identity_token.role",
+            "identity OIDC role",
+        ),
+        (
+            identity(".."),
+            "secrets[0].kind.identity_token.role",
+            "identity OIDC role",
+        ),
+        (
+            identity(""),
+            "secrets[0].kind.identity_token.role",
+            "identity OIDC role",
         ),
         (
             BASE.replace(db_path, r#""path": "/database/creds/app""#),
@@ -392,4 +413,21 @@ fn env_errors_never_contain_the_variable_value() {
     let c = compile(BASE).unwrap();
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("sa-jwt-value"), "{dbg}");
+}
+
+#[test]
+fn identity_token_secret_reads_the_roles_token_endpoint_and_offers_token_and_client_id() {
+    let json = BASE.replace(
+        r#"{"dynamic": {"path": "database/creds/app", "fields": ["username", "password"]}}"#,
+        r#"{"identity_token": {"role": "backend"}}"#,
+    );
+    let c = compile(&json).unwrap();
+    assert_eq!(
+        c.secrets[0].kind,
+        SecretKind::IdentityToken {
+            path: "identity/oidc/token/backend".into()
+        }
+    );
+    assert_eq!(c.secrets[0].fields, ["token", "client_id"]);
+    assert!(!c.secrets[0].is_dynamic(), "no lease to keep alive");
 }

@@ -49,6 +49,41 @@ fn dynamic_read_yields_lease_and_fields() {
     );
 }
 
+/// As answered by OpenBao 2.7.2 for `GET identity/oidc/token/backend`.
+const IDENTITY_TOKEN: &str = r#"{"request_id":"d","lease_id":"","renewable":false,"lease_duration":0,"data":{"client_id":"U3sYOHPKRehsUWVvbsdUDp3vn8","token":"eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJVM3MifQ.c2ln","ttl":30},"wrap_info":null,"warnings":null,"auth":null}"#;
+
+#[test]
+fn identity_token_yields_token_client_id_and_its_ttl() {
+    let t = parse_identity_token(200, IDENTITY_TOKEN.as_bytes()).unwrap();
+    assert_eq!((t.lease_id, t.valid_for_s), (None, Some(30)));
+    assert_eq!(
+        t.value.field("token").unwrap().expose(),
+        "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJVM3MifQ.c2ln"
+    );
+    assert_eq!(
+        t.value.field("client_id").unwrap().expose(),
+        "U3sYOHPKRehsUWVvbsdUDp3vn8"
+    );
+    // Without a usable ttl the token's validity is unknown: refused, not served forever.
+    for body in [
+        r#"{"data":{"client_id":"c","token":"t"}}"#,
+        r#"{"data":{"client_id":"c","token":"t","ttl":0}}"#,
+        r#"{"data":{"client_id":"c","token":"t","ttl":"30"}}"#,
+    ] {
+        assert!(
+            matches!(
+                parse_identity_token(200, body.as_bytes()),
+                Err(VaultError::Malformed(_))
+            ),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        parse_identity_token(200, br#"{"data":{"client_id":"c","ttl":30}}"#).unwrap_err(),
+        VaultError::FieldMissing("token".into())
+    );
+}
+
 #[test]
 fn unwrap_yields_the_secret_id() {
     assert_eq!(

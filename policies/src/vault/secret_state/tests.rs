@@ -24,6 +24,18 @@ fn dynamic(password: &str, lease: &str, ttl_s: u64, renewable: bool) -> Fetched 
         renewable,
         lease_duration_s: ttl_s,
         value: value(password),
+        valid_for_s: None,
+    })
+}
+
+/// An identity token: no lease, valid for `ttl_s` from the fetch.
+fn identity_token(password: &str, ttl_s: u64) -> Fetched {
+    Fetched::Dynamic(DynamicSecret {
+        lease_id: None,
+        renewable: false,
+        lease_duration_s: 0,
+        value: value(password),
+        valid_for_s: Some(ttl_s),
     })
 }
 
@@ -348,4 +360,36 @@ fn short_leases_are_renewed_or_replaced_with_a_margin_for_ticks_and_adoption() {
         &mut SeededRandom(1),
     );
     assert_eq!(s.due(at(0)), Some(SecretAction::Fetch));
+}
+
+#[test]
+fn identity_token_is_reissued_before_its_ttl_and_never_served_past_it() {
+    let mut rng = SeededRandom(5);
+    // The KV refresh interval (60 s) must not apply: the token's own ttl (30 s) does.
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(
+        identity_token("jwt-1", 30),
+        NO_TOKEN_LIMIT,
+        at(0),
+        at(0),
+        &mut rng,
+    );
+    assert_eq!(password(&s, at(1)), Ok("jwt-1".into()));
+    // Re-issued at 60-75 % of the ttl (18-22.5 s), like a lease renewal, as a new fetch.
+    let due = first_due(&s, at(1), at(30), SecretAction::Fetch).unwrap();
+    assert!((at(18)..=at(23)).contains(&due), "re-issue at {due:?}");
+    assert_eq!(s.due(at(1)), None);
+    // Vault down: the token serves until its ttl ends, then the secret is expired.
+    assert_eq!(password(&s, at(29)), Ok("jwt-1".into()));
+    assert_eq!(password(&s, at(30)), Err("secret_expired"));
+    // A fresh token replaces it and moves the deadline.
+    s.on_fetched(
+        identity_token("jwt-2", 30),
+        NO_TOKEN_LIMIT,
+        at(31),
+        at(31),
+        &mut rng,
+    );
+    assert_eq!(password(&s, at(60)), Ok("jwt-2".into()));
+    assert_eq!(password(&s, at(61)), Err("secret_expired"));
 }
