@@ -465,3 +465,163 @@ fn a_vault_that_never_answers_gets_503_after_the_callout_timeout() {
     drop(envoy);
     drop(held);
 }
+
+fn vault_calls(envoy: &Envoy, stat: &str) -> u64 {
+    envoy
+        .stat(&format!("cluster.vault.{stat}"))
+        .unwrap()
+        .unwrap_or(0)
+}
+
+/// Sends one GET per token at the same moment (one thread each).
+fn burst(envoy: &Envoy, tokens: &[String]) -> Vec<Response> {
+    let barrier = std::sync::Barrier::new(tokens.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = tokens
+            .iter()
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    get(envoy, t)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn concurrent_first_requests_of_one_user_share_one_vault_login_and_read() {
+    let idp = Idp::start().unwrap();
+    let bao = openbao_for_users(&idp);
+    let upstream = Upstream::start("notes").unwrap();
+    // EnvoyOptions::default(): one worker, so one VM serves every request (the single
+    // flight is per VM; with N workers a user costs at most N logins).
+    let envoy = start(&idp, &bao, &upstream, "30s");
+    // Warm oidc-auth's keys with another user.
+    assert_eq!(first_ok(&envoy, &token(&idp, "bob", 300)).status, 200);
+    let (logins0, reads0) = (
+        bao.count_requests("auth/jwt/login"),
+        bao.count_requests("secret/data/users/alice"),
+    );
+
+    const N: usize = 12;
+    let alice = token(&idp, "alice", 300);
+    let started = Instant::now();
+    let answers = burst(&envoy, &vec![alice; N]);
+    let took = started.elapsed();
+    for r in &answers {
+        assert_eq!(
+            upstream_saw(r)["x-api-key"],
+            "k-alice-0123456789",
+            "{}",
+            r.text()
+        );
+    }
+    let logins = bao.count_requests("auth/jwt/login") - logins0;
+    let reads = bao.count_requests("secret/data/users/alice") - reads0;
+    let coalesced = stat(&envoy, "coalesced");
+    eprintln!(
+        "{N} concurrent first requests of alice: {logins} login, {reads} read, \
+         {coalesced} waited for the first, all 200 in {took:?}"
+    );
+    assert_eq!(
+        (logins, reads),
+        (1, 1),
+        "one login and one read for {N} requests"
+    );
+    // The requests really overlapped (the others may have hit the value cache).
+    assert!(coalesced >= 1, "no request waited: the test proves nothing");
+    // Only alice's first request and bob's needed Vault; every other one
+    // waited for alice's first or, arriving after it, hit the value cache.
+    assert_eq!(stat(&envoy, "cache_misses"), 2);
+    assert_eq!(coalesced + stat(&envoy, "cache_hits"), N as u64 - 1);
+}
+
+#[test]
+fn during_a_vault_outage_new_users_get_503_without_a_vault_call_until_the_backoff_passes() {
+    let idp = Idp::start().unwrap();
+    let mut bao = openbao_for_users(&idp);
+    let upstream = Upstream::start("notes").unwrap();
+    let (oidc, mut inject) = plugin_configs(&idp, &bao, "60s");
+    inject["vault"]["retry"] = json!({"initial": "2s", "max": "4s"});
+    let envoy = start_with(&idp, &bao, &upstream, &oidc, &inject);
+    let alice = token(&idp, "alice", 300);
+    assert_eq!(first_ok(&envoy, &alice).status, 200);
+    const K: usize = 20;
+    let users: Vec<String> = (0..K)
+        .map(|i| token(&idp, &format!("new-user-{i}"), 300))
+        .collect();
+    let more: Vec<String> = (0..K)
+        .map(|i| token(&idp, &format!("later-user-{i}"), 300))
+        .collect();
+
+    bao.stop();
+    let attempts = |envoy: &Envoy| {
+        (
+            vault_calls(envoy, "upstream_rq_total"),
+            vault_calls(envoy, "upstream_cx_connect_fail"),
+        )
+    };
+    let (rq0, cx0) = attempts(&envoy);
+    let check_all_503 = |answers: &[Response]| {
+        for r in answers {
+            assert_eq!(
+                (r.status, reason(r).as_str()),
+                (503, "credential_unavailable"),
+                "{}",
+                r.text()
+            );
+            assert!(r.text().contains("vault_unreachable"), "{}", r.text());
+        }
+    };
+
+    // The first new user finds Vault down. (Requests already calling Vault when it fails
+    // fail together: a burst arriving within the same millisecond as the outage's first
+    // answer still makes one attempt per user.)
+    let r = get(&envoy, &token(&idp, "first-user", 300));
+    check_all_503(&[r]);
+    let (rq1, cx1) = attempts(&envoy);
+    // Within the backoff (≥ 1 s): two bursts of new users, refused at once.
+    let started = Instant::now();
+    let answers = burst(&envoy, &users);
+    let took = started.elapsed();
+    check_all_503(&answers);
+    let answers = burst(&envoy, &more);
+    check_all_503(&answers);
+    let (rq2, cx2) = attempts(&envoy);
+    let refused = stat(&envoy, "gate_refusals");
+    eprintln!(
+        "Vault down, 1 + {} new users within the backoff: {} Vault attempts ({} connect \
+         failures), {refused} refused at once; a burst of {K} answered in {took:?}",
+        2 * K,
+        rq2 - rq0,
+        cx2 - cx0
+    );
+    assert!(rq1 - rq0 <= 1 && cx1 - cx0 <= 1, "first user: {rq1} {cx1}");
+    assert_eq!((rq2, cx2), (rq1, cx1), "a call went out during the backoff");
+    assert_eq!(refused, 2 * K as u64, "gate refusals");
+    // Users with a cached value are still served.
+    assert_eq!(get(&envoy, &alice).status, 200);
+
+    // After the backoff (≤ 2 s): one probe for the next burst, again only one.
+    std::thread::sleep(Duration::from_millis(2_100));
+    let answers = burst(&envoy, &users);
+    check_all_503(&answers);
+    let (rq3, cx3) = attempts(&envoy);
+    eprintln!(
+        "after the backoff: {} attempt(s) for {K} new users",
+        cx3 - cx2
+    );
+    assert!(
+        rq3 - rq2 <= 1 && cx3 - cx2 <= 1,
+        "one probe per backoff step: {} {}",
+        rq3 - rq2,
+        cx3 - cx2
+    );
+    assert!(
+        cx3 - cx0 >= 1,
+        "Vault was never tried: the test proves nothing"
+    );
+}

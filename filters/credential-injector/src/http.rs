@@ -6,7 +6,9 @@ use crate::root::Shared;
 use mesh_host::reply::LocalReply;
 use mesh_host::{clock, headers, properties};
 use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
-use policies::inject::per_user::{UserStage, UserStep, UserVault, UserVaultError};
+use policies::inject::per_user::{
+    Landed, RequestId, UserStage, UserStep, UserVault, UserVaultError,
+};
 use policies::inject::{
     echoed_response_headers, Allow, Decision, InjectMode, PendingCredential, RequestInput,
 };
@@ -15,9 +17,10 @@ use policies::secret::Secret;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
-enum State {
+pub(crate) enum State {
     Pending,
     /// Waiting for Vault's answer to call `token` (per-user credential).
     Fetching {
@@ -27,6 +30,9 @@ enum State {
         /// Body bytes Envoy buffered meanwhile (its running total).
         body_buffered: u64,
     },
+    /// Waiting for another request of the same user to get the credential
+    /// (what it needs to finish is in [`Parked`]).
+    Waiting,
     /// Answered locally (denial, preflight): response hooks leave it alone.
     Answered,
     Forwarded {
@@ -36,6 +42,24 @@ enum State {
         max_body_bytes: Option<u64>,
         body_seen: u64,
     },
+}
+
+/// A request waiting for another request's Vault calls.
+struct Waiter {
+    pending: Box<PendingCredential>,
+    /// Body bytes Envoy buffered meanwhile (its running total).
+    body_buffered: u64,
+}
+
+/// Requests of this VM paused behind another request's Vault calls. An
+/// HTTP context cannot reach another one's state, so the request that gets
+/// the answer finishes the waiters here (acting on their streams through
+/// `set_effective_context`) and leaves each one's new state in `settled`,
+/// which the waiter takes on its next callback.
+#[derive(Default)]
+pub struct Parked {
+    waiting: BTreeMap<RequestId, Waiter>,
+    settled: BTreeMap<RequestId, State>,
 }
 
 pub struct Request {
@@ -160,18 +184,21 @@ impl Request {
         Action::Continue
     }
 
-    /// Advances a per-user fetch: waits for the next call, or finishes.
+    /// Advances a per-user fetch: sends the next call, or finishes this
+    /// request and the requests waiting for it with the same final step.
     fn advance(
         &mut self,
-        shared: &Shared,
+        shared: &Rc<Shared>,
         pending: Box<PendingCredential>,
-        step: UserStep,
+        landed: Landed,
         body_buffered: u64,
     ) -> Action {
+        let Landed { step, mut waiters } = landed;
         let step = match step {
             UserStep::Call(call) => {
-                match with_users(shared, |u| per_user::send(u, &call).map_err(UserStep::Fail)) {
-                    Ok(token) => {
+                let sent = with_users(shared, |u| Ok(per_user::send(u, &call)));
+                match sent {
+                    Ok(Some(token)) => {
                         self.state = State::Fetching {
                             token,
                             stage: call.stage,
@@ -180,39 +207,136 @@ impl Request {
                         };
                         return Action::Pause;
                     }
-                    Err(failed) => failed,
+                    Ok(None) => {
+                        let id = self.context_id;
+                        let failed = with_users(shared, |u| {
+                            Ok(per_user::on_not_sent(u, &pending.user, id, clock::now()))
+                        });
+                        match failed {
+                            Ok(l) => {
+                                waiters.extend(l.waiters);
+                                l.step
+                            }
+                            Err(step) => step,
+                        }
+                    }
+                    Err(step) => step,
                 }
             }
             other => other,
         };
+        release(shared, &waiters, &step, self.context_id);
+        self.finish(shared, *pending, step, body_buffered)
+    }
+
+    /// Completes the request with a final step.
+    fn finish(
+        &mut self,
+        shared: &Shared,
+        pending: PendingCredential,
+        step: UserStep,
+        body_buffered: u64,
+    ) -> Action {
         let decision = match step {
-            UserStep::Ready(value) => shared.injector.complete(*pending, Ok(value)),
+            UserStep::Ready(value) => shared.injector.complete(pending, Ok(value)),
             UserStep::Fail(e) => {
                 log::info!(
-                    "credential_injector[{}]: per-user credential failed: {}",
+                    "credential_injector[{}]: per-user credential failed: {} ({e})",
                     self.context_id,
                     e.code()
                 );
-                shared.injector.complete(*pending, Err(e))
+                shared.injector.complete(pending, Err(e))
             }
-            // Not reached: calls were sent above.
-            UserStep::Call(_) => shared.injector.complete(
-                *pending,
-                Err(UserVaultError::Unavailable("dispatch_failed")),
-            ),
+            // Not final: never handed here; fail closed if it were.
+            UserStep::Call(_) | UserStep::Wait => shared
+                .injector
+                .complete(pending, Err(UserVaultError::Unavailable("dispatch_failed"))),
         };
         self.apply(shared, decision, body_buffered)
     }
 
-    fn start_fetch(&mut self, shared: &Shared, pending: Box<PendingCredential>) -> Action {
-        let started = with_users(shared, |u| Ok(u.start(&pending.user, clock::now())));
-        // A cached value or a cached refusal: no Vault call.
+    fn start_fetch(&mut self, shared: &Rc<Shared>, pending: Box<PendingCredential>) -> Action {
+        let id = self.context_id;
+        let started = with_users(shared, |u| Ok(u.start(&pending.user, id, clock::now())));
+        let m = &shared.metrics.per_user;
         match &started {
-            Ok(UserStep::Ready(_) | UserStep::Fail(_)) => shared.metrics.per_user.cache_hits.inc(),
-            _ => shared.metrics.per_user.cache_misses.inc(),
+            Ok(UserStep::Wait) => {
+                m.coalesced.inc();
+                if let Ok(mut parked) = shared.parked.try_borrow_mut() {
+                    parked.waiting.insert(
+                        id,
+                        Waiter {
+                            pending,
+                            body_buffered: 0,
+                        },
+                    );
+                    self.state = State::Waiting;
+                    return Action::Pause;
+                }
+                // Not expected (one thread per VM): fail closed.
+                let step = UserStep::Fail(UserVaultError::Unavailable("per_user_busy"));
+                return self.finish(shared, *pending, step, 0);
+            }
+            Ok(UserStep::Fail(UserVaultError::BackingOff(_))) => m.gate_refusals.inc(),
+            Ok(UserStep::Fail(UserVaultError::Busy)) => {}
+            // A cached value or a cached refusal: no Vault call.
+            Ok(UserStep::Ready(_) | UserStep::Fail(_)) => m.cache_hits.inc(),
+            _ => m.cache_misses.inc(),
         }
         let step = started.unwrap_or_else(|failed| failed);
-        self.advance(shared, pending, step, 0)
+        let landed = Landed {
+            step,
+            waiters: Vec::new(),
+        };
+        self.advance(shared, pending, landed, 0)
+    }
+
+    /// A waiter takes the state another request left for it.
+    fn take_settled(&mut self) {
+        if !matches!(self.state, State::Waiting) {
+            return;
+        }
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        if let Ok(mut parked) = shared.parked.try_borrow_mut() {
+            if let Some(state) = parked.settled.remove(&self.context_id) {
+                self.state = state;
+            }
+        }
+    }
+}
+
+/// Finishes the waiting requests `waiters` with `step`, each on its own
+/// stream, then makes `home` (the calling context) effective again. A
+/// waiter that has gone away meanwhile is skipped.
+pub fn release(shared: &Rc<Shared>, waiters: &[RequestId], step: &UserStep, home: u32) {
+    if waiters.is_empty() {
+        return;
+    }
+    for &id in waiters {
+        let waiter = match shared.parked.try_borrow_mut() {
+            Ok(mut parked) => parked.waiting.remove(&id),
+            Err(_) => None,
+        };
+        let Some(w) = waiter else {
+            continue;
+        };
+        if hostcalls::set_effective_context(id).is_err() {
+            continue;
+        }
+        let mut r = Request::new(id, Some(shared.clone()));
+        if let Action::Continue = r.finish(shared, *w.pending, step.clone(), w.body_buffered) {
+            if let Err(s) = hostcalls::resume_http_request() {
+                log::warn!("credential_injector[{id}]: cannot resume a waiting request: {s:?}");
+            }
+        }
+        if let Ok(mut parked) = shared.parked.try_borrow_mut() {
+            parked.settled.insert(id, r.state);
+        }
+    }
+    if let Err(s) = hostcalls::set_effective_context(home) {
+        log::warn!("credential_injector[{home}]: cannot switch back after waking waiters: {s:?}");
     }
 }
 
@@ -252,22 +376,27 @@ impl Context for Request {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let step = with_users(&shared, |u| {
+        let id = self.context_id;
+        let landed = with_users(&shared, |u| {
             Ok(per_user::on_answer(
                 u,
                 &pending.user,
+                id,
                 stage,
                 body_size,
                 clock::now(),
             ))
         })
-        .unwrap_or_else(|failed| failed);
-        match (&stage, &step) {
+        .unwrap_or_else(|step| Landed {
+            step,
+            waiters: Vec::new(),
+        });
+        match (&stage, &landed.step) {
             (UserStage::Login { .. }, UserStep::Call(_)) => shared.metrics.per_user.logins.inc(),
             (UserStage::Read { .. }, UserStep::Ready(_)) => shared.metrics.per_user.reads.inc(),
             _ => {}
         }
-        if let UserStep::Call(next) = &step {
+        if let UserStep::Call(next) = &landed.step {
             log::debug!(
                 "credential_injector[{}]: vault {} answered, next {}",
                 self.context_id,
@@ -275,9 +404,35 @@ impl Context for Request {
                 per_user::stage_name(next.stage)
             );
         }
-        if let Action::Continue = self.advance(&shared, pending, step, body_buffered) {
+        if let Action::Continue = self.advance(&shared, pending, landed, body_buffered) {
             self.resume_http_request();
         }
+    }
+
+    /// The stream is gone (client reset, or done). A request that led
+    /// Vault calls hands its waiters a failure (its callout dies with it);
+    /// a waiter leaves its flight.
+    fn on_done(&mut self) -> bool {
+        self.take_settled();
+        let Some(shared) = self.shared.clone() else {
+            return true;
+        };
+        let id = self.context_id;
+        match self.state {
+            State::Fetching { .. } => {
+                if let Ok(landed) = with_users(&shared, |u| Ok(u.leave(id))) {
+                    release(&shared, &landed.waiters, &landed.step, id);
+                }
+            }
+            State::Waiting => {
+                if let Ok(mut parked) = shared.parked.try_borrow_mut() {
+                    parked.waiting.remove(&id);
+                }
+                let _ = with_users(&shared, |u| Ok(u.leave(id)));
+            }
+            _ => {}
+        }
+        true
     }
 }
 
@@ -329,11 +484,22 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        self.take_settled();
         match &mut self.state {
             // Keep the body in Envoy until the credential is there; Continue
             // here would let the request through before the decision.
             State::Fetching { body_buffered, .. } => {
                 *body_buffered = (*body_buffered).max(body_size as u64);
+                Action::Pause
+            }
+            State::Waiting => {
+                if let Some(Ok(mut parked)) =
+                    self.shared.as_ref().map(|s| s.parked.try_borrow_mut())
+                {
+                    if let Some(w) = parked.waiting.get_mut(&self.context_id) {
+                        w.body_buffered = w.body_buffered.max(body_size as u64);
+                    }
+                }
                 Action::Pause
             }
             State::Forwarded {
@@ -362,6 +528,7 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.take_settled();
         let State::Forwarded {
             cors_headers,
             injected,

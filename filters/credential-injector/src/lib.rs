@@ -17,5 +17,5 @@ mod root;
 
 proxy_wasm::main! {{
     mesh_host::plugin::init_logging();
-    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> { Box::new(root::Root::default()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn proxy_wasm::traits::RootContext> { Box::new(root::Root::new(id)) });
 }}

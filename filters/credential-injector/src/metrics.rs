@@ -22,6 +22,12 @@ pub struct PerUserMetrics {
     pub cache_hits: Metric,
     /// Requests that needed Vault (login and/or read).
     pub cache_misses: Metric,
+    /// Requests that waited for the same user's Vault call in flight
+    /// instead of making their own.
+    pub coalesced: Metric,
+    /// Requests refused without a Vault call because Vault failed recently
+    /// (the per-user fault gate is closed, or its one probe is out).
+    pub gate_refusals: Metric,
 }
 
 impl Metrics {
@@ -37,6 +43,8 @@ impl Metrics {
                 reads: Metric::counter(&format!("{p}.reads")),
                 cache_hits: Metric::counter(&format!("{p}.cache_hits")),
                 cache_misses: Metric::counter(&format!("{p}.cache_misses")),
+                coalesced: Metric::counter(&format!("{p}.coalesced")),
+                gate_refusals: Metric::counter(&format!("{p}.gate_refusals")),
             },
         }
     }

@@ -2,16 +2,17 @@
 //! the answer comes back to the paused request.
 
 use mesh_host::callout::{dispatch, Callout, CalloutResponse, DispatchError};
+use mesh_host::random::HostRandom;
 use policies::env::Now;
 use policies::inject::per_user::{
-    UserCall, UserSecretRequest, UserStage, UserStep, UserVault, UserVaultError,
+    Landed, RequestId, UserAnswer, UserCall, UserSecretRequest, UserStage, UserVault,
 };
-use policies::vault::{VaultError, MAX_RESPONSE_BYTES};
+use policies::vault::{parse_retry_after, VaultError, MAX_RESPONSE_BYTES};
 use std::time::Duration;
 
 /// Sends `call`; the token identifies the answer in `on_http_call_response`.
-/// `dispatch_failed` when Envoy refuses the call (unknown cluster).
-pub fn send(users: &UserVault, call: &UserCall) -> Result<u32, UserVaultError> {
+/// `None` when Envoy refuses the call (unknown cluster).
+pub fn send(users: &UserVault, call: &UserCall) -> Option<u32> {
     let conn = users.connection();
     let req = &call.request;
     let headers: Vec<(&str, &str)> = req.headers.iter().map(|(k, v)| (*k, v.expose())).collect();
@@ -25,30 +26,55 @@ pub fn send(users: &UserVault, call: &UserCall) -> Result<u32, UserVaultError> {
         body: (!body.is_empty()).then_some(body),
         timeout: Duration::from_millis(conn.timeout_ms),
     };
-    dispatch(&callout).map_err(|e| {
-        if e == DispatchError::BadArgument {
-            log::error!(
-                "credential_injector: cannot call Vault cluster {} (unknown cluster?)",
-                conn.cluster
-            );
+    match dispatch(&callout) {
+        Ok(token) => Some(token),
+        Err(e) => {
+            if e == DispatchError::BadArgument {
+                log::error!(
+                    "credential_injector: cannot call Vault cluster {} (unknown cluster?)",
+                    conn.cluster
+                );
+            }
+            None
         }
-        UserVaultError::Unavailable("dispatch_failed")
-    })
+    }
 }
 
-/// Reads the answer of the call made at `stage` and advances the request.
+/// Reads the answer of the call request `id` made at `stage` and advances it.
 pub fn on_answer(
     users: &mut UserVault,
     req: &UserSecretRequest,
+    id: RequestId,
     stage: UserStage,
     body_size: usize,
     now: Now,
-) -> UserStep {
+) -> Landed {
+    let mut rng = HostRandom;
     if body_size > MAX_RESPONSE_BYTES {
-        return users.on_failed(&VaultError::ResponseTooLarge(body_size));
+        let err = VaultError::ResponseTooLarge(body_size);
+        return users.on_failed(req, id, &err, now, &mut rng);
     }
     let resp = CalloutResponse::read(body_size, MAX_RESPONSE_BYTES);
-    users.on_answer(req, stage, resp.status, &resp.body, now)
+    let answer = UserAnswer {
+        status: resp.status,
+        body: &resp.body,
+        retry_after_ms: resp
+            .retry_after
+            .as_deref()
+            .and_then(|v| parse_retry_after(v, now)),
+    };
+    users.on_answer(req, id, stage, answer, now, &mut rng)
+}
+
+/// The call of request `id` could not be sent: its flight ends unanswered
+/// (an unknown cluster fails every call: the gate closes too).
+pub fn on_not_sent(
+    users: &mut UserVault,
+    req: &UserSecretRequest,
+    id: RequestId,
+    now: Now,
+) -> Landed {
+    users.on_failed(req, id, &VaultError::Unreachable, now, &mut HostRandom)
 }
 
 /// Short name of a stage for logs.

@@ -1,7 +1,7 @@
 //! The root context: configuration, background Vault/OAuth2 work, and what
 //! HTTP contexts share.
 
-use crate::http::Request;
+use crate::http::{release, Parked, Request};
 use crate::metrics::Metrics;
 use crate::oauth2::OAuth2Fetcher;
 use mesh_host::vault_driver::{shared_key, VaultDriver};
@@ -29,6 +29,8 @@ pub struct Shared {
     oauth2: RefCell<OAuth2Fetcher>,
     /// Per-user Vault tokens and values (`vault.per_user_jwt`), per VM.
     pub users: RefCell<Option<UserVault>>,
+    /// Requests waiting for another request's per-user Vault calls.
+    pub parked: RefCell<Parked>,
     pub metrics: Metrics,
 }
 
@@ -51,9 +53,18 @@ impl CredentialSource for Shared {
     }
 }
 
-#[derive(Default)]
 pub struct Root {
+    context_id: u32,
     shared: Option<Rc<Shared>>,
+}
+
+impl Root {
+    pub fn new(context_id: u32) -> Self {
+        Self {
+            context_id,
+            shared: None,
+        }
+    }
 }
 
 impl Context for Root {
@@ -122,15 +133,17 @@ impl RootContext for Root {
         let users = injector.vault.as_ref().and_then(|cfg| {
             cfg.per_user_jwt
                 .as_ref()
-                .map(|p| UserVault::new(&cfg.connection, p))
+                .map(|p| UserVault::new(&cfg.connection, p, cfg.retry))
         });
         let oauth2 = OAuth2Fetcher::new(injector.oauth2_clients.clone(), format!("{key}.oauth2"));
-        let needs_tick = vault.is_some() || !oauth2.is_empty();
+        // Per-user: the tick releases requests whose awaited call is overdue.
+        let needs_tick = vault.is_some() || !oauth2.is_empty() || users.is_some();
         let shared = Rc::new(Shared {
             injector,
             vault: RefCell::new(vault),
             oauth2: RefCell::new(oauth2),
             users: RefCell::new(users),
+            parked: RefCell::new(Parked::default()),
             metrics: Metrics::define(),
         });
         self.shared = Some(shared);
@@ -148,6 +161,17 @@ impl RootContext for Root {
             return;
         };
         let now = clock::now();
+        let overdue = match shared.users.try_borrow_mut() {
+            Ok(mut users) => users.as_mut().map(|u| u.expire_flights(now)),
+            Err(_) => None,
+        };
+        if let Some(landed) = overdue.filter(|l| !l.waiters.is_empty()) {
+            log::warn!(
+                "{PLUGIN}: {} requests waited too long for another request's Vault call",
+                landed.waiters.len()
+            );
+            release(shared, &landed.waiters, &landed.step, self.context_id);
+        }
         if let Ok(mut vault) = shared.vault.try_borrow_mut() {
             if let Some(v) = vault.as_mut() {
                 v.on_tick(now);

@@ -61,6 +61,7 @@ pub const REASON_CODES: &[&str] = &[
     "vault_login_rejected",
     "vault_denied",
     "user_secret_missing",
+    "credential_busy",
 ];
 
 #[cfg(test)]

@@ -101,6 +101,10 @@ pub struct PerUserJwtDto {
     /// Users whose Vault token (and secret values) are cached per VM; default 1000.
     #[serde(default)]
     pub max_users: Option<usize>,
+    /// Requests of one user that may wait for that user's Vault call in
+    /// flight (per VM); more get 503 `credential_busy`. Default 100.
+    #[serde(default)]
+    pub max_waiting: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -188,10 +192,14 @@ pub struct PerUserJwt {
     pub role: Option<String>,
     /// Capacity of the per-VM user token and value caches.
     pub max_users: usize,
+    /// Requests of one user that may wait for its call in flight (per VM).
+    pub max_waiting: usize,
 }
 
 /// Default [`PerUserJwt::max_users`].
 pub const DEFAULT_MAX_USERS: usize = 1000;
+/// Default [`PerUserJwt::max_waiting`].
+pub const DEFAULT_MAX_WAITING: usize = 100;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretSpec {
@@ -245,10 +253,15 @@ impl VaultConfigDto {
                 if max_users == 0 {
                     return Err(ConfigError::new("max_users", "must be at least 1"));
                 }
+                let max_waiting = p.max_waiting.unwrap_or(DEFAULT_MAX_WAITING);
+                if max_waiting == 0 {
+                    return Err(ConfigError::new("max_waiting", "must be at least 1"));
+                }
                 Ok(PerUserJwt {
                     mount: mount_or(p.mount, "jwt", "mount")?,
                     role: p.role.map(|r| name_like("role", r)).transpose()?,
                     max_users,
+                    max_waiting,
                 })
             })
             .transpose()

@@ -28,6 +28,13 @@ pub enum UserVaultError {
     /// Vault cannot be reached or answered with an error (the Vault reason code).
     #[error("Vault is unavailable ({0})")]
     Unavailable(&'static str),
+    /// Vault failed recently (the reason code of its last fault): no call
+    /// goes out until the backoff has passed.
+    #[error("Vault is unavailable ({0}); not asked again before the backoff ends")]
+    BackingOff(&'static str),
+    /// Too many requests of this user already wait for its credential.
+    #[error("too many requests wait for this user's credential")]
+    Busy,
     /// The secret exists but lacks a configured field or has a non-text one.
     #[error("the user's credential is unusable ({0})")]
     Invalid(&'static str),
@@ -38,7 +45,7 @@ impl UserVaultError {
         match self {
             Self::TokenMissing | Self::TokenMismatch | Self::LoginRejected => 401,
             Self::SubjectNotUsable | Self::Denied | Self::SecretMissing => 403,
-            Self::Unavailable(_) | Self::Invalid(_) => 503,
+            Self::Unavailable(_) | Self::BackingOff(_) | Self::Busy | Self::Invalid(_) => 503,
         }
     }
 
@@ -51,7 +58,8 @@ impl UserVaultError {
             Self::LoginRejected => "vault_login_rejected",
             Self::Denied => "vault_denied",
             Self::SecretMissing => "user_secret_missing",
-            Self::Unavailable(_) => "credential_unavailable",
+            Self::Unavailable(_) | Self::BackingOff(_) => "credential_unavailable",
+            Self::Busy => "credential_busy",
             Self::Invalid(_) => "credential_invalid",
         }
     }
@@ -64,5 +72,6 @@ impl UserVaultError {
         "vault_login_rejected",
         "vault_denied",
         "user_secret_missing",
+        "credential_busy",
     ];
 }

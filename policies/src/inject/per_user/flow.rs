@@ -12,14 +12,22 @@
 //! Tokens are cached per user ([`UserTokenCache`], until shortly before
 //! Vault expires them and never past the user JWT), values per backend and
 //! user for the backend's `cache_ttl`. Both caches are bounded and per VM.
+//!
+//! Two guards keep Vault calls down, both per VM: one call chain per user
+//! and backend at a time (later requests wait for its outcome, see
+//! [`super::flights`]), and after a server fault the [`ServerGate`]: no new
+//! chain until the backoff has passed, then one at a time until Vault
+//! answers again. Cached values are served whatever the gate says.
 
 use super::config::PerUserSecret;
 use super::error::UserVaultError;
-use crate::env::Now;
+use super::flights::{FlightKey, Flights, Joined, RequestId};
+use crate::backoff::Backoff;
+use crate::env::{Now, Random};
 use crate::secret::Secret;
 use crate::vault::{
-    parse_kv2, parse_login, Connection, Endpoint, PerUserJwt, SecretValue, UserTokenCache,
-    VaultError, VaultRequest,
+    parse_kv2, parse_login, Connection, Endpoint, PerUserJwt, SecretValue, ServerGate,
+    UserTokenCache, VaultError, VaultRequest,
 };
 use std::collections::BTreeMap;
 
@@ -94,7 +102,43 @@ pub enum UserStep {
     Call(UserCall),
     /// Answer the request with this error.
     Fail(UserVaultError),
+    /// Another request of the same user and backend is asking Vault: keep
+    /// the request paused; it gets that request's final step
+    /// ([`Landed::waiters`]).
+    Wait,
 }
+
+/// Vault's answer to one call.
+#[derive(Clone, Copy, Debug)]
+pub struct UserAnswer<'a> {
+    pub status: u16,
+    pub body: &'a [u8],
+    /// The parsed `Retry-After` of a 429, if any.
+    pub retry_after_ms: Option<u64>,
+}
+
+/// The leader's next step; when it is final, the waiters of its flight,
+/// which get the same step.
+#[derive(Clone, Debug)]
+pub struct Landed {
+    pub step: UserStep,
+    pub waiters: Vec<RequestId>,
+}
+
+impl Landed {
+    fn alone(step: UserStep) -> Self {
+        Self {
+            step,
+            waiters: Vec::new(),
+        }
+    }
+}
+
+/// Calls one flight may make: a read with a cached token, a login after
+/// Vault refused that token, and the read with the new one.
+const MAX_CALLS_PER_FLIGHT: u64 = 3;
+/// Slack over the calls' timeouts before a flight counts as overdue.
+const FLIGHT_SLACK_MS: u64 = 1_000;
 
 #[derive(Clone, Debug)]
 struct CachedValue {
@@ -112,18 +156,34 @@ pub struct UserVault {
     connection: Connection,
     login: PerUserJwt,
     tokens: UserTokenCache,
-    values: BTreeMap<(usize, String), CachedValue>,
+    values: BTreeMap<FlightKey, CachedValue>,
+    flights: Flights,
+    gate: ServerGate,
+    /// How long a flight may take before its waiters are released.
+    flight_ms: u64,
 }
 
 impl UserVault {
-    pub fn new(connection: &Connection, login: &PerUserJwt) -> Self {
+    /// `retry` is the backoff of the gate (`vault.retry`).
+    pub fn new(connection: &Connection, login: &PerUserJwt, retry: Backoff) -> Self {
         Self {
             endpoint: Endpoint::new(connection),
             connection: connection.clone(),
             login: login.clone(),
             tokens: UserTokenCache::new(login.max_users),
             values: BTreeMap::new(),
+            flights: Flights::new(login.max_waiting),
+            gate: ServerGate::new(retry),
+            flight_ms: connection
+                .timeout_ms
+                .saturating_mul(MAX_CALLS_PER_FLIGHT)
+                .saturating_add(FLIGHT_SLACK_MS),
         }
+    }
+
+    /// The per-user fault gate (state for logs and tests).
+    pub fn gate(&self) -> &ServerGate {
+        &self.gate
     }
 
     /// Where the calls go (cluster, authority, timeout).
@@ -136,8 +196,10 @@ impl UserVault {
         self.tokens.len()
     }
 
-    /// First step for a request: the cached value, or the call to make.
-    pub fn start(&mut self, req: &UserSecretRequest, now: Now) -> UserStep {
+    /// First step for request `id`: the cached value or refusal; waiting
+    /// for the same user's call in flight; a refusal while the gate is
+    /// closed; or the first call of a new flight led by `id`.
+    pub fn start(&mut self, req: &UserSecretRequest, id: RequestId, now: Now) -> UserStep {
         let key = (req.backend, req.user.clone());
         if let Some(v) = self.values.get(&key).filter(|v| now < v.expires_at) {
             return match &v.outcome {
@@ -145,48 +207,95 @@ impl UserVault {
                 Err(e) => UserStep::Fail(*e),
             };
         }
+        if !self.flights.is_flying(&key, now) {
+            if let Some(refusal) = self.gate_refusal(now) {
+                return UserStep::Fail(refusal);
+            }
+        }
+        match self
+            .flights
+            .join(&key, id, now, now.plus_ms(self.flight_ms))
+        {
+            Joined::Wait => return UserStep::Wait,
+            Joined::Full => return UserStep::Fail(UserVaultError::Busy),
+            Joined::Lead => {}
+        }
         match self.tokens.get(&req.user, now) {
             Some(token) => self.read(req, token.clone(), false),
             None => self.login_call(req, now),
         }
     }
 
-    /// Applies Vault's answer to the call made at `stage`.
+    /// Why no new flight may start at `now`: the gate is closed after a
+    /// server fault, or it lets one probe through and one is in flight.
+    fn gate_refusal(&self, now: Now) -> Option<UserVaultError> {
+        let last = self.gate.last_fault().unwrap_or("vault_unavailable");
+        let closed = !self.gate.is_open(now);
+        let probe_out = self.gate.probing() && self.flights.any_flying(now);
+        (closed || probe_out).then_some(UserVaultError::BackingOff(last))
+    }
+
+    /// Applies Vault's answer to the call request `id` made at `stage`.
     pub fn on_answer(
         &mut self,
         req: &UserSecretRequest,
+        id: RequestId,
         stage: UserStage,
-        status: u16,
-        body: &[u8],
+        answer: UserAnswer<'_>,
         now: Now,
-    ) -> UserStep {
-        match stage {
-            UserStage::Login { started } => match parse_login(status, body) {
-                Ok(auth) => {
-                    self.tokens
-                        .insert_until(&req.user, &auth, started, now, Some(req.not_after));
-                    // A token too short-lived to cache still serves this read.
-                    self.read(req, auth.client_token, true)
-                }
-                Err(e) => self.fail(req, login_error(&e), now),
-            },
-            UserStage::Read { fresh } => match parse_kv2(status, body, &req.fields) {
-                Ok(kv) => {
-                    self.remember(req, Ok(kv.value.clone()), now);
-                    UserStep::Ready(kv.value)
-                }
-                Err(VaultError::PermissionDenied(_)) => {
-                    // Revoked token or changed policy: a cached token gets
-                    // one fresh login; a fresh one is Vault's final word.
-                    self.tokens.remove(&req.user);
-                    if fresh {
-                        self.fail(req, UserVaultError::Denied, now)
-                    } else {
-                        self.login_call(req, now)
+        rng: &mut dyn Random,
+    ) -> Landed {
+        let retry_after = |e: VaultError| e.with_retry_after(answer.retry_after_ms);
+        let step = match stage {
+            UserStage::Login { started } => {
+                let login = parse_login(answer.status, answer.body).map_err(retry_after);
+                self.gate.on_outcome(login.as_ref().err(), now, rng);
+                match login {
+                    Ok(auth) => {
+                        self.tokens.insert_until(
+                            &req.user,
+                            &auth,
+                            started,
+                            now,
+                            Some(req.not_after),
+                        );
+                        // A token too short-lived to cache still serves this read.
+                        return Landed::alone(self.read(req, auth.client_token, true));
                     }
+                    Err(e) => self.fail(req, login_error(&e), now),
                 }
-                Err(e) => self.fail(req, read_error(&e), now),
-            },
+            }
+            UserStage::Read { fresh } => {
+                let read = parse_kv2(answer.status, answer.body, &req.fields).map_err(retry_after);
+                self.gate.on_outcome(read.as_ref().err(), now, rng);
+                match read {
+                    Ok(kv) => {
+                        self.remember(req, Ok(kv.value.clone()), now);
+                        UserStep::Ready(kv.value)
+                    }
+                    Err(VaultError::PermissionDenied(_)) => {
+                        // Revoked token or changed policy: a cached token gets
+                        // one fresh login; a fresh one is Vault's final word.
+                        self.tokens.remove(&req.user);
+                        if fresh {
+                            self.fail(req, UserVaultError::Denied, now)
+                        } else {
+                            return Landed::alone(self.login_call(req, now));
+                        }
+                    }
+                    Err(e) => self.fail(req, read_error(&e), now),
+                }
+            }
+        };
+        self.land(req, id, step)
+    }
+
+    /// Ends the flight led by `id` with its final `step`.
+    fn land(&mut self, req: &UserSecretRequest, id: RequestId, step: UserStep) -> Landed {
+        let key = (req.backend, req.user.clone());
+        Landed {
+            waiters: self.flights.land(&key, id),
+            step,
         }
     }
 
@@ -215,9 +324,40 @@ impl UserVault {
         }
     }
 
-    /// The call could not be sent, or its answer never came.
-    pub fn on_failed(&mut self, err: &VaultError) -> UserStep {
-        UserStep::Fail(UserVaultError::Unavailable(err.reason()))
+    /// The call of request `id` could not be sent, or its answer is
+    /// unusable (too large): a server fault for the gate when it is one.
+    pub fn on_failed(
+        &mut self,
+        req: &UserSecretRequest,
+        id: RequestId,
+        err: &VaultError,
+        now: Now,
+        rng: &mut dyn Random,
+    ) -> Landed {
+        self.gate.on_outcome(Some(err), now, rng);
+        self.land(
+            req,
+            id,
+            UserStep::Fail(UserVaultError::Unavailable(err.reason())),
+        )
+    }
+
+    /// Request `id` went away (client gone). If it led a flight, nobody
+    /// will answer its waiters: they fail now rather than hang.
+    pub fn leave(&mut self, id: RequestId) -> Landed {
+        Landed {
+            waiters: self.flights.leave(id),
+            step: UserStep::Fail(UserVaultError::Unavailable("vault_call_abandoned")),
+        }
+    }
+
+    /// Releases the waiters of flights whose answer is overdue at `now`
+    /// (a safety net: Envoy's callout timeout normally answers first).
+    pub fn expire_flights(&mut self, now: Now) -> Landed {
+        Landed {
+            waiters: self.flights.expire(now),
+            step: UserStep::Fail(UserVaultError::Unavailable("vault_timeout")),
+        }
     }
 
     fn login_call(&self, req: &UserSecretRequest, now: Now) -> UserStep {
@@ -247,7 +387,7 @@ impl UserVault {
         expires_at: Now,
         now: Now,
     ) {
-        let key = (req.backend, req.user.clone());
+        let key: FlightKey = (req.backend, req.user.clone());
         if !self.values.contains_key(&key) && self.values.len() >= self.login.max_users {
             self.values.retain(|_, v| now < v.expires_at);
             if self.values.len() >= self.login.max_users {

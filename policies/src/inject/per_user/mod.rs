@@ -11,13 +11,15 @@
 
 mod config;
 mod error;
+mod flights;
 mod flow;
 mod path;
 mod token;
 
 pub use config::{PerUserSecret, VaultPerUserDto};
 pub use error::UserVaultError;
-pub use flow::{UserCall, UserSecretRequest, UserStage, UserStep, UserVault};
+pub use flights::RequestId;
+pub use flow::{Landed, UserAnswer, UserCall, UserSecretRequest, UserStage, UserStep, UserVault};
 pub use path::{encode_subject, SubjectPath};
 pub use token::user_token;
 

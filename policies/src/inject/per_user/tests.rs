@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::{parse_json, ConfigError};
-use crate::env::Now;
+use crate::env::{Now, SeededRandom};
 use crate::identity::VerifiedIdentity;
 use crate::inject::{
     CredentialSource, CredentialUnavailable, Decision, Injector, InjectorConfigDto,
@@ -57,7 +57,7 @@ fn injector() -> Injector {
 
 fn user_vault(inj: &Injector) -> UserVault {
     let v = inj.vault.as_ref().unwrap();
-    UserVault::new(&v.connection, v.per_user_jwt.as_ref().unwrap())
+    UserVault::new(&v.connection, v.per_user_jwt.as_ref().unwrap(), v.retry)
 }
 
 fn b64(v: &serde_json::Value) -> String {
@@ -144,6 +144,27 @@ fn kv_ok(api_key: &str) -> Vec<u8> {
     json!({"data": {"data": {"api_key": api_key, "owner": "alice"}, "metadata": {"version": 3}}})
         .to_string()
         .into_bytes()
+}
+
+/// The request id the single-request tests use.
+const ID: RequestId = 1;
+
+/// Feeds Vault's answer to request [`ID`]'s call and returns its next step.
+fn answer(
+    uv: &mut UserVault,
+    req: &UserSecretRequest,
+    stage: UserStage,
+    status: u16,
+    body: &[u8],
+    now: Now,
+) -> UserStep {
+    let answer = UserAnswer {
+        status,
+        body,
+        retry_after_ms: None,
+    };
+    uv.on_answer(req, ID, stage, answer, now, &mut SeededRandom(7))
+        .step
 }
 
 fn call(step: UserStep) -> UserCall {
@@ -565,30 +586,37 @@ fn first_request_logs_in_reads_and_later_requests_use_the_caches() {
     let req = alice_request(&inj);
     let t0 = now();
 
-    let login = call(uv.start(&req, t0));
+    let login = call(uv.start(&req, ID, t0));
     assert!(matches!(login.stage, UserStage::Login { .. }));
     assert_eq!(login.request.path, "/v1/auth/jwt/login");
     let body: serde_json::Value = serde_json::from_slice(login.request.body_bytes()).unwrap();
     assert_eq!(body, json!({"role": "user", "jwt": alice_jwt()}));
     assert_eq!(header(&login, "x-vault-token"), None);
 
-    let read = call(uv.on_answer(&req, login.stage, 200, &login_ok("s.alice", 600), t0));
+    let read = call(answer(
+        &mut uv,
+        &req,
+        login.stage,
+        200,
+        &login_ok("s.alice", 600),
+        t0,
+    ));
     assert_eq!(read.stage, UserStage::Read { fresh: true });
     assert_eq!(read.request.path, "/v1/secret/data/users/alice");
     assert_eq!(header(&read, "x-vault-token"), Some("s.alice"));
 
-    let UserStep::Ready(v) = uv.on_answer(&req, read.stage, 200, &kv_ok("k-alice"), t0) else {
+    let UserStep::Ready(v) = answer(&mut uv, &req, read.stage, 200, &kv_ok("k-alice"), t0) else {
         panic!("value expected");
     };
     assert_eq!(v.field("api_key").map(Secret::expose), Some("k-alice"));
 
     // Within cache_ttl (30 s): no call at all.
     assert!(matches!(
-        uv.start(&req, t0.plus_ms(29_000)),
+        uv.start(&req, ID, t0.plus_ms(29_000)),
         UserStep::Ready(_)
     ));
     // After it: a read with the cached token, no new login.
-    let again = call(uv.start(&req, t0.plus_ms(31_000)));
+    let again = call(uv.start(&req, ID, t0.plus_ms(31_000)));
     assert_eq!(again.stage, UserStage::Read { fresh: false });
     assert_eq!(header(&again, "x-vault-token"), Some("s.alice"));
 }
@@ -646,7 +674,7 @@ fn vault_answers_map_to_the_documented_failures() {
     ];
     for (i, (stage, status, body, want)) in cases.into_iter().enumerate() {
         let mut uv = user_vault(&inj);
-        match uv.on_answer(&req, stage, status, &body, t0) {
+        match answer(&mut uv, &req, stage, status, &body, t0) {
             UserStep::Fail(e) => assert_eq!(e, want, "case {i}"),
             other => panic!("case {i}: {other:?}"),
         }
@@ -669,20 +697,36 @@ fn a_refused_cached_token_gets_one_fresh_login_then_vault_decides() {
     let denied = json!({"errors": ["permission denied"]})
         .to_string()
         .into_bytes();
-    let login = call(uv.start(&req, t0));
-    let read = call(uv.on_answer(&req, login.stage, 200, &login_ok("s.old", 600), t0));
+    let login = call(uv.start(&req, ID, t0));
+    let read = call(answer(
+        &mut uv,
+        &req,
+        login.stage,
+        200,
+        &login_ok("s.old", 600),
+        t0,
+    ));
     // The value was not cached (read failed), the token was.
     let t1 = t0.plus_ms(1_000);
-    let _ = uv.on_answer(&req, read.stage, 503, b"", t1);
-    let cached = call(uv.start(&req, t1));
+    let _ = answer(&mut uv, &req, read.stage, 503, b"", t1);
+    // After the gate's first backoff (≤ 1 s by default).
+    let t1 = t1.plus_ms(1_000);
+    let cached = call(uv.start(&req, ID, t1));
     assert_eq!(cached.stage, UserStage::Read { fresh: false });
     // Revoked token: log in again instead of failing.
-    let relogin = call(uv.on_answer(&req, cached.stage, 403, &denied, t1));
+    let relogin = call(answer(&mut uv, &req, cached.stage, 403, &denied, t1));
     assert!(matches!(relogin.stage, UserStage::Login { .. }));
     assert_eq!(uv.cached_tokens(), 0, "the refused token is dropped");
-    let read2 = call(uv.on_answer(&req, relogin.stage, 200, &login_ok("s.new", 600), t1));
+    let read2 = call(answer(
+        &mut uv,
+        &req,
+        relogin.stage,
+        200,
+        &login_ok("s.new", 600),
+        t1,
+    ));
     assert_eq!(header(&read2, "x-vault-token"), Some("s.new"));
-    match uv.on_answer(&req, read2.stage, 403, &denied, t1) {
+    match answer(&mut uv, &req, read2.stage, 403, &denied, t1) {
         UserStep::Fail(e) => assert_eq!(e, UserVaultError::Denied),
         other => panic!("{other:?}"),
     }
@@ -697,8 +741,9 @@ fn caches_are_bounded_and_never_outlive_the_user_jwt() {
     for sub in ["u1", "u2", "u3"] {
         let mut r = alice_request(&inj);
         r.user = format!("{ISS}\u{0}{sub}");
-        let login = call(uv.start(&r, t0));
-        let read = call(uv.on_answer(
+        let login = call(uv.start(&r, ID, t0));
+        let read = call(answer(
+            &mut uv,
             &r,
             login.stage,
             200,
@@ -706,7 +751,7 @@ fn caches_are_bounded_and_never_outlive_the_user_jwt() {
             t0,
         ));
         assert!(matches!(
-            uv.on_answer(&r, read.stage, 200, &kv_ok(sub), t0),
+            answer(&mut uv, &r, read.stage, 200, &kv_ok(sub), t0),
             UserStep::Ready(_)
         ));
         reqs.push(r);
@@ -714,7 +759,7 @@ fn caches_are_bounded_and_never_outlive_the_user_jwt() {
     assert_eq!(uv.cached_tokens(), 2);
     let served_from_cache = reqs
         .iter()
-        .filter(|r| matches!(uv.start(r, t0), UserStep::Ready(_)))
+        .filter(|r| matches!(uv.start(r, ID, t0), UserStep::Ready(_)))
         .count();
     assert_eq!(served_from_cache, 2, "one user was evicted");
 
@@ -722,15 +767,22 @@ fn caches_are_bounded_and_never_outlive_the_user_jwt() {
     let mut short = alice_request(&inj);
     short.user = format!("{ISS}\u{0}short");
     short.not_after = t0.plus_ms(10_000);
-    let login = call(uv.start(&short, t0));
-    let read = call(uv.on_answer(&short, login.stage, 200, &login_ok("s.short", 600), t0));
-    let _ = uv.on_answer(&short, read.stage, 200, &kv_ok("k"), t0);
+    let login = call(uv.start(&short, ID, t0));
+    let read = call(answer(
+        &mut uv,
+        &short,
+        login.stage,
+        200,
+        &login_ok("s.short", 600),
+        t0,
+    ));
+    let _ = answer(&mut uv, &short, read.stage, 200, &kv_ok("k"), t0);
     assert!(matches!(
-        uv.start(&short, t0.plus_ms(9_000)),
+        uv.start(&short, ID, t0.plus_ms(9_000)),
         UserStep::Ready(_)
     ));
     assert!(matches!(
-        call(uv.start(&short, t0.plus_ms(10_000))).stage,
+        call(uv.start(&short, ID, t0.plus_ms(10_000))).stage,
         UserStage::Login { .. }
     ));
 }
@@ -788,15 +840,23 @@ fn nothing_secret_appears_in_debug_output_or_error_messages() {
     let inj = injector();
     let mut uv = user_vault(&inj);
     let req = alice_request(&inj);
-    let login = call(uv.start(&req, now()));
-    let read = call(uv.on_answer(
+    let login = call(uv.start(&req, ID, now()));
+    let read = call(answer(
+        &mut uv,
         &req,
         login.stage,
         200,
         &login_ok("s.VAULT-SECRET", 600),
         now(),
     ));
-    let _ = uv.on_answer(&req, read.stage, 200, &kv_ok("VALUE-SECRET"), now());
+    let _ = answer(
+        &mut uv,
+        &req,
+        read.stage,
+        200,
+        &kv_ok("VALUE-SECRET"),
+        now(),
+    );
     let jwt = alice_jwt();
     let dbg = format!("{uv:?} {req:?} {login:?} {read:?}");
     for s in ["VAULT-SECRET", "VALUE-SECRET", jwt.as_str()] {
@@ -810,6 +870,8 @@ fn nothing_secret_appears_in_debug_output_or_error_messages() {
         UserVaultError::Denied,
         UserVaultError::SecretMissing,
         UserVaultError::Unavailable("vault_timeout"),
+        UserVaultError::BackingOff("vault_unreachable"),
+        UserVaultError::Busy,
         UserVaultError::Invalid("secret_field_missing"),
     ] {
         assert!(!e.to_string().is_empty());
@@ -831,24 +893,378 @@ fn vaults_refusal_is_remembered_for_cache_ttl_but_an_outage_is_not() {
     let req = alice_request(&inj);
     let denied = br#"{"errors":["permission denied"]}"#;
     let t0 = now();
-    let login = call(uv.start(&req, t0));
+    let login = call(uv.start(&req, ID, t0));
     assert!(matches!(
-        uv.on_answer(&req, login.stage, 403, denied, t0),
+        answer(&mut uv, &req, login.stage, 403, denied, t0),
         UserStep::Fail(UserVaultError::Denied)
     ));
     // A denied user does not cost a login and a read on every request...
     let within = t0.plus_ms(req.cache_ttl_ms - 1);
     assert!(matches!(
-        uv.start(&req, within),
+        uv.start(&req, ID, within),
         UserStep::Fail(UserVaultError::Denied)
     ));
     // ...and Vault is asked again once `cache_ttl` has passed.
     let after = t0.plus_ms(req.cache_ttl_ms);
-    let again = call(uv.start(&req, after));
+    let again = call(uv.start(&req, ID, after));
     // An outage is never remembered: the next request tries again.
     assert!(matches!(
-        uv.on_answer(&req, again.stage, 503, b"no healthy upstream", after),
+        answer(
+            &mut uv,
+            &req,
+            again.stage,
+            503,
+            b"no healthy upstream",
+            after
+        ),
         UserStep::Fail(UserVaultError::Unavailable("vault_unreachable"))
     ));
-    assert!(matches!(uv.start(&req, after), UserStep::Call(_)));
+    let backoff_over = after.plus_ms(1_000);
+    assert!(matches!(
+        uv.start(&req, ID, backoff_over),
+        UserStep::Call(_)
+    ));
+}
+
+// ---- single flight per user, fault gate ----------------------------------
+
+/// A request of `sub` (same JWT shape as alice's; only the user key differs).
+fn request_of(inj: &Injector, sub: &str) -> UserSecretRequest {
+    let mut r = alice_request(inj);
+    r.user = format!("{ISS}\u{0}{sub}");
+    r
+}
+
+/// Feeds an answer to request `id`'s call and returns the whole outcome.
+fn land(
+    uv: &mut UserVault,
+    req: &UserSecretRequest,
+    id: RequestId,
+    stage: UserStage,
+    status: u16,
+    body: &[u8],
+    now: Now,
+) -> Landed {
+    let answer = UserAnswer {
+        status,
+        body,
+        retry_after_ms: None,
+    };
+    uv.on_answer(req, id, stage, answer, now, &mut SeededRandom(7))
+}
+
+#[test]
+fn concurrent_requests_of_one_user_wait_for_the_first_and_get_its_outcome() {
+    let inj = injector();
+    let t0 = now();
+    let denied = br#"{"errors":["permission denied"]}"#.to_vec();
+    // How the leader's login ends → what every waiter gets.
+    type Case = (
+        &'static str,
+        u16,
+        Vec<u8>,
+        Result<&'static str, UserVaultError>,
+    );
+    let cases: Vec<Case> = vec![
+        ("value", 200, login_ok("s.alice", 600), Ok("k-alice")),
+        ("denied", 403, denied, Err(UserVaultError::Denied)),
+        (
+            "timeout",
+            504,
+            b"upstream request timeout".to_vec(),
+            Err(UserVaultError::Unavailable("vault_timeout")),
+        ),
+    ];
+    for (name, status, body, want) in cases {
+        let mut uv = user_vault(&inj);
+        let req = alice_request(&inj);
+        let login = call(uv.start(&req, 1, t0));
+        // Requests 2 and 3 arrive while the login is in flight: no call.
+        assert!(matches!(uv.start(&req, 2, t0), UserStep::Wait), "{name}");
+        assert!(matches!(uv.start(&req, 3, t0), UserStep::Wait), "{name}");
+        let mut landed = land(&mut uv, &req, 1, login.stage, status, &body, t0);
+        if let UserStep::Call(read) = &landed.step {
+            assert!(
+                landed.waiters.is_empty(),
+                "{name}: waiters wait for the read"
+            );
+            assert!(matches!(uv.start(&req, 4, t0), UserStep::Wait), "{name}");
+            landed = land(&mut uv, &req, 1, read.stage, 200, &kv_ok("k-alice"), t0);
+            assert_eq!(landed.waiters, vec![2, 3, 4], "{name}");
+        } else {
+            assert_eq!(landed.waiters, vec![2, 3], "{name}");
+        }
+        match (&landed.step, want) {
+            (UserStep::Ready(v), Ok(key)) => {
+                assert_eq!(v.field("api_key").map(Secret::expose), Some(key), "{name}")
+            }
+            (UserStep::Fail(e), Err(w)) => assert_eq!(*e, w, "{name}"),
+            (other, w) => panic!("{name}: {other:?}, wanted {w:?}"),
+        }
+        // The flight has landed: the next request does not wait.
+        assert!(!matches!(uv.start(&req, 5, t0), UserStep::Wait), "{name}");
+    }
+}
+
+#[test]
+fn other_users_and_other_backends_do_not_wait_for_a_users_call() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let t0 = now();
+    let alice = alice_request(&inj);
+    let _ = call(uv.start(&alice, 1, t0));
+    let bob = request_of(&inj, "bob");
+    assert!(matches!(uv.start(&bob, 2, t0), UserStep::Call(_)));
+    let mut other_backend = alice_request(&inj);
+    other_backend.backend = 7;
+    assert!(matches!(uv.start(&other_backend, 3, t0), UserStep::Call(_)));
+}
+
+#[test]
+fn waiters_beyond_max_waiting_are_refused_with_credential_busy() {
+    let inj = compile(config(
+        per_user(),
+        json!({"per_user_jwt": {"role": "user", "max_waiting": 2}}),
+    ))
+    .unwrap();
+    let mut uv = user_vault(&inj);
+    let req = alice_request(&inj);
+    let t0 = now();
+    let login = call(uv.start(&req, 1, t0));
+    assert!(matches!(uv.start(&req, 2, t0), UserStep::Wait));
+    assert!(matches!(uv.start(&req, 3, t0), UserStep::Wait));
+    let UserStep::Fail(busy) = uv.start(&req, 4, t0) else {
+        panic!("the third waiter must be refused");
+    };
+    assert_eq!((busy.status(), busy.code()), (503, "credential_busy"));
+    let landed = land(&mut uv, &req, 1, login.stage, 403, b"{}", t0);
+    assert_eq!(landed.waiters, vec![2, 3]);
+}
+
+#[test]
+fn waiters_never_hang_when_the_leader_goes_away_or_its_answer_is_overdue() {
+    let inj = injector(); // timeout 2 s: a flight is overdue after 3 × 2 s + 1 s
+    let t0 = now();
+    let req = alice_request(&inj);
+
+    // The leader's client disconnects: its waiters fail at once.
+    let mut uv = user_vault(&inj);
+    let _ = call(uv.start(&req, 1, t0));
+    assert!(matches!(uv.start(&req, 2, t0), UserStep::Wait));
+    assert!(matches!(uv.start(&req, 3, t0), UserStep::Wait));
+    assert!(
+        uv.leave(3).waiters.is_empty(),
+        "a waiter leaving releases no one"
+    );
+    let gone = uv.leave(1);
+    assert_eq!(gone.waiters, vec![2]);
+    assert!(matches!(
+        gone.step,
+        UserStep::Fail(UserVaultError::Unavailable("vault_call_abandoned"))
+    ));
+    assert!(
+        matches!(uv.start(&req, 4, t0), UserStep::Call(_)),
+        "no flight left"
+    );
+
+    // The leader never hears back: the sweep releases its waiters.
+    let mut uv = user_vault(&inj);
+    let _ = call(uv.start(&req, 1, t0));
+    assert!(matches!(uv.start(&req, 2, t0), UserStep::Wait));
+    assert!(uv.expire_flights(t0.plus_ms(6_999)).waiters.is_empty());
+    let overdue = uv.expire_flights(t0.plus_ms(7_000));
+    assert_eq!(overdue.waiters, vec![2]);
+    assert!(matches!(
+        overdue.step,
+        UserStep::Fail(UserVaultError::Unavailable("vault_timeout"))
+    ));
+
+    // Before the sweep, a new request takes over an overdue flight and
+    // its waiters get the new leader's outcome; the old leader's late
+    // answer releases nobody.
+    let mut uv = user_vault(&inj);
+    let old = call(uv.start(&req, 1, t0));
+    assert!(matches!(uv.start(&req, 2, t0), UserStep::Wait));
+    let t1 = t0.plus_ms(7_000);
+    let new = call(uv.start(&req, 3, t1));
+    let late = land(&mut uv, &req, 1, old.stage, 403, b"{}", t1);
+    assert!(late.waiters.is_empty());
+    let landed = land(&mut uv, &req, 3, new.stage, 403, b"{}", t1);
+    assert_eq!(landed.waiters, vec![2]);
+}
+
+#[test]
+fn a_call_that_cannot_be_sent_fails_its_waiters_too() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let req = alice_request(&inj);
+    let t0 = now();
+    let _ = call(uv.start(&req, 1, t0));
+    assert!(matches!(uv.start(&req, 2, t0), UserStep::Wait));
+    let landed = uv.on_failed(
+        &req,
+        1,
+        &crate::vault::VaultError::Unreachable,
+        t0,
+        &mut SeededRandom(7),
+    );
+    assert_eq!(landed.waiters, vec![2]);
+    assert!(matches!(
+        landed.step,
+        UserStep::Fail(UserVaultError::Unavailable("vault_unreachable"))
+    ));
+}
+
+#[test]
+fn after_a_server_fault_new_users_are_refused_until_the_backoff_then_one_probe() {
+    let inj = injector(); // vault.retry default: 1 s, doubling
+    let sealed = br#"{"errors":["Vault is sealed"]}"#.to_vec();
+    let cases: Vec<(u16, Vec<u8>, &str)> = vec![
+        (503, b"no healthy upstream".to_vec(), "vault_unreachable"),
+        (504, b"upstream request timeout".to_vec(), "vault_timeout"),
+        (503, sealed, "vault_sealed"),
+        (
+            500,
+            br#"{"errors":["internal error"]}"#.to_vec(),
+            "vault_server_error",
+        ),
+        (
+            429,
+            br#"{"errors":["rate limited"]}"#.to_vec(),
+            "vault_rate_limited",
+        ),
+    ];
+    for (status, body, reason) in cases {
+        let mut uv = user_vault(&inj);
+        let t0 = now();
+        // Alice's value is cached before the outage.
+        let alice = alice_request(&inj);
+        let login = call(uv.start(&alice, 1, t0));
+        let read = call(answer(
+            &mut uv,
+            &alice,
+            login.stage,
+            200,
+            &login_ok("s.a", 600),
+            t0,
+        ));
+        let _ = answer(&mut uv, &alice, read.stage, 200, &kv_ok("k-alice"), t0);
+
+        let bob = request_of(&inj, "bob");
+        let login = call(uv.start(&bob, 2, t0));
+        let failed = land(&mut uv, &bob, 2, login.stage, status, &body, t0);
+        assert!(
+            matches!(failed.step, UserStep::Fail(UserVaultError::Unavailable(r)) if r == reason)
+        );
+
+        // Closed: new users are refused at once with the fault's reason.
+        for (i, sub) in ["carol", "dave", "bob"].into_iter().enumerate() {
+            match uv.start(&request_of(&inj, sub), 10 + i as u32, t0.plus_ms(400)) {
+                UserStep::Fail(e) => {
+                    assert_eq!(e, UserVaultError::BackingOff(reason), "{reason}");
+                    assert_eq!((e.status(), e.code()), (503, "credential_unavailable"));
+                }
+                other => panic!("{reason}: {sub} got {other:?}"),
+            }
+        }
+        // Cached users are still served.
+        assert!(matches!(
+            uv.start(&alice, 20, t0.plus_ms(400)),
+            UserStep::Ready(_)
+        ));
+
+        // After the backoff (≤ 1 s): one probe, the others still refused.
+        let t1 = t0.plus_ms(1_000);
+        let carol = request_of(&inj, "carol");
+        let probe = call(uv.start(&carol, 30, t1));
+        assert!(matches!(
+            uv.start(&request_of(&inj, "dave"), 31, t1),
+            UserStep::Fail(UserVaultError::BackingOff(_))
+        ));
+        // Carol's other requests wait for the probe rather than fail.
+        assert!(matches!(uv.start(&carol, 32, t1), UserStep::Wait));
+        // The probe succeeds: Vault is back for everyone.
+        let _ = land(
+            &mut uv,
+            &carol,
+            30,
+            probe.stage,
+            200,
+            &login_ok("s.c", 600),
+            t1,
+        );
+        assert!(matches!(
+            uv.start(&request_of(&inj, "dave"), 33, t1),
+            UserStep::Call(_)
+        ));
+        assert_eq!(uv.gate().failures(), 0, "{reason}");
+    }
+}
+
+#[test]
+fn a_failed_probe_closes_the_gate_for_longer() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let t0 = now();
+    let down = b"no healthy upstream";
+    let bob = request_of(&inj, "bob");
+    let c = call(uv.start(&bob, 1, t0));
+    let _ = land(&mut uv, &bob, 1, c.stage, 503, down, t0);
+    let t1 = t0.plus_ms(1_000);
+    let c = call(uv.start(&bob, 2, t1));
+    let _ = land(&mut uv, &bob, 2, c.stage, 503, down, t1);
+    // Second step: between 1 s and 2 s (jittered); never sooner than 1 s.
+    assert!(matches!(
+        uv.start(&bob, 3, t1.plus_ms(999)),
+        UserStep::Fail(UserVaultError::BackingOff("vault_unreachable"))
+    ));
+    assert!(matches!(
+        uv.start(&bob, 4, t1.plus_ms(2_000)),
+        UserStep::Call(_)
+    ));
+}
+
+#[test]
+fn vault_refusing_a_user_does_not_close_the_gate_for_others() {
+    let inj = injector();
+    let t0 = now();
+    for (status, body) in [
+        (400, br#"{"errors":["invalid jwt"]}"#.to_vec()),
+        (403, br#"{"errors":["permission denied"]}"#.to_vec()),
+    ] {
+        let mut uv = user_vault(&inj);
+        let bob = request_of(&inj, "bob");
+        let c = call(uv.start(&bob, 1, t0));
+        let _ = land(&mut uv, &bob, 1, c.stage, status, &body, t0);
+        assert!(
+            matches!(
+                uv.start(&request_of(&inj, "carol"), 2, t0),
+                UserStep::Call(_)
+            ),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn a_rate_limit_keeps_the_gate_closed_for_retry_after() {
+    let inj = injector();
+    let mut uv = user_vault(&inj);
+    let t0 = now();
+    let bob = request_of(&inj, "bob");
+    let c = call(uv.start(&bob, 1, t0));
+    let answer = UserAnswer {
+        status: 429,
+        body: br#"{"errors":["rate limited"]}"#,
+        retry_after_ms: Some(30_000),
+    };
+    let _ = uv.on_answer(&bob, 1, c.stage, answer, t0, &mut SeededRandom(7));
+    assert!(matches!(
+        uv.start(&bob, 2, t0.plus_ms(29_999)),
+        UserStep::Fail(UserVaultError::BackingOff("vault_rate_limited"))
+    ));
+    assert!(matches!(
+        uv.start(&bob, 3, t0.plus_ms(30_000)),
+        UserStep::Call(_)
+    ));
 }

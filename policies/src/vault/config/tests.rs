@@ -131,7 +131,8 @@ fn optional_connection_and_refresh_settings_are_honoured() {
         Some(PerUserJwt {
             mount: "jwt".into(),
             role: Some("user".into()),
-            max_users: 1000
+            max_users: 1000,
+            max_waiting: 100
         })
     );
 }
@@ -314,6 +315,14 @@ fn invalid_configs_are_rejected_naming_the_field() {
         ),
         (
             BASE.replace(
+                r#""secrets""#,
+                r#""per_user_jwt": {"max_waiting": 0}, "secrets""#,
+            ),
+            "per_user_jwt.max_waiting",
+            "at least 1",
+        ),
+        (
+            BASE.replace(
                 r#""auth": {"kubernetes": {"role": "app", "jwt_env": "VAULT_JWT"}},"#,
                 r#""per_user_jwt": {},"#,
             ),
@@ -365,7 +374,8 @@ fn per_user_only_config_needs_no_plugin_login() {
         Some(PerUserJwt {
             mount: "jwt".into(),
             role: Some("user".into()),
-            max_users: 50
+            max_users: 50,
+            max_waiting: 100
         })
     );
 }
