@@ -124,8 +124,11 @@ fn forged_tokens(idp: &Idp) -> Vec<(&'static str, String)> {
 /// the attack got through (`None`: Envoy closed the connection).
 struct AttackKind {
     build: Box<dyn Fn(u64) -> (String, Request) + Send + Sync>,
-    got_through: Box<dyn Fn(Option<&wasm_tests::Response>) -> bool + Send + Sync>,
+    got_through: Box<Judge>,
 }
+
+/// Whether an answer (`None`: the connection was closed) means an attack got through.
+type Judge = dyn Fn(Option<&wasm_tests::Response>) -> bool + Send + Sync;
 
 impl AttackKind {
     /// The same request every time; `check` judges a response (a 5xx or a closed connection
