@@ -146,7 +146,12 @@ fn compile_ms(log: &str) -> Option<i64> {
     span(log, "Base Wasm created", "Thread-Local Wasm created")
 }
 
-/// For each VM: from its creation to the last plugin log line that follows on the same thread.
+/// Plugin lines more than this apart are separate events: on_configure logs in one burst, and a
+/// line 1 s later comes from the first tick (e.g. a Vault login at debug level), not from start-up.
+const SAME_BURST_MS: i64 = 100;
+
+/// For each VM: from its creation to the last plugin log line of the burst that follows on the
+/// same thread.
 fn configure_ms(log: &str) -> Option<i64> {
     let lines: Vec<&str> = log.lines().collect();
     let mut slowest = None;
@@ -163,7 +168,8 @@ fn configure_ms(log: &str) -> Option<i64> {
             if th != thread {
                 continue;
             }
-            if !next.contains("wasm log") {
+            let after_gap = ready.unwrap_or(created);
+            if !next.contains("wasm log") || t - after_gap > SAME_BURST_MS {
                 break;
             }
             ready = Some(t);
@@ -229,5 +235,24 @@ impl StaticFacts {
             );
         }
         md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_start_ends_with_the_configure_burst_not_the_first_tick() {
+        let log = "\
+[2026-11-23 19:36:10.100][42][info][wasm] Thread-Local Wasm created 1 now active
+[2026-11-23 19:36:10.101][42][info][wasm] wasm log x: starting
+[2026-11-23 19:36:10.103][42][info][wasm] wasm log x: configuration accepted (1 backends)
+[2026-11-23 19:36:11.104][42][debug][wasm] wasm log x: vault: login succeeded
+";
+        assert_eq!(configure_ms(log), Some(3));
+        // A line on another thread or a non-plugin line ends it too.
+        let log = log.replace("[42][debug]", "[43][debug]");
+        assert_eq!(configure_ms(&log), Some(3));
     }
 }
