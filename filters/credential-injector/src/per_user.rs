@@ -1,43 +1,19 @@
 //! Vault callouts for per-user credentials, made from the HTTP context so
 //! the answer comes back to the paused request.
 
-use mesh_host::callout::{dispatch, Callout, CalloutResponse, DispatchError};
+use mesh_host::callout::CalloutResponse;
 use mesh_host::random::HostRandom;
+use mesh_host::vault_driver::send_vault_request;
 use policies::env::Now;
 use policies::inject::per_user::{
     Landed, RequestId, UserAnswer, UserCall, UserSecretRequest, UserStage, UserVault,
 };
 use policies::vault::{parse_retry_after, VaultError, MAX_RESPONSE_BYTES};
-use std::time::Duration;
 
 /// Sends `call`; the token identifies the answer in `on_http_call_response`.
 /// `None` when Envoy refuses the call (unknown cluster).
 pub fn send(users: &UserVault, call: &UserCall) -> Option<u32> {
-    let conn = users.connection();
-    let req = &call.request;
-    let headers: Vec<(&str, &str)> = req.headers.iter().map(|(k, v)| (*k, v.expose())).collect();
-    let body = req.body_bytes();
-    let callout = Callout {
-        cluster: &conn.cluster,
-        method: req.method.as_str(),
-        authority: &conn.authority,
-        path: &req.path,
-        headers,
-        body: (!body.is_empty()).then_some(body),
-        timeout: Duration::from_millis(conn.timeout_ms),
-    };
-    match dispatch(&callout) {
-        Ok(token) => Some(token),
-        Err(e) => {
-            if e == DispatchError::BadArgument {
-                log::error!(
-                    "credential_injector: cannot call Vault cluster {} (unknown cluster?)",
-                    conn.cluster
-                );
-            }
-            None
-        }
-    }
+    send_vault_request(users.connection(), &call.request)
 }
 
 /// Reads the answer of the call request `id` made at `stage` and advances it.

@@ -16,8 +16,9 @@ use crate::raw::HostStatus;
 use crate::shared;
 use policies::env::{Now, Random};
 use policies::vault::{
-    Action, OwnerLease, Reply, SecretValue, SharedState, Unavailable, UnavailableReason,
-    VaultClient, VaultConfig, VaultError, FAILURE_REASONS, MAX_RESPONSE_BYTES,
+    Action, Connection, OwnerLease, Reply, SecretValue, SharedState, Unavailable,
+    UnavailableReason, VaultClient, VaultConfig, VaultError, VaultRequest, FAILURE_REASONS,
+    MAX_RESPONSE_BYTES,
 };
 use std::time::Duration;
 
@@ -26,6 +27,36 @@ use std::time::Duration;
 const OWNER_LEASE_MS: u64 = 10_000;
 /// CAS retries when publishing snapshots.
 const PUBLISH_RETRIES: usize = 5;
+
+/// Sends one Vault API call over `conn`; the token identifies the answer in
+/// `on_http_call_response`. `None` when Envoy refuses the call (unknown
+/// cluster), logged here once for every caller (the plugin's own client and
+/// per-user calls from requests).
+pub fn send_vault_request(conn: &Connection, req: &VaultRequest) -> Option<u32> {
+    let headers: Vec<(&str, &str)> = req.headers.iter().map(|(k, v)| (*k, v.expose())).collect();
+    let body = req.body_bytes();
+    let callout = Callout {
+        cluster: &conn.cluster,
+        method: req.method.as_str(),
+        authority: &conn.authority,
+        path: &req.path,
+        headers,
+        body: (!body.is_empty()).then_some(body),
+        timeout: Duration::from_millis(conn.timeout_ms),
+    };
+    match dispatch(&callout) {
+        Ok(token) => Some(token),
+        Err(e) => {
+            if e == DispatchError::BadArgument {
+                log::error!(
+                    "vault: cannot call cluster {} (unknown cluster?)",
+                    conn.cluster
+                );
+            }
+            None
+        }
+    }
+}
 
 /// Failures counted besides [`policies::vault::FAILURE_REASONS`]: the callout
 /// could not be sent at all (unknown cluster, no token).
@@ -217,28 +248,9 @@ impl VaultDriver {
             self.metrics.failures.inc(DISPATCH_FAILED);
             return;
         };
-        let conn = &self.client.config().connection;
-        let headers: Vec<(&str, &str)> =
-            req.headers.iter().map(|(k, v)| (*k, v.expose())).collect();
-        let body = req.body_bytes();
-        let callout = Callout {
-            cluster: &conn.cluster,
-            method: req.method.as_str(),
-            authority: &conn.authority,
-            path: &req.path,
-            headers,
-            body: (!body.is_empty()).then_some(body),
-            timeout: Duration::from_millis(conn.timeout_ms),
-        };
-        match dispatch(&callout) {
-            Ok(token) => self.in_flight.push((token, action)),
-            Err(e) => {
-                if e == DispatchError::BadArgument {
-                    log::error!(
-                        "vault: cannot call cluster {} (unknown cluster?)",
-                        conn.cluster
-                    );
-                }
+        match send_vault_request(&self.client.config().connection, &req) {
+            Some(token) => self.in_flight.push((token, action)),
+            None => {
                 self.client.on_dispatch_failed(
                     action,
                     &VaultError::Unreachable,
