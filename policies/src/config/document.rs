@@ -10,7 +10,8 @@
 //! `Value` map keeps the last one silently, so `{"issuer": "a", "issuer": "b"}`
 //! would be accepted with whichever came last.
 
-use super::{join_path, ConfigError};
+use super::tree::Path;
+use super::ConfigError;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
@@ -21,7 +22,7 @@ pub(super) fn parse_document(raw: &[u8]) -> Result<Value, ConfigError> {
     let duplicate_at = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(raw);
     let seed = StrictValue {
-        path: ".".to_string(),
+        path: Path::Root,
         duplicate_at: &duplicate_at,
     };
     let value = seed.deserialize(&mut de).map_err(|e| {
@@ -35,13 +36,13 @@ pub(super) fn parse_document(raw: &[u8]) -> Result<Value, ConfigError> {
 }
 
 /// Builds a `Value` for the node at `path`; on a duplicate key, records the
-/// key's path for the error.
-struct StrictValue<'a> {
-    path: String,
+/// key's path for the error (the path becomes text only then).
+struct StrictValue<'a, 'p> {
+    path: Path<'p>,
     duplicate_at: &'a RefCell<Option<String>>,
 }
 
-impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
+impl<'de> DeserializeSeed<'de> for StrictValue<'_, '_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -49,7 +50,7 @@ impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for StrictValue<'_> {
+impl<'de> Visitor<'de> for StrictValue<'_, '_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,7 +89,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(StrictValue {
-            path: format!("{}[{}]", self.path.trim_start_matches('.'), items.len()),
+            path: Path::Index(&self.path, items.len()),
             duplicate_at: self.duplicate_at,
         })? {
             items.push(item);
@@ -99,11 +100,10 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut members = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = join_path(&self.path, &key);
+            let path = Path::Key(&self.path, &key);
             if members.contains_key(&key) {
-                let message = format!("duplicate key `{key}`");
-                *self.duplicate_at.borrow_mut() = Some(path);
-                return Err(de::Error::custom(message));
+                *self.duplicate_at.borrow_mut() = Some(path.to_string());
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
             }
             let value = map.next_value_seed(StrictValue {
                 path,
