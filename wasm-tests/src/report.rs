@@ -4,6 +4,24 @@ use std::path::Path;
 
 use crate::Result;
 
+/// How long a soak runs: `SOAK_SECONDS`, default 600 (`make soak`).
+pub fn soak_seconds() -> u64 {
+    std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600)
+}
+
+/// Prints a soak's report and, when `SOAK_REPORT` names a file (bench/soak.md), writes it there
+/// as its section.
+pub fn publish_soak(report: &str) -> Result<()> {
+    eprintln!("{report}");
+    match std::env::var("SOAK_REPORT") {
+        Ok(path) => write_section(Path::new(&path), report),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Writes `section` (markdown starting with a `# ` heading) into `path`, replacing the section with the
 /// same heading line (up to the next `# ` heading) or appending it; other sections are kept.
 pub fn write_section(path: &Path, section: &str) -> Result<()> {

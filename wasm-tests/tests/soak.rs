@@ -13,21 +13,13 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wasm_tests::process::rss_kib;
+use wasm_tests::report::{publish_soak, soak_seconds};
 use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, Idp, OpenBao, Postgres, Request, Upstream};
 
 const AUD: &str = "https://api.mesh.local";
 const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 const STICKY_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn setup_database(bao: &OpenBao, pg: &Postgres) {
     bao.api(
@@ -51,10 +43,7 @@ fn setup_database(bao: &OpenBao, pg: &Postgres) {
 #[test]
 #[ignore = "long: run with `make soak`"]
 fn soak_all_plugins_chained() {
-    let seconds: u64 = std::env::var("SOAK_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
+    let seconds = soak_seconds();
     let idp = Idp::start().unwrap();
     let pg = Postgres::start().unwrap();
     let bao = OpenBao::start().unwrap();
@@ -192,10 +181,7 @@ fn soak_all_plugins_chained() {
         results.iter().filter(|(k, _)| k.as_str() != "200 ").collect::<Vec<_>>(),
         rss_after_warmup / 1024, rss_max / 1024, rss_end / 1024, seen.values().map(|s| s.len()).collect::<Vec<_>>()
     );
-    eprintln!("{report}");
-    if let Ok(path) = std::env::var("SOAK_REPORT") {
-        wasm_tests::report::write_section(std::path::Path::new(&path), &report).unwrap();
-    }
+    publish_soak(&report).unwrap();
     assert_eq!(ok, total, "unexpected non-200 answers: {results:?}");
     assert!(
         renewals >= seconds / 20,

@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wasm_tests::process::rss_kib;
+use wasm_tests::report::{publish_soak, soak_seconds};
 use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, Idp, Request, TokenRequest, Upstream};
 
 const AUD: &str = "https://api.mesh.local";
@@ -34,16 +36,6 @@ const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 const REFRESH_SECS: u64 = 30;
 const REFETCH_SECS: u64 = 5;
 const WARMUP: Duration = Duration::from_secs(20);
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn mint(idp_addr: &str, body: Value) -> String {
     let r = Request::post(idp_addr.to_string(), "/test/token")
@@ -208,13 +200,60 @@ struct Tally {
     attack_passed: Vec<String>,
 }
 
+impl Tally {
+    /// (legitimate requests, legitimate `200 `, attack requests).
+    fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.legit.values().sum(),
+            self.legit.get("200 ").copied().unwrap_or(0),
+            self.attack.values().sum(),
+        )
+    }
+}
+
+/// The measured part of a soak: Envoy's RSS after the warm-up, its maximum and at the end (KiB),
+/// and how many seconds were measured.
+struct Window {
+    rss_start: u64,
+    rss_max: u64,
+    rss_end: u64,
+    measured: u64,
+}
+
+/// Waits out the warm-up, then counts answers until `deadline` while sampling RSS, and joins the
+/// clients and attackers. `at_start` runs when the warm-up is over, before counting starts (to
+/// read counters the figures are taken against).
+fn measure<T>(
+    pid: u32,
+    seconds: u64,
+    deadline: Instant,
+    counting: &AtomicBool,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    at_start: impl FnOnce() -> T,
+) -> (Window, T) {
+    std::thread::sleep(WARMUP.min(Duration::from_secs(seconds / 3)));
+    let before = at_start();
+    let rss_start = rss_kib(pid);
+    counting.store(true, Ordering::Relaxed);
+    let measured_from = Instant::now();
+    let rss_max = max_rss_until(pid, deadline, rss_start);
+    for t in threads {
+        t.join().unwrap();
+    }
+    counting.store(false, Ordering::Relaxed);
+    let window = Window {
+        rss_start,
+        rss_max,
+        rss_end: rss_kib(pid),
+        measured: measured_from.elapsed().as_secs().max(1),
+    };
+    (window, before)
+}
+
 #[test]
 #[ignore = "long: run with `make soak`"]
 fn soak_oidc_auth_under_attack() {
-    let seconds: u64 = std::env::var("SOAK_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
+    let seconds = soak_seconds();
     let idp = Idp::start().unwrap();
     let upstream = Upstream::start("backend").unwrap();
     let config = json!({
@@ -336,32 +375,27 @@ fn soak_oidc_auth_under_attack() {
     ];
     threads.extend(spawn_attackers(attackers, 3, deadline, &tally, &counting));
 
-    std::thread::sleep(WARMUP.min(Duration::from_secs(seconds / 3)));
     let stat = |n: &str| {
         envoy
             .stat(&format!("wasmcustom.oidc_auth.{n}"))
             .unwrap()
             .unwrap_or(0)
     };
-    let allowed_before = stat("allowed");
-    let jwks_before = idp.jwks_requests().unwrap();
-    let rss_start = rss_kib(pid);
-    counting.store(true, Ordering::Relaxed);
-    let measured_from = Instant::now();
-    let rss_max = max_rss_until(pid, deadline, rss_start);
-    for t in threads {
-        t.join().unwrap();
-    }
-    counting.store(false, Ordering::Relaxed);
-    let measured = measured_from.elapsed().as_secs().max(1);
-    let rss_end = rss_kib(pid);
+    let (window, (allowed_before, jwks_before)) =
+        measure(pid, seconds, deadline, &counting, threads, || {
+            (stat("allowed"), idp.jwks_requests().unwrap())
+        });
+    let Window {
+        rss_start,
+        rss_max,
+        rss_end,
+        measured,
+    } = window;
     let allowed = stat("allowed") - allowed_before;
     let jwks_fetches = idp.jwks_requests().unwrap() - jwks_before;
     let refetches = stat("jwks.refetch_unknown_kid");
     let t = std::mem::take(&mut *tally.lock().unwrap());
-    let legit_total: u64 = t.legit.values().sum();
-    let legit_ok = t.legit.get("200 ").copied().unwrap_or(0);
-    let attack_total: u64 = t.attack.values().sum();
+    let (legit_total, legit_ok, attack_total) = t.totals();
     // One refresh per REFRESH_SECS plus one unknown-kid refetch per REFETCH_SECS, with a margin of 2.
     let jwks_bound = measured / REFRESH_SECS + measured / REFETCH_SECS + 2;
 
@@ -383,10 +417,7 @@ fn soak_oidc_auth_under_attack() {
         rss_max / 1024,
         rss_end / 1024,
     );
-    eprintln!("{report}");
-    if let Ok(path) = std::env::var("SOAK_REPORT") {
-        wasm_tests::report::write_section(std::path::Path::new(&path), &report).unwrap();
-    }
+    publish_soak(&report).unwrap();
     assert!(legit_total > 0 && attack_total > 0);
     assert_eq!(
         legit_ok, legit_total,
@@ -467,10 +498,7 @@ fn pin_of(addr: &str, token: &str) -> (String, String) {
 #[test]
 #[ignore = "long: run with `make soak`"]
 fn soak_all_plugins_chained_under_attack() {
-    let seconds: u64 = std::env::var("SOAK_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(600);
+    let seconds = soak_seconds();
     let idp = Idp::start().unwrap();
     let upstreams = Upstream::start_many("u", 3).unwrap();
     let ports: Vec<u16> = upstreams.iter().map(|u| u.port()).collect();
@@ -676,25 +704,20 @@ fn soak_all_plugins_chained_under_attack() {
     ));
     threads.extend(spawn_attackers(attacks, 3, deadline, &tally, &counting));
 
-    std::thread::sleep(WARMUP.min(Duration::from_secs(seconds / 3)));
-    let rss_start = rss_kib(pid);
-    let jwks_before = idp.jwks_requests().unwrap();
-    counting.store(true, Ordering::Relaxed);
-    let measured_from = Instant::now();
-    let rss_max = max_rss_until(pid, deadline, rss_start);
-    for t in threads {
-        t.join().unwrap();
-    }
-    counting.store(false, Ordering::Relaxed);
-    let measured = measured_from.elapsed().as_secs().max(1);
-    let rss_end = rss_kib(pid);
+    let (window, jwks_before) = measure(pid, seconds, deadline, &counting, threads, || {
+        idp.jwks_requests().unwrap()
+    });
+    let Window {
+        rss_start,
+        rss_max,
+        rss_end,
+        measured,
+    } = window;
     let jwks_fetches = idp.jwks_requests().unwrap() - jwks_before;
     let stat = |n: &str| envoy.stat(&format!("wasmcustom.{n}")).unwrap().unwrap_or(0);
     let t = std::mem::take(&mut *tally.lock().unwrap());
     let pins = pins.lock().unwrap().clone();
-    let legit_total: u64 = t.legit.values().sum();
-    let legit_ok = t.legit.get("200 ").copied().unwrap_or(0);
-    let attack_total: u64 = t.attack.values().sum();
+    let (legit_total, legit_ok, attack_total) = t.totals();
     let jwks_bound = measured / REFRESH_SECS + measured / REFETCH_SECS + 2;
     let report = format!(
         "# Soak under attack: all plugins chained\n\n{seconds} s run (figures over the last {measured} s), Envoy --concurrency 2, \
@@ -722,10 +745,7 @@ fn soak_all_plugins_chained_under_attack() {
         rss_max / 1024,
         rss_end / 1024,
     );
-    eprintln!("{report}");
-    if let Ok(path) = std::env::var("SOAK_REPORT") {
-        wasm_tests::report::write_section(std::path::Path::new(&path), &report).unwrap();
-    }
+    publish_soak(&report).unwrap();
     assert!(legit_total > 0 && attack_total > 0);
     assert_eq!(
         legit_ok, legit_total,
