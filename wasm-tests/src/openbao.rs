@@ -17,6 +17,16 @@ use crate::{paths, ports, Error, Result};
 /// The dev root token.
 pub const ROOT_TOKEN: &str = "root";
 
+/// The Vault policy of the plugin's own login in the e2e tests (`secret/payments`, the
+/// `database/creds/app` role, renewing and revoking its leases). renew-self and lookup-self come
+/// with `default`.
+pub const PLUGIN_POLICY: &str = r#"
+path "secret/data/payments" { capabilities = ["read"] }
+path "database/creds/app" { capabilities = ["read"] }
+path "sys/leases/renew" { capabilities = ["update"] }
+path "sys/leases/revoke/database/creds/app/*" { capabilities = ["update"] }
+"#;
+
 /// A running OpenBao dev server. KV v2 is mounted at `secret/`; every request is audited (raw, not
 /// HMACed) to a file, see [`OpenBao::count_requests`].
 #[derive(Debug)]

@@ -23,13 +23,8 @@ use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, Idp, OpenBao, Postgres, Respons
 const APP: &str = "http://127.0.0.1:3000";
 const METRICS: &str = "wasmcustom.credential_injector.vault.";
 
-/// What the plugin's AppRole / JWT role may do. renew-self and lookup-self come with `default`.
-const POLICY: &str = r#"
-path "secret/data/payments" { capabilities = ["read"] }
-path "database/creds/app" { capabilities = ["read"] }
-path "sys/leases/renew" { capabilities = ["update"] }
-path "sys/leases/revoke/database/creds/app/*" { capabilities = ["update"] }
-"#;
+/// What the plugin's role may do.
+const POLICY: &str = wasm_tests::openbao::PLUGIN_POLICY;
 
 // ---------------------------------------------------------------- setup
 

@@ -28,13 +28,8 @@ use wasm_tests::{
 const METRICS: &str = "wasmcustom.credential_injector.vault.";
 const KV_VALUE: &str = "pay-key-SECRET-1";
 
-/// What the plugin's role may do. renew-self and lookup-self come with `default`.
-const POLICY: &str = r#"
-path "secret/data/payments" { capabilities = ["read"] }
-path "database/creds/app" { capabilities = ["read"] }
-path "sys/leases/renew" { capabilities = ["update"] }
-path "sys/leases/revoke/database/creds/app/*" { capabilities = ["update"] }
-"#;
+/// What the plugin's role may do.
+const POLICY: &str = wasm_tests::openbao::PLUGIN_POLICY;
 
 // ---------------------------------------------------------------- setup
 
