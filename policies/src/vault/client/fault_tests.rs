@@ -92,6 +92,17 @@ fn healthy(a: Action, _now: Now) -> (u16, Option<&'static [u8]>, String) {
     (200, None, ok_body(a, 1))
 }
 
+/// Healthy, but the database secret comes with a renewable 20 s lease.
+fn short_lease(a: Action, _now: Now) -> (u16, Option<&'static [u8]>, String) {
+    match a {
+        Action::Fetch(0) => {
+            let body = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":20,"data":{"password":"pw1"}}"#;
+            (200, None, body.to_string())
+        }
+        _ => (200, None, ok_body(a, 1)),
+    }
+}
+
 fn started(retry: &str, rng: &mut SeededRandom) -> VaultClient {
     let mut c = client(retry);
     let calls = run(&mut c, at_ms(0), at_ms(TICK_MS * 2), rng, healthy);
@@ -162,13 +173,6 @@ fn sealed_vault_is_probed_once_per_backoff_step_while_cached_values_serve() {
     let mut c = client(r#"{"initial": "1s", "max": "8s"}"#);
     // A 20 s database lease: its renewal and replacement fall due while
     // sealed, next to the KV re-reads.
-    let short_lease = |a: Action, _: Now| match a {
-        Action::Fetch(0) => {
-            let body = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":20,"data":{"password":"pw1"}}"#;
-            (200, None, body.to_string())
-        }
-        _ => (200, None, ok_body(a, 1)),
-    };
     run(&mut c, at_ms(0), at_ms(200), &mut rng, short_lease);
     assert_eq!(value(&c, "db", "password", at_ms(200)), Ok("pw1".into()));
     let sealed_until = at_ms(60_000);
@@ -230,13 +234,6 @@ fn denied_read_logs_in_again_once_then_backs_off_until_the_policy_is_restored() 
     let mut c = client(r#"{"initial": "1s", "max": "4s"}"#);
     // A 20 s database lease: after the new login it belongs to the old token,
     // and its replacement is refused too, next to the KV re-reads.
-    let short_lease = |a: Action, _: Now| match a {
-        Action::Fetch(0) => {
-            let body = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":20,"data":{"password":"pw1"}}"#;
-            (200, None, body.to_string())
-        }
-        _ => (200, None, ok_body(a, 1)),
-    };
     run(&mut c, at_ms(0), at_ms(200), &mut rng, short_lease);
     let restored_at = at_ms(30_000);
     let denied = |a: Action, _: Now| match a {
