@@ -5,7 +5,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UserVaultError {
-    /// The request carries no `Authorization: Bearer` JWT to log in with.
+    /// No JWT to log in with in the credential's `token_sources` (default
+    /// `Authorization: Bearer`), or two of them.
     #[error("the request carries no bearer token to log in to Vault with")]
     TokenMissing,
     /// The bearer token is not the one oidc-auth verified (other issuer,
