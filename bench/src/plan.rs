@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use serde_json::{json, Value};
 use wasm_tests::{Bootstrap, Envoy, EnvoyOptions, Error, OpenBao, Result, TempDir};
 
-use crate::configs::{self, API_KEY, NATIVE_COOKIE, STICKY_COOKIE, STICKY_KEY};
+use crate::configs::{self, API_KEY, NATIVE_COOKIE, PIN_HEADER, STICKY_COOKIE, STICKY_KEY};
 use crate::load::{self, Load, Run};
 use crate::tokens::{Alg, Keys};
 use crate::Settings;
@@ -40,12 +42,42 @@ pub fn setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
     let inject = configs::injector_config(bao_port);
     let sticky_env = ("STICKY_KEY", STICKY_KEY);
     let vault_env = ("VAULT_TOKEN", wasm_tests::openbao::ROOT_TOKEN);
+    // What sticky-session sets for a session on the upstream: Envoy's header session state, base64.
+    let pin = B64.encode(format!("127.0.0.1:{upstream_port}"));
     vec![
         ("none", base().build(), vec![]),
         (
             "wasm-minimal",
             base()
                 .wasm_filter("bench-filter", "bench_filter.wasm", &json!({}), &[])
+                .build(),
+            vec![],
+        ),
+        // The floors: a do-nothing filter plus only the host I/O sticky-session / credential-injector
+        // cannot do without (bench-filter's "sticky-io" / "injector-io"), each next to what the plugin
+        // runs with (sticky-session's pinning is done by `stateful_session` header).
+        (
+            "wasm-floor-sticky",
+            base()
+                .wasm_filter(
+                    "bench-filter",
+                    "bench_filter.wasm",
+                    &json!(format!("sticky-io {PIN_HEADER} {pin}")),
+                    &[],
+                )
+                .http_filter(configs::stateful_session_header())
+                .build(),
+            vec![],
+        ),
+        (
+            "wasm-floor-injector",
+            base()
+                .wasm_filter(
+                    "bench-filter",
+                    "bench_filter.wasm",
+                    &json!(format!("injector-io x-api-key {API_KEY}")),
+                    &[],
+                )
                 .build(),
             vec![],
         ),
@@ -397,6 +429,7 @@ impl Plan {
             .first_ok("chain", &token, Some(STICKY_COOKIE))?
             .unwrap_or_default();
         let sticky_file = file("sticky", &[vec![("cookie", sticky)]])?;
+        let sticky_file_again = sticky_file.clone();
         let native_file = file("native-cookie", &[vec![("cookie", native)]])?;
         let chain_file = file(
             "chain",
@@ -448,6 +481,15 @@ impl Plan {
             )
             .versus("stateful_session cookie", Some(1.25)),
         );
+        m.push(
+            Measurement::new(
+                "wasm floor: sticky I/O",
+                "wasm-floor-sticky",
+                sticky_file_again,
+                &[],
+            )
+            .versus("stateful_session cookie", None),
+        );
         m.push(Measurement::new(
             "stateful_session cookie",
             "stateful_session",
@@ -463,6 +505,15 @@ impl Plan {
             )
             .versus("credential_injector (SDS)", Some(1.25))
             .vault_silent(),
+        );
+        m.push(
+            Measurement::new(
+                "wasm floor: injector I/O",
+                "wasm-floor-injector",
+                nothing.clone(),
+                &[],
+            )
+            .versus("credential_injector (SDS)", None),
         );
         m.push(Measurement::new(
             "credential_injector (SDS)",

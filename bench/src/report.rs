@@ -154,6 +154,12 @@ pub fn write(
          *distinct*: a pool of {t} tokens per algorithm, cycled, larger than either cache → every request \
          verifies a signature (the evidence column shows the cache counters).\n\
          - wasm-minimal: `wasm-tests/bench-filter`, a cdylib whose only hook returns Continue (no hostcall).\n\
+         - wasm floors: the same cdylib making only the hostcalls each plugin cannot do without in steady \
+         state, with no logic: *sticky I/O* reads the request headers, sets the pin header, reads \
+         `upstream.address` and removes the echoed pin header (with `stateful_session` header behind it, as \
+         sticky-session runs); *injector I/O* reads the request headers, sets the credential header and \
+         reads the response headers (the echo check). A floor above a goal's bound means no wasm filter \
+         doing that job reaches the goal on this runtime.\n\
          - sticky-session: the plugin in `stateful-session` mode + Envoy's `stateful_session` (header) as \
          shipped, with a valid cookie on every request; native: `stateful_session` with cookie state.\n\
          - credential-injector: key from a real OpenBao dev server (KV v2, token auth, refresh 1 h) in steady \
@@ -325,6 +331,16 @@ fn decomposition(rows: &[Row]) -> String {
             "wasm-minimal",
         ),
         (
+            "sticky's unavoidable host I/O (+ stateful_session header), beyond a do-nothing wasm filter",
+            "wasm floor: sticky I/O",
+            "wasm-minimal",
+        ),
+        (
+            "sticky-session's own work, beyond that floor",
+            "sticky-session",
+            "wasm floor: sticky I/O",
+        ),
+        (
             "native stateful_session cookie",
             "stateful_session cookie",
             "none",
@@ -333,6 +349,16 @@ fn decomposition(rows: &[Row]) -> String {
             "credential-injector, beyond a do-nothing wasm filter",
             "credential-injector (Vault)",
             "wasm-minimal",
+        ),
+        (
+            "the injector's unavoidable host I/O, beyond a do-nothing wasm filter",
+            "wasm floor: injector I/O",
+            "wasm-minimal",
+        ),
+        (
+            "credential-injector's own work, beyond that floor",
+            "credential-injector (Vault)",
+            "wasm floor: injector I/O",
         ),
         (
             "native credential_injector",

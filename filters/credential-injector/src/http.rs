@@ -78,7 +78,14 @@ impl Request {
     }
 
     /// Applies a final decision; `Continue` when the request goes upstream.
-    fn apply(&mut self, shared: &Shared, decision: Decision, body_seen: u64) -> Action {
+    /// `present`: as for [`Self::forward`].
+    fn apply(
+        &mut self,
+        shared: &Shared,
+        decision: Decision,
+        present: Option<&[(String, String)]>,
+        body_seen: u64,
+    ) -> Action {
         match decision {
             Decision::Preflight { headers } => {
                 shared.metrics.preflights.inc();
@@ -101,7 +108,7 @@ impl Request {
                 );
                 self.deny(u32::from(d.status), d.code(), d.message(), &d.cors_headers)
             }
-            Decision::Allow(a) => self.forward(shared, a, body_seen),
+            Decision::Allow(a) => self.forward(shared, a, present, body_seen),
             // `complete` never asks for another fetch; fail closed if it did.
             Decision::FetchUserCredential(p) => {
                 shared.metrics.denied.inc("credential_unavailable");
@@ -134,7 +141,15 @@ impl Request {
         Action::Pause
     }
 
-    fn forward(&mut self, shared: &Shared, a: Allow, body_seen: u64) -> Action {
+    /// `present`: the request's headers when read in this callback (then
+    /// only those are removed); None removes every named one.
+    fn forward(
+        &mut self,
+        shared: &Shared,
+        a: Allow,
+        present: Option<&[(String, String)]>,
+        body_seen: u64,
+    ) -> Action {
         if a.max_body_bytes.is_some_and(|max| body_seen > max) {
             shared.metrics.denied.inc("body_too_large");
             return self.deny(
@@ -144,8 +159,13 @@ impl Request {
                 &a.cors_headers,
             );
         }
-        for h in &a.remove_headers {
-            headers::remove_request_header(h);
+        match present {
+            Some(all) => {
+                headers::remove_request_headers_present(all, &a.remove_headers);
+            }
+            None => a.remove_headers.iter().for_each(|h| {
+                headers::remove_request_header(h);
+            }),
         }
         let mut injected = Secret::default();
         for h in &a.set_headers {
@@ -252,7 +272,7 @@ impl Request {
                 .injector
                 .complete(pending, Err(UserVaultError::Unavailable("dispatch_failed"))),
         };
-        self.apply(shared, decision, body_buffered)
+        self.apply(shared, decision, None, body_buffered)
     }
 
     fn start_fetch(&mut self, shared: &Rc<Shared>, pending: Box<PendingCredential>) -> Action {
@@ -479,7 +499,7 @@ impl HttpContext for Request {
         };
         match shared.injector.decide(&input, shared.as_ref()) {
             Decision::FetchUserCredential(pending) => self.start_fetch(&shared, pending),
-            other => self.apply(&shared, other, 0),
+            other => self.apply(&shared, other, Some(&all), 0),
         }
     }
 

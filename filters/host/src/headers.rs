@@ -34,6 +34,23 @@ pub fn remove_request_header(name: &str) -> bool {
     )
 }
 
+/// Removes every copy of each header in `names` that the request has
+/// (`all`, as read with [`request_headers`]): a header the client did not
+/// send costs no hostcall. False when the host refused one.
+pub fn remove_request_headers_present<V, S: AsRef<str>>(all: &[(String, V)], names: &[S]) -> bool {
+    let mut ok = true;
+    for name in names.iter().map(AsRef::as_ref) {
+        if is_present(all, name) {
+            ok &= remove_request_header(name);
+        }
+    }
+    ok
+}
+
+fn is_present<V>(all: &[(String, V)], name: &str) -> bool {
+    all.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
 /// Sets (replaces) a request header. False when the host refused.
 pub fn set_request_header(name: &str, value: &str) -> bool {
     log_failure(
@@ -89,5 +106,13 @@ mod tests {
             .collect();
         assert_eq!(got, vec!["a=1".to_string(), "b=\u{fffd}2".to_string()]);
         assert_eq!(values_of(&headers, "host").count(), 0);
+    }
+
+    #[test]
+    fn presence_ignores_case_and_absent_headers_are_not_present() {
+        let headers = vec![("x-sticky-endpoint".to_string(), "MTI3".to_string())];
+        assert!(is_present(&headers, "X-Sticky-Endpoint"));
+        assert!(!is_present(&headers, "cookie"));
+        assert!(!is_present::<String>(&[], "x-sticky-endpoint"));
     }
 }

@@ -87,9 +87,7 @@ impl Request {
         };
         match verdict {
             Verdict::Allow(allowed) => {
-                for name in &allowed.remove_headers {
-                    headers::remove_request_header(name);
-                }
+                headers::remove_request_headers_present(&self.headers, &allowed.remove_headers);
                 for (name, value) in &allowed.set_headers {
                     headers::set_request_header(name, value);
                 }
@@ -106,7 +104,7 @@ impl Request {
                     None => {}
                 }
                 if let Some(identity) = &allowed.identity {
-                    if !properties::publish(IDENTITY_PROPERTY, &identity.to_bytes()) {
+                    if !properties::publish(IDENTITY_PROPERTY, identity) {
                         log::warn!(
                             "oidc-auth[{}]: could not publish the verified identity",
                             self.context_id

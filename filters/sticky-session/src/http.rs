@@ -75,9 +75,7 @@ impl HttpContext for StickyHttp {
             now: mesh_host::clock::now(),
         });
         // Strip first: a client must never choose its endpoint.
-        for name in &decision.remove_headers {
-            headers::remove_request_header(name);
-        }
+        headers::remove_request_headers_present(&all, &decision.remove_headers);
         for (name, value) in &decision.set_headers {
             headers::set_request_header(name, value);
         }
@@ -101,9 +99,10 @@ impl HttpContext for StickyHttp {
         // (on encode it runs before this filter): never show clients the
         // internal addresses.
         headers::remove_response_header(policy.pin_header());
-        let upstream = served_by_upstream().then(upstream_address).flatten();
+        let upstream = upstream_address();
         let outcome = policy.on_response(ResponseInput {
             upstream_address: upstream.as_deref(),
+            served_by_upstream: &served_by_upstream,
             request: decision,
             subject: subject.as_deref(),
             now: mesh_host::clock::now(),

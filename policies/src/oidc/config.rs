@@ -2,7 +2,10 @@
 //! into an [`OidcPolicy`], built once at configure time.
 
 use super::discovery::{discovery_url, UrlParts};
-use super::policy::{DefaultAction, JwksSource, OidcPolicy, Provider, Requirement, Rule};
+use super::policy::{
+    all_token_sources, claim_header_names, DefaultAction, JwksSource, OidcPolicy, Provider,
+    Requirement, Rule,
+};
 use super::token_source::{TokenSource, TokenSourceConfig};
 use crate::backoff::Backoff;
 use crate::claims::{ArrayFormat, ClaimPathConfig, ConditionConfig, ExtractConfig};
@@ -262,6 +265,8 @@ impl OidcConfig {
             }
         }
         Ok(OidcPolicy {
+            claim_header_names: claim_header_names(&providers),
+            token_sources: all_token_sources(&providers),
             providers,
             rules: RouteTable::new(rules),
             default_action: self.default_action,

@@ -2,7 +2,7 @@
 
 use super::answer::Denial;
 use super::policy::{DefaultAction, OidcPolicy, Provider, Requirement};
-use super::token_cache::{digest, TokenCache};
+use super::token_cache::TokenCache;
 use super::token_source::{
     extract, strip_cookie, strip_query_param, ExtractError, RequestTokens, TokenSource,
 };
@@ -61,7 +61,9 @@ pub struct Allowed {
     pub new_path: Option<String>,
     /// A new `cookie` header when the token cookie was removed (None: keep).
     pub new_cookie: Option<Option<String>>,
-    pub identity: Option<VerifiedIdentity>,
+    /// The verified identity to publish, serialized ([`VerifiedIdentity::to_bytes`]);
+    /// for a cached token, serialized when it was verified.
+    pub identity: Option<Rc<[u8]>>,
     pub cache: CacheUse,
 }
 
@@ -97,11 +99,7 @@ impl OidcPolicy {
         now: Now,
         may_fetch: bool,
     ) -> Verdict {
-        let claim_headers: Vec<String> = self
-            .claim_header_names()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+        let claim_headers = self.claim_header_names.clone();
         let allow_plain = |claim_headers: Vec<String>| {
             Verdict::Allow(Allowed {
                 remove_headers: claim_headers,
@@ -135,10 +133,9 @@ impl OidcPolicy {
             },
         };
 
-        let sources = self.token_sources();
         let (_, query) = split_path_and_query(req.path);
         let token = match extract(
-            &sources,
+            &self.token_sources,
             &RequestTokens {
                 headers: req.headers,
                 query,
@@ -150,52 +147,64 @@ impl OidcPolicy {
             Err(ExtractError::WrongScheme) => return self.deny(req, Denial::MissingToken),
         };
 
-        let key = digest(token.expose());
-        let (provider_idx, verified, cache_use) = match cache.get(&key, now.unix_secs()) {
-            // A cached token still needs its provider's keys to be usable:
-            // past `max_staleness` every token fails closed, cached or not.
-            Some(hit) => match keys.keys(hit.provider) {
-                KeyState::Usable(_) => (hit.provider, Rc::clone(&hit.token), CacheUse::Hit),
-                KeyState::Unavailable(code) => {
-                    return self.deny(req, Denial::KeysUnavailable { code })
-                }
-            },
-            None => {
-                let provider_idx = match self.provider_for(&token) {
-                    Ok(i) => i,
-                    Err(denial) => return self.deny(req, denial),
-                };
-                let Some(provider) = self.providers.get(provider_idx) else {
-                    return self.deny(req, Denial::UnknownIssuer);
-                };
-                let set = match keys.keys(provider_idx) {
-                    KeyState::Usable(set) => set,
-                    KeyState::Unavailable(reason) if may_fetch => {
-                        return Verdict::FetchKeys {
-                            provider: provider_idx,
-                            reason,
-                        }
-                    }
+        let (provider_idx, verified, identity, cache_use) =
+            match cache.get(token.expose(), now.unix_secs()) {
+                // A cached token still needs its provider's keys to be usable:
+                // past `max_staleness` every token fails closed, cached or not.
+                Some(hit) => match keys.keys(hit.provider) {
+                    KeyState::Usable(_) => (
+                        hit.provider,
+                        Rc::clone(&hit.token),
+                        Rc::clone(&hit.identity),
+                        CacheUse::Hit,
+                    ),
                     KeyState::Unavailable(code) => {
                         return self.deny(req, Denial::KeysUnavailable { code })
                     }
-                };
-                match verify_token(token.expose(), set, &provider.token, now, backend) {
-                    Ok(v) => {
-                        let v = Rc::new(v);
-                        cache.insert(key, provider_idx, Rc::clone(&v), now.unix_secs());
-                        (provider_idx, v, CacheUse::Miss)
-                    }
-                    Err(JwtError::UnknownKid) if may_fetch => {
-                        return Verdict::FetchKeys {
-                            provider: provider_idx,
-                            reason: "unknown_kid",
+                },
+                None => {
+                    let provider_idx = match self.provider_for(&token) {
+                        Ok(i) => i,
+                        Err(denial) => return self.deny(req, denial),
+                    };
+                    let Some(provider) = self.providers.get(provider_idx) else {
+                        return self.deny(req, Denial::UnknownIssuer);
+                    };
+                    let set = match keys.keys(provider_idx) {
+                        KeyState::Usable(set) => set,
+                        KeyState::Unavailable(reason) if may_fetch => {
+                            return Verdict::FetchKeys {
+                                provider: provider_idx,
+                                reason,
+                            }
                         }
+                        KeyState::Unavailable(code) => {
+                            return self.deny(req, Denial::KeysUnavailable { code })
+                        }
+                    };
+                    match verify_token(token.expose(), set, &provider.token, now, backend) {
+                        Ok(v) => {
+                            let identity: Rc<[u8]> = self.identity(provider, &v).to_bytes().into();
+                            let v = Rc::new(v);
+                            cache.insert(
+                                token.expose(),
+                                provider_idx,
+                                Rc::clone(&v),
+                                Rc::clone(&identity),
+                                now.unix_secs(),
+                            );
+                            (provider_idx, v, identity, CacheUse::Miss)
+                        }
+                        Err(JwtError::UnknownKid) if may_fetch => {
+                            return Verdict::FetchKeys {
+                                provider: provider_idx,
+                                reason: "unknown_kid",
+                            }
+                        }
+                        Err(e) => return self.deny(req, invalid_token(&e)),
                     }
-                    Err(e) => return self.deny(req, invalid_token(&e)),
                 }
-            }
-        };
+            };
         let Some(provider) = self.providers.get(provider_idx) else {
             return self.deny(req, Denial::UnknownIssuer);
         };
@@ -214,7 +223,13 @@ impl OidcPolicy {
                 );
             }
         }
-        Verdict::Allow(self.allowed(req, provider, &verified, claim_headers, cache_use))
+        Verdict::Allow(self.allowed(
+            req,
+            provider,
+            &verified,
+            claim_headers,
+            (identity, cache_use),
+        ))
     }
 
     /// The provider whose issuer is the token's `iss` (read before verifying,
@@ -247,7 +262,7 @@ impl OidcPolicy {
         provider: &Provider,
         verified: &VerifiedToken,
         claim_headers: Vec<String>,
-        cache: CacheUse,
+        (identity, cache): (Rc<[u8]>, CacheUse),
     ) -> Allowed {
         let mut set_headers = Vec::with_capacity(provider.claim_headers.len());
         for (name, extractor) in &provider.claim_headers {
@@ -281,18 +296,6 @@ impl OidcPolicy {
                 }
             }
         }
-        let claims = self
-            .publish_claims
-            .iter()
-            .filter_map(|name| verified.claims.get(name).map(|v| (name.clone(), v.clone())))
-            .collect();
-        let identity = VerifiedIdentity {
-            provider: provider.name.clone(),
-            issuer: provider.issuer.clone(),
-            subject: verified.subject.clone().unwrap_or_default(),
-            expires_at: verified.expires_at.unwrap_or(0),
-            claims,
-        };
         Allowed {
             remove_headers,
             set_headers,
@@ -300,6 +303,22 @@ impl OidcPolicy {
             new_cookie,
             identity: Some(identity),
             cache,
+        }
+    }
+
+    /// What the plugin publishes for a token `provider` verified.
+    fn identity(&self, provider: &Provider, verified: &VerifiedToken) -> VerifiedIdentity {
+        let claims = self
+            .publish_claims
+            .iter()
+            .filter_map(|name| verified.claims.get(name).map(|v| (name.clone(), v.clone())))
+            .collect();
+        VerifiedIdentity {
+            provider: provider.name.clone(),
+            issuer: provider.issuer.clone(),
+            subject: verified.subject.clone().unwrap_or_default(),
+            expires_at: verified.expires_at.unwrap_or(0),
+            claims,
         }
     }
 

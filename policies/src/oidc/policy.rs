@@ -21,6 +21,9 @@ pub struct OidcPolicy {
     pub publish_claims: Vec<String>,
     pub token_cache_entries: usize,
     pub host_signature_verification: bool,
+    /// [`claim_header_names`] and [`all_token_sources`] of `providers`, computed once.
+    pub claim_header_names: Vec<String>,
+    pub token_sources: Vec<TokenSource>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -83,28 +86,25 @@ pub enum Requirement {
     },
 }
 
-impl OidcPolicy {
-    /// Every header the plugin may set from claims: removed from every
-    /// incoming request first, so a client can never supply them.
-    pub fn claim_header_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .providers
-            .iter()
-            .flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.as_str()))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
-    }
+/// Every header the plugin may set from claims: removed from every incoming
+/// request first, so a client can never supply them.
+pub fn claim_header_names(providers: &[Provider]) -> Vec<String> {
+    let mut names: Vec<String> = providers
+        .iter()
+        .flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
 
-    /// Every place any provider reads tokens from, in configuration order.
-    pub fn token_sources(&self) -> Vec<TokenSource> {
-        let mut out: Vec<TokenSource> = Vec::new();
-        for s in self.providers.iter().flat_map(|p| p.token_sources.iter()) {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
+/// Every place any provider reads tokens from, in configuration order.
+pub fn all_token_sources(providers: &[Provider]) -> Vec<TokenSource> {
+    let mut out: Vec<TokenSource> = Vec::new();
+    for s in providers.iter().flat_map(|p| p.token_sources.iter()) {
+        if !out.contains(s) {
+            out.push(s.clone());
         }
-        out
     }
+    out
 }

@@ -364,7 +364,7 @@ fn allowed_requests_get_claim_headers_identity_and_lose_spoofed_copies() {
     assert!(a
         .set_headers
         .contains(&("x-roles".into(), "user,dev".into())));
-    let id = a.identity.unwrap();
+    let id = crate::identity::VerifiedIdentity::from_bytes(&a.identity.unwrap()).unwrap();
     assert_eq!(
         (id.provider.as_str(), id.subject.as_str(), id.expires_at),
         ("corp", "alice", NOW + 300)
@@ -477,17 +477,38 @@ fn verified_tokens_are_cached_until_exp_and_not_past_it() {
     let mut cache = TokenCache::new(4);
     let keys = Keys(&p, None);
     let at = |s| Now::from_unix_secs(s);
-    let cache_use = |v: Verdict| match v {
-        Verdict::Allow(a) => a.cache,
+    let allowed = |v: Verdict| match v {
+        Verdict::Allow(a) => a,
         other => panic!("{other:?}"),
     };
+    let cache_use = |v: Verdict| allowed(v).cache;
+    let miss = allowed(p.decide(&facts, &keys, &mut cache, &InVm, at(NOW), true));
+    let hit = allowed(p.decide(&facts, &keys, &mut cache, &InVm, at(NOW + 1), true));
     assert_eq!(
-        cache_use(p.decide(&facts, &keys, &mut cache, &InVm, at(NOW), true)),
-        super::CacheUse::Miss
+        (miss.cache, hit.cache),
+        (super::CacheUse::Miss, super::CacheUse::Hit)
     );
+    // A hit publishes the identity the verification published.
+    let id = crate::identity::VerifiedIdentity::from_bytes(&hit.identity.unwrap()).unwrap();
     assert_eq!(
-        cache_use(p.decide(&facts, &keys, &mut cache, &InVm, at(NOW + 1), true)),
-        super::CacheUse::Hit
+        Some(&id),
+        crate::identity::VerifiedIdentity::from_bytes(&miss.identity.unwrap()).as_ref()
+    );
+    assert_eq!((id.subject.as_str(), id.expires_at), ("alice", NOW + 300));
+    // Another token (one character changed) is not a hit, and is checked in full.
+    let mut tampered = auth.clone().into_bytes();
+    let i = tampered.len() - 10;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let h2 = headers(&[("authorization", &tampered)]);
+    let facts2 = RequestFacts {
+        method: "GET",
+        path: "/api/x",
+        headers: &h2,
+    };
+    assert_eq!(
+        outcome(&p.decide(&facts2, &keys, &mut cache, &InVm, at(NOW + 1), true)),
+        (401, "bad_signature".into())
     );
     // At exp the cache no longer answers; the full check (with skew) does.
     assert_eq!(

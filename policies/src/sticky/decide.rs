@@ -70,6 +70,11 @@ impl RequestDecision {
 pub struct ResponseInput<'a> {
     /// Envoy's `upstream.address` property, e.g. `127.0.0.1:8081`.
     pub upstream_address: Option<&'a str>,
+    /// Whether an upstream produced this response (not a local reply after
+    /// the host failed: pinning to it would send the client back to a broken
+    /// endpoint). Asked only when a cookie would be written, so a kept
+    /// session skips the property read behind it.
+    pub served_by_upstream: &'a dyn Fn() -> bool,
     pub request: &'a RequestDecision,
     /// The verified subject, as in the request.
     pub subject: Option<&'a str>,
@@ -81,7 +86,8 @@ pub struct ResponseInput<'a> {
 /// What happened on the response; also the metric to count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResponseEvent {
-    /// Served by the pinned endpoint; no new cookie.
+    /// Served by the pinned endpoint (or answered locally with it as the
+    /// upstream): the pin stands, no new cookie.
     Kept,
     /// No valid pin: a cookie pinning the serving endpoint is set.
     NewSession,
@@ -92,8 +98,9 @@ pub enum ResponseEvent {
     Renewed,
     /// Route disabled: nothing to do.
     None,
-    /// `upstream.address` absent or not `ip:port` (local reply, pipe,
-    /// internal listener): nothing to pin to, no cookie.
+    /// A cookie was due, but `upstream.address` is absent or not `ip:port`
+    /// (pipe, internal listener) or the answer was a local reply (the
+    /// endpoint failed): nothing to pin to, no cookie.
     UpstreamUnusable,
     /// Sealing the cookie failed; no cookie.
     SealFailed,
@@ -211,6 +218,9 @@ impl StickyPolicy {
             }
             Some(_) => return none(ResponseEvent::Kept),
         };
+        if !(input.served_by_upstream)() {
+            return none(ResponseEvent::UpstreamUnusable);
+        }
         let expires_at = session.expiry(issued_at, now);
         let claims = Claims {
             endpoint: served,

@@ -1,34 +1,105 @@
-//! The baseline wasm filter for `make bench`: one root context, one HTTP context per request, no
-//! hostcalls in the request path. Whatever it costs is the price of "a wasm filter" in Envoy, which the
-//! real plugins are measured against.
+//! The baseline wasm filters for `make bench`.
+//!
+//! - No configuration: one root context, one HTTP context per request, no hostcalls in the request
+//!   path. Whatever it costs is the price of "a wasm filter" in Envoy, which the real plugins are
+//!   measured against.
+//! - `"sticky-io <header> <value>"` / `"injector-io <header> <value>"`: the same, plus only the host
+//!   I/O the plugin of that name cannot do without in steady state (the request header it sets is
+//!   `<header>: <value>`), and no logic at all. Its cost is the floor of any wasm filter doing that
+//!   job on this runtime, so it tells whether a goal ratio is reachable at all.
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
+use std::rc::Rc;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
+        Box::new(Root { io: Io::None, header: Rc::new((String::new(), String::new())) })
+    });
 }}
 
-struct Root;
+/// Which plugin's unavoidable host I/O each request makes.
+#[derive(Clone, Copy, PartialEq)]
+enum Io {
+    None,
+    /// Read the request headers (the cookie), set the pin header; on the response, read
+    /// `upstream.address` (which endpoint served) and remove the pin header `stateful_session`
+    /// echoes.
+    Sticky,
+    /// Read the request headers (route, origin, identity check), set the credential header; on the
+    /// response, read the response headers (echoed-credential check).
+    Injector,
+}
+
+struct Root {
+    io: Io,
+    /// The request header to set: `(name, value)`.
+    header: Rc<(String, String)>,
+}
 
 impl Context for Root {}
 
 impl RootContext for Root {
+    fn on_configure(&mut self, _: usize) -> bool {
+        let raw = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        // The configuration is a JSON string: `"sticky-io x-pin value"`.
+        let text = String::from_utf8_lossy(&raw);
+        let mut words = text.trim_matches('"').split(' ');
+        self.io = match words.next() {
+            Some("sticky-io") => Io::Sticky,
+            Some("injector-io") => Io::Injector,
+            _ => Io::None,
+        };
+        let name = words.next().unwrap_or("x-bench-floor").to_string();
+        let value = words.next().unwrap_or("1").to_string();
+        self.header = Rc::new((name, value));
+        true
+    }
+
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(PassThrough))
+        Some(Box::new(PassThrough {
+            io: self.io,
+            header: self.header.clone(),
+        }))
     }
 }
 
-struct PassThrough;
+struct PassThrough {
+    io: Io,
+    header: Rc<(String, String)>,
+}
 
 impl Context for PassThrough {}
 
 impl HttpContext for PassThrough {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        if self.io != Io::None {
+            let _ = hostcalls::get_map_bytes(MapType::HttpRequestHeaders);
+            let (name, value) = &*self.header;
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, _: bool) -> Action {
+        match self.io {
+            Io::None => {}
+            Io::Sticky => {
+                let _ = hostcalls::get_property(vec!["upstream", "address"]);
+                let _ = hostcalls::remove_map_value(MapType::HttpResponseHeaders, &self.header.0);
+            }
+            Io::Injector => {
+                let _ = hostcalls::get_map_bytes(MapType::HttpResponseHeaders);
+            }
+        }
         Action::Continue
     }
 }

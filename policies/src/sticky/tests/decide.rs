@@ -152,6 +152,39 @@ fn response_events_follow_the_serving_endpoint() {
 }
 
 #[test]
+fn local_replies_never_pin_and_a_kept_session_does_not_ask() {
+    let p = policy("");
+    let cookie = issue(&p, UP1, None, T0);
+    let pinned = request(&p, &[&cookie], None, T0 + 1);
+    let unpinned = request(&p, &[], None, T0 + 1);
+    let asked = std::cell::Cell::new(0);
+    let local_reply = || {
+        asked.set(asked.get() + 1);
+        false
+    };
+    let respond_locally = |req, upstream| {
+        p.on_response(ResponseInput {
+            upstream_address: Some(upstream),
+            served_by_upstream: &local_reply,
+            request: req,
+            subject: None,
+            now: at(T0 + 1),
+            rng: &mut SeededRandom(3),
+        })
+    };
+    // The pinned endpoint answered 503 itself (e.g. connect failure): the pin stands.
+    let kept = respond_locally(&pinned, UP1);
+    assert_eq!((kept.event, asked.get()), (ResponseEvent::Kept, 0));
+    // A failover host or a new session that only produced a local reply: no cookie.
+    for req in [&pinned, &unpinned] {
+        let resp = respond_locally(req, UP2);
+        assert_eq!(resp.event, ResponseEvent::UpstreamUnusable);
+        assert!(resp.set_cookie.is_none());
+    }
+    assert_eq!(asked.get(), 2);
+}
+
+#[test]
 fn repinning_keeps_the_session_start() {
     let p = policy("");
     let cookie = issue(&p, UP1, None, T0);

@@ -79,6 +79,7 @@ pub(super) fn respond(
 ) -> ResponseDecision {
     p.on_response(ResponseInput {
         upstream_address: upstream,
+        served_by_upstream: &|| true,
         request: req,
         subject,
         now: at(now),
