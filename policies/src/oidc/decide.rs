@@ -67,6 +67,15 @@ pub struct Allowed {
     pub cache: CacheUse,
 }
 
+/// A token that passed the signature and claim-time checks (from the cache or just now).
+struct Checked {
+    provider: usize,
+    verified: Rc<VerifiedToken>,
+    /// The identity to publish, serialized.
+    identity: Rc<[u8]>,
+    cache: CacheUse,
+}
+
 #[derive(Debug)]
 pub enum Verdict {
     Allow(Allowed),
@@ -147,64 +156,40 @@ impl OidcPolicy {
             Err(ExtractError::WrongScheme) => return self.deny(req, Denial::MissingToken),
         };
 
-        let (provider_idx, verified, identity, cache_use) =
-            match cache.get(token.expose(), now.unix_secs()) {
-                // A cached token still needs its provider's keys to be usable:
-                // past `max_staleness` every token fails closed, cached or not.
-                Some(hit) => match keys.keys(hit.provider) {
-                    KeyState::Usable(_) => (
-                        hit.provider,
-                        Rc::clone(&hit.token),
-                        Rc::clone(&hit.identity),
-                        CacheUse::Hit,
-                    ),
-                    KeyState::Unavailable(code) => {
-                        return self.deny(req, Denial::KeysUnavailable { code })
-                    }
+        let checked = match cache.get(token.expose(), now.unix_secs()) {
+            // A cached token still needs its provider's keys to be usable:
+            // past `max_staleness` every token fails closed, cached or not.
+            Some(hit) => match keys.keys(hit.provider) {
+                KeyState::Usable(_) => Checked {
+                    provider: hit.provider,
+                    verified: Rc::clone(&hit.token),
+                    identity: Rc::clone(&hit.identity),
+                    cache: CacheUse::Hit,
                 },
-                None => {
-                    let provider_idx = match self.provider_for(&token) {
-                        Ok(i) => i,
-                        Err(denial) => return self.deny(req, denial),
-                    };
-                    let Some(provider) = self.providers.get(provider_idx) else {
-                        return self.deny(req, Denial::UnknownIssuer);
-                    };
-                    let set = match keys.keys(provider_idx) {
-                        KeyState::Usable(set) => set,
-                        KeyState::Unavailable(reason) if may_fetch => {
-                            return Verdict::FetchKeys {
-                                provider: provider_idx,
-                                reason,
-                            }
-                        }
-                        KeyState::Unavailable(code) => {
-                            return self.deny(req, Denial::KeysUnavailable { code })
-                        }
-                    };
-                    match verify_token(token.expose(), set, &provider.token, now, backend) {
-                        Ok(v) => {
-                            let identity: Rc<[u8]> = self.identity(provider, &v).to_bytes().into();
-                            let v = Rc::new(v);
-                            cache.insert(
-                                token.expose(),
-                                provider_idx,
-                                Rc::clone(&v),
-                                Rc::clone(&identity),
-                                now.unix_secs(),
-                            );
-                            (provider_idx, v, identity, CacheUse::Miss)
-                        }
-                        Err(JwtError::UnknownKid) if may_fetch => {
-                            return Verdict::FetchKeys {
-                                provider: provider_idx,
-                                reason: "unknown_kid",
-                            }
-                        }
-                        Err(e) => return self.deny(req, invalid_token(&e)),
-                    }
+                KeyState::Unavailable(code) => {
+                    return self.deny(req, Denial::KeysUnavailable { code })
                 }
-            };
+            },
+            None => match self.verify_uncached(req, &token, keys, backend, now, may_fetch) {
+                Ok(checked) => {
+                    cache.insert(
+                        token.expose(),
+                        checked.provider,
+                        Rc::clone(&checked.verified),
+                        Rc::clone(&checked.identity),
+                        now.unix_secs(),
+                    );
+                    checked
+                }
+                Err(verdict) => return verdict,
+            },
+        };
+        let Checked {
+            provider: provider_idx,
+            verified,
+            identity,
+            cache: cache_use,
+        } = checked;
         let Some(provider) = self.providers.get(provider_idx) else {
             return self.deny(req, Denial::UnknownIssuer);
         };
@@ -303,6 +288,44 @@ impl OidcPolicy {
             new_cookie,
             identity: Some(identity),
             cache,
+        }
+    }
+
+    /// A token not in the cache: its provider (by `iss`), that provider's
+    /// keys, the full check. Err: a key fetch to wait for, or the denial.
+    fn verify_uncached(
+        &self,
+        req: &RequestFacts<'_>,
+        token: &Secret,
+        keys: &dyn KeyLookup,
+        backend: &dyn SignatureBackend,
+        now: Now,
+        may_fetch: bool,
+    ) -> Result<Checked, Verdict> {
+        let deny = |denial| self.deny(req, denial);
+        let provider_idx = self.provider_for(token).map_err(deny)?;
+        let provider = self
+            .providers
+            .get(provider_idx)
+            .ok_or_else(|| deny(Denial::UnknownIssuer))?;
+        let fetch = |reason| Verdict::FetchKeys {
+            provider: provider_idx,
+            reason,
+        };
+        let set = match keys.keys(provider_idx) {
+            KeyState::Usable(set) => set,
+            KeyState::Unavailable(reason) if may_fetch => return Err(fetch(reason)),
+            KeyState::Unavailable(code) => return Err(deny(Denial::KeysUnavailable { code })),
+        };
+        match verify_token(token.expose(), set, &provider.token, now, backend) {
+            Ok(v) => Ok(Checked {
+                provider: provider_idx,
+                identity: self.identity(provider, &v).to_bytes().into(),
+                verified: Rc::new(v),
+                cache: CacheUse::Miss,
+            }),
+            Err(JwtError::UnknownKid) if may_fetch => Err(fetch("unknown_kid")),
+            Err(e) => Err(deny(invalid_token(&e))),
         }
     }
 
