@@ -42,6 +42,7 @@ fn setup() -> Option<&'static (StickyPolicy, String)> {
             });
             let response = policy.on_response(ResponseInput {
                 upstream_address: Some("127.0.0.1:8081"),
+                served_by_upstream: &|| true,
                 request: &request,
                 subject: Some("alice"),
                 now: Now::from_unix_secs(T0),
@@ -93,11 +94,21 @@ fuzz_target!(|data: &[u8]| {
             "a bound cookie pinned another subject"
         );
     }
-    let _ = policy.on_response(ResponseInput {
+    // Bit 3: the answer was a local reply (the endpoint failed).
+    let served = flags & 0x08 == 0;
+    let response = policy.on_response(ResponseInput {
         upstream_address: upstream,
+        served_by_upstream: &|| served,
         request: &request,
         subject,
         now,
         rng: &mut SeededRandom(u64::from(*flags)),
     });
+    // A local reply never pins anyone to the endpoint that failed.
+    if !served {
+        assert!(
+            response.set_cookie.is_none(),
+            "a cookie was set for a local reply"
+        );
+    }
 });
