@@ -90,6 +90,32 @@ impl Bootstrap {
         self
     }
 
+    /// All three plugins in the documented order: oidc-auth, then sticky-session (its key from
+    /// `STICKY_KEY`), then credential-injector (its secrets from `injector_env_keys`). sticky-session
+    /// runs before the injector because the injector strips the browser's cookies, the sticky one
+    /// among them.
+    pub fn plugin_chain(
+        self,
+        oidc: &Value,
+        sticky: &Value,
+        inject: &Value,
+        injector_env_keys: &[&str],
+    ) -> Bootstrap {
+        self.wasm_filter("oidc-auth", "oidc_auth.wasm", oidc, &[])
+            .wasm_filter(
+                "sticky-session",
+                "sticky_session.wasm",
+                sticky,
+                &["STICKY_KEY"],
+            )
+            .wasm_filter(
+                "credential-injector",
+                "credential_injector.wasm",
+                inject,
+                injector_env_keys,
+            )
+    }
+
     /// A proxy-wasm HTTP filter loading `dist/<wasm_file>` with `plugin_config` as its configuration,
     /// `FAIL_RELOAD` on traps (PLATFORM.md), and the given env keys passed from Envoy's environment.
     pub fn wasm_filter(

@@ -65,20 +65,7 @@ fn start() -> (Idp, OpenBao, Vec<Upstream>, Envoy) {
         .backend(&ports)
         .cluster("idp", &[idp.port()])
         .cluster("vault", &[bao.port()])
-        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
-        // Before the injector: it strips the browser's cookies, the sticky one among them.
-        .wasm_filter(
-            "sticky-session",
-            "sticky_session.wasm",
-            &sticky,
-            &["STICKY_KEY"],
-        )
-        .wasm_filter(
-            "credential-injector",
-            "credential_injector.wasm",
-            &inject,
-            &["VAULT_TOKEN"],
-        )
+        .plugin_chain(&oidc, &sticky, &inject, &["VAULT_TOKEN"])
         .stateful_session_header("x-sticky-endpoint");
     let envoy = Envoy::start(
         &b.build(),

@@ -68,19 +68,7 @@ fn no_token_cookie_vault_token_or_credential_appears_in_logs_stats_or_error_answ
         .backend(&[upstream.port()])
         .cluster("idp", &[idp.port()])
         .cluster("vault", &[bao.port()])
-        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
-        .wasm_filter(
-            "sticky-session",
-            "sticky_session.wasm",
-            &sticky,
-            &["STICKY_KEY"],
-        )
-        .wasm_filter(
-            "credential-injector",
-            "credential_injector.wasm",
-            &inject,
-            &["VAULT_TOKEN"],
-        );
+        .plugin_chain(&oidc, &sticky, &inject, &["VAULT_TOKEN"]);
     let envoy = Envoy::start(
         &b.build(),
         EnvoyOptions::default()

@@ -71,21 +71,7 @@ fn soak_all_plugins_chained() {
         .backend(&ports)
         .cluster("idp", &[idp.port()])
         .cluster("vault", &[bao.port()])
-        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
-        // sticky-session before credential-injector: the injector strips the
-        // browser's cookies (strip_cookies), the sticky cookie among them.
-        .wasm_filter(
-            "sticky-session",
-            "sticky_session.wasm",
-            &sticky,
-            &["STICKY_KEY"],
-        )
-        .wasm_filter(
-            "credential-injector",
-            "credential_injector.wasm",
-            &inject,
-            &["VAULT_TOKEN"],
-        )
+        .plugin_chain(&oidc, &sticky, &inject, &["VAULT_TOKEN"])
         .stateful_session_header("x-sticky-endpoint");
     let mut envoy = Envoy::start(
         &b.build(),

@@ -523,19 +523,7 @@ fn soak_all_plugins_chained_under_attack() {
     let b = Bootstrap::new()
         .backend(&ports)
         .cluster("idp", &[idp.port()])
-        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
-        .wasm_filter(
-            "sticky-session",
-            "sticky_session.wasm",
-            &sticky,
-            &["STICKY_KEY"],
-        )
-        .wasm_filter(
-            "credential-injector",
-            "credential_injector.wasm",
-            &inject,
-            &["API_KEY"],
-        )
+        .plugin_chain(&oidc, &sticky, &inject, &["API_KEY"])
         .stateful_session_header("x-sticky-endpoint");
     let mut envoy = Envoy::start(
         &b.build(),
