@@ -31,6 +31,23 @@ pub struct Target {
     pub pid: u32,
 }
 
+/// Hostcalls priced by `bench-filter`'s "price" mode: (setup name, hostcall), each repeated
+/// [`PRICE_CALLS`] times per request.
+pub const PRICED_HOSTCALLS: &[(&str, &str)] = &[
+    ("price-log-level", "log-level"),
+    ("price-clock", "clock"),
+    ("price-metric", "metric"),
+    ("price-header", "header"),
+    ("price-publish", "publish"),
+    ("price-property", "property"),
+];
+pub const PRICE_CALLS: u32 = 64;
+
+/// The measurement name of a priced hostcall's row.
+pub fn price_row(hostcall: &str) -> String {
+    format!("hostcall ×{PRICE_CALLS}: {hostcall}")
+}
+
 /// A filter setup: name, bootstrap text, Envoy environment.
 pub type Setup = (&'static str, String, Vec<(&'static str, &'static str)>);
 
@@ -44,7 +61,14 @@ pub fn setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
     let vault_env = ("VAULT_TOKEN", wasm_tests::openbao::ROOT_TOKEN);
     // What sticky-session sets for a session on the upstream: Envoy's header session state, base64.
     let pin = B64.encode(format!("127.0.0.1:{upstream_port}"));
-    vec![
+    let prices = PRICED_HOSTCALLS.iter().map(|(name, call)| {
+        let config = json!(format!("price {call} {PRICE_CALLS}"));
+        let bootstrap = base()
+            .wasm_filter("bench-filter", "bench_filter.wasm", &config, &[])
+            .build();
+        (*name, bootstrap, vec![])
+    });
+    let mut all = vec![
         ("none", base().build(), vec![]),
         (
             "wasm-minimal",
@@ -152,7 +176,9 @@ pub fn setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
                 .build(),
             vec![sticky_env, vault_env],
         ),
-    ]
+    ];
+    all.extend(prices);
+    all
 }
 
 /// `dist/baseline/` (optional): an earlier build of the plugins, run side by side with the current
@@ -531,6 +557,15 @@ impl Plan {
             Measurement::new("chain (all three)", "chain", chain_file, &chain_checks)
                 .vault_silent(),
         );
+
+        for (setup, call) in PRICED_HOSTCALLS {
+            m.push(Measurement::new(
+                &price_row(call),
+                setup,
+                nothing_again.clone(),
+                &[],
+            ));
+        }
 
         if std::env::var("BENCH_BASELINE").as_deref() == Ok("1") {
             stack.first_ok("credential-injector@baseline", &[], None)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use wasm_tests::Result;
 
 use crate::machine::Machine;
-use crate::plan::Measurement;
+use crate::plan::{price_row, Measurement, PRICED_HOSTCALLS, PRICE_CALLS};
 use crate::startup::StaticFacts;
 use crate::Settings;
 
@@ -253,6 +253,7 @@ pub fn write(
     let _ = writeln!(md, "\n{}", facts.markdown());
     let _ = writeln!(md, "\n## Where the time goes\n");
     let _ = writeln!(md, "{}", decomposition(rows));
+    let _ = writeln!(md, "{}", hostcall_prices(rows));
     match profiles {
         Some(p) => {
             let _ = writeln!(
@@ -272,7 +273,13 @@ pub fn write(
     }
 
     std::fs::write(&settings.out, md)?;
-    std::fs::write(settings.out.with_extension("svg"), svg(rows, baseline))?;
+    // The priced hostcalls are instruments, not configurations: their bars would only stretch the scale.
+    let charted: Vec<Row> = rows
+        .iter()
+        .filter(|r| !r.name.starts_with(&price_row("")))
+        .cloned()
+        .collect();
+    std::fs::write(settings.out.with_extension("svg"), svg(&charted, baseline))?;
     Ok(())
 }
 
@@ -373,6 +380,29 @@ fn decomposition(rows: &[Row]) -> String {
     for (what, a, b) in pairs {
         if let (Some(x), Some(y)) = (cpu(a), cpu(b)) {
             let _ = writeln!(out, "- {what}: {:+.1} µs", x - y);
+        }
+    }
+    out
+}
+
+/// What one hostcall costs on this runtime: (priced row − do-nothing filter) / calls per request.
+fn hostcall_prices(rows: &[Row]) -> String {
+    let Some(minimal) = find(rows, "wasm-minimal").map(|r| r.cpu_us) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "### Price of one hostcall\n\n`bench-filter` making {n} calls of one hostcall per request; \
+         price = (its CPU/request − the do-nothing filter's) / {n}: what removing one such call from a \
+         plugin's request path saves.\n\n| hostcall | µs per call |\n|---|---:|\n",
+        n = PRICE_CALLS
+    );
+    for (_, call) in PRICED_HOSTCALLS {
+        if let Some(r) = find(rows, &price_row(call)) {
+            let _ = writeln!(
+                out,
+                "| `{call}` | {:.2} |",
+                (r.cpu_us - minimal) / f64::from(PRICE_CALLS)
+            );
         }
     }
     out

@@ -7,15 +7,18 @@
 //!   I/O the plugin of that name cannot do without in steady state (the request header it sets is
 //!   `<header>: <value>`), and no logic at all. Its cost is the floor of any wasm filter doing that
 //!   job on this runtime, so it tells whether a goal ratio is reachable at all.
+//! - `"price <hostcall> <n>"`: the do-nothing filter plus `n` calls of one hostcall per request
+//!   (`log-level`, `clock`, `metric`, `header`, `publish`, `property`). Its cost over the do-nothing
+//!   filter, divided by `n`, is the price of one such call: what removing one from a plugin saves.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
 use std::rc::Rc;
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
-        Box::new(Root { io: Io::None, header: Rc::new((String::new(), String::new())) })
+        Box::new(Root { io: Io::None, header: Rc::new((String::new(), String::new())), price: None })
     });
 }}
 
@@ -32,10 +35,68 @@ enum Io {
     Injector,
 }
 
+/// One hostcall a plugin makes per request, priced by repeating it.
+#[derive(Clone, Copy)]
+enum Hostcall {
+    /// `proxy_get_log_level` (the plugins' log-level sync).
+    LogLevel,
+    /// `proxy_get_current_time_nanoseconds` (token expiry, cookie age).
+    Clock,
+    /// `proxy_increment_metric` on a counter.
+    Metric(u32),
+    /// `proxy_get_header_map_value` of one request header.
+    Header,
+    /// `proxy_set_property` of a 100-byte value (oidc-auth publishing the identity).
+    Publish,
+    /// `proxy_get_property` of a missing filter-state object (the injector looking for the identity).
+    Property,
+}
+
+impl Hostcall {
+    fn parse(name: &str) -> Option<Hostcall> {
+        Some(match name {
+            "log-level" => Hostcall::LogLevel,
+            "clock" => Hostcall::Clock,
+            "metric" => Hostcall::Metric(
+                hostcalls::define_metric(MetricType::Counter, "bench_filter.price").ok()?,
+            ),
+            "header" => Hostcall::Header,
+            "publish" => Hostcall::Publish,
+            "property" => Hostcall::Property,
+            _ => return None,
+        })
+    }
+
+    fn call(self) {
+        match self {
+            Hostcall::LogLevel => {
+                let _ = hostcalls::get_log_level();
+            }
+            Hostcall::Clock => {
+                let _ = hostcalls::get_current_time();
+            }
+            Hostcall::Metric(id) => {
+                let _ = hostcalls::increment_metric(id, 1);
+            }
+            Hostcall::Header => {
+                let _ = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":path");
+            }
+            Hostcall::Publish => {
+                let _ = hostcalls::set_property(vec!["bench_identity"], Some(&[b'x'; 100]));
+            }
+            Hostcall::Property => {
+                let _ = hostcalls::get_property(vec!["filter_state", "wasm.bench_missing"]);
+            }
+        }
+    }
+}
+
 struct Root {
     io: Io,
     /// The request header to set: `(name, value)`.
     header: Rc<(String, String)>,
+    /// `"price"` mode: the hostcall and how many times per request.
+    price: Option<(Hostcall, u32)>,
 }
 
 impl Context for Root {}
@@ -49,7 +110,14 @@ impl RootContext for Root {
         // The configuration is a JSON string: `"sticky-io x-pin value"`.
         let text = String::from_utf8_lossy(&raw);
         let mut words = text.trim_matches('"').split(' ');
-        self.io = match words.next() {
+        let mode = words.next();
+        if mode == Some("price") {
+            let call = words.next().and_then(Hostcall::parse);
+            let times = words.next().and_then(|n| n.parse().ok());
+            self.price = call.zip(times);
+            return self.price.is_some();
+        }
+        self.io = match mode {
             Some("sticky-io") => Io::Sticky,
             Some("injector-io") => Io::Injector,
             _ => Io::None,
@@ -68,6 +136,7 @@ impl RootContext for Root {
         Some(Box::new(PassThrough {
             io: self.io,
             header: self.header.clone(),
+            price: self.price,
         }))
     }
 }
@@ -75,12 +144,18 @@ impl RootContext for Root {
 struct PassThrough {
     io: Io,
     header: Rc<(String, String)>,
+    price: Option<(Hostcall, u32)>,
 }
 
 impl Context for PassThrough {}
 
 impl HttpContext for PassThrough {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        if let Some((call, times)) = self.price {
+            for _ in 0..times {
+                call.call();
+            }
+        }
         if self.io != Io::None {
             let _ = hostcalls::get_map_bytes(MapType::HttpRequestHeaders);
             let (name, value) = &*self.header;
