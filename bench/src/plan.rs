@@ -48,6 +48,9 @@ pub fn price_row(hostcall: &str) -> String {
     format!("hostcall ×{PRICE_CALLS}: {hostcall}")
 }
 
+/// The A/A control's row: the do-nothing filter in a second Envoy process.
+pub const A_A_CONTROL: &str = "wasm-minimal, 2nd Envoy (A/A control)";
+
 /// A filter setup: name, bootstrap text, Envoy environment.
 pub type Setup = (&'static str, String, Vec<(&'static str, &'static str)>);
 
@@ -72,6 +75,15 @@ pub fn setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<Setup> {
         ("none", base().build(), vec![]),
         (
             "wasm-minimal",
+            base()
+                .wasm_filter("bench-filter", "bench_filter.wasm", &json!({}), &[])
+                .build(),
+            vec![],
+        ),
+        // The same again in its own Envoy: how far two identical setups differ in one run (the A/A
+        // control), a floor under any difference the table can resolve.
+        (
+            "wasm-minimal-2",
             base()
                 .wasm_filter("bench-filter", "bench_filter.wasm", &json!({}), &[])
                 .build(),
@@ -468,6 +480,8 @@ impl Plan {
         let mut m = vec![
             Measurement::new("none", "none", nothing.clone(), &[]),
             Measurement::new("wasm-minimal", "wasm-minimal", nothing.clone(), &[]),
+            Measurement::new(A_A_CONTROL, "wasm-minimal-2", nothing.clone(), &[])
+                .versus("wasm-minimal", None),
             Measurement::new(
                 "oidc-auth repeated",
                 "oidc-auth",
