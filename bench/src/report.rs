@@ -156,7 +156,10 @@ pub fn write(
          `jwt_cache_config.jwt_cache_size`). *repeated*: one RS256 token on every request (cache hits). \
          *distinct*: a pool of {t} tokens per algorithm, cycled, larger than either cache → every request \
          verifies a signature (the evidence column shows the cache counters).\n\
-         - wasm-minimal: `wasm-tests/bench-filter`, a cdylib whose only hook returns Continue (no hostcall).\n\
+         - wasm-minimal: `wasm-tests/bench-filter`, a cdylib whose header hooks return Continue (no hostcall). \
+         Like the plugins, it exports only the callbacks it implements (`make build`, scripts/keep_callbacks.sh). \
+         *2nd Envoy (A/A control)*: the same filter in a second Envoy process: its ratio to wasm-minimal is \
+         what two identical setups differ by in this run.\n\
          - wasm floors: the same cdylib making only the hostcalls each plugin cannot do without in steady \
          state, with no logic: *sticky I/O* reads the request headers, sets the pin header, reads \
          `upstream.address` and removes the echoed pin header (with `stateful_session` header behind it, as \
