@@ -40,7 +40,7 @@ profile_of     = $(if $(filter $(1),$(SIZE_FILTERS)),wasm-small,release)
 CALLBACKS_oidc-auth           := proxy_on_request_headers proxy_on_http_call_response proxy_on_tick
 CALLBACKS_sticky-session      := proxy_on_request_headers proxy_on_response_headers
 CALLBACKS_credential-injector := proxy_on_request_headers proxy_on_request_body proxy_on_response_headers \
-                                 proxy_on_done proxy_on_http_call_response proxy_on_tick
+                                 proxy_on_http_call_response proxy_on_tick
 CALLBACKS_bench-filter        := proxy_on_request_headers proxy_on_response_headers
 
 build: setup

@@ -6,7 +6,8 @@
 //! BENCH_WARMUP (seconds, excluded, default 1), BENCH_TOKENS (distinct tokens per algorithm, default
 //! 10000), BENCH_CONNECTIONS (default 8), BENCH_OUT (default `bench/results.md`), BENCH_PROFILE=0 to skip
 //! the `perf` profiles, BENCH_ONLY=name,name (only configurations whose name contains one of these),
-//! BENCH_BASELINE=1 (also run the modules in `dist/baseline/`, e.g. a previous build, in the same rounds).
+//! BENCH_BASELINE=1 (also run the modules in `dist/baseline/`, e.g. a previous build, in the same rounds),
+//! BENCH_FRESH_ENVOYS=0 (keep one Envoy per configuration for all rounds; default: a new one each round).
 
 mod configs;
 mod load;
@@ -29,6 +30,8 @@ pub struct Settings {
     pub warmup: u64,
     pub tokens: usize,
     pub connections: u32,
+    /// A new Envoy process per configuration and round (BENCH_FRESH_ENVOYS, default 1).
+    pub fresh_envoys: bool,
     pub out: std::path::PathBuf,
 }
 
@@ -52,6 +55,7 @@ impl Settings {
             warmup: num("BENCH_WARMUP", 1)?,
             tokens: num("BENCH_TOKENS", 10_000)?,
             connections: num("BENCH_CONNECTIONS", 8)?,
+            fresh_envoys: num("BENCH_FRESH_ENVOYS", 1u8)? != 0,
             out,
         })
     }
@@ -70,9 +74,9 @@ fn run() -> Result<()> {
     eprintln!("[bench] {settings:?}");
     let before = machine::Machine::describe()?;
 
-    let stack = plan::Stack::start(&settings)?;
+    let mut stack = plan::Stack::start(&settings)?;
     let mut plan = plan::Plan::prepare(&stack, &settings)?;
-    plan.run_rounds(&stack, &settings)?;
+    plan.run_rounds(&mut stack, &settings)?;
     let results = plan.results();
 
     let profiles = if profile::available() {

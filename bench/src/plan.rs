@@ -1,5 +1,5 @@
-//! The running Envoys (one per filter setup, all kept up for the whole run), the measurements on
-//! them, and the interleaved rounds.
+//! The running Envoys (one per filter setup; by default each is restarted before every round after
+//! the first), the measurements on them, and the interleaved rounds.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,6 +29,40 @@ pub struct Target {
     pub name: &'static str,
     pub envoy: Envoy,
     pub pid: u32,
+    bootstrap: String,
+    env: Vec<(&'static str, &'static str)>,
+}
+
+impl Target {
+    fn start(
+        name: &'static str,
+        bootstrap: String,
+        env: Vec<(&'static str, &'static str)>,
+    ) -> Result<Target> {
+        let mut opts = quiet(1);
+        for (k, v) in &env {
+            opts = opts.env(k, v);
+        }
+        let mut envoy =
+            Envoy::start(&bootstrap, opts).map_err(|e| Error(format!("starting {name}: {e}")))?;
+        let pid = envoy.process().pid();
+        Ok(Target {
+            name,
+            envoy,
+            pid,
+            bootstrap,
+            env,
+        })
+    }
+
+    /// The same setup in a new Envoy process. Two processes of one setup measure apart by up to
+    /// ~5 % for the whole life of each (memory layout, JIT output, which core): a fresh process per
+    /// round turns that bias into noise the rounds average out.
+    fn restart(&mut self) -> Result<()> {
+        let fresh = Target::start(self.name, self.bootstrap.clone(), self.env.clone())?;
+        *self = fresh;
+        Ok(())
+    }
 }
 
 /// Hostcalls priced by `bench-filter`'s "price" mode: (setup name, hostcall), each repeated
@@ -243,6 +277,9 @@ pub fn baseline_setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<S
 }
 
 /// Everything that runs during the bench.
+/// A readiness request: (target, headers).
+type Probe = (String, Vec<(&'static str, String)>);
+
 pub struct Stack {
     pub dir: TempDir,
     pub upstream: Envoy,
@@ -252,6 +289,8 @@ pub struct Stack {
     pub repeated_token: String,
     pub pools: Vec<(Alg, Vec<String>)>,
     pub mint_seconds: f64,
+    /// Every `first_ok` call, repeated after a restart.
+    probes: std::cell::RefCell<Vec<Probe>>,
 }
 
 impl Stack {
@@ -292,14 +331,7 @@ impl Stack {
             .into_iter()
             .chain(baseline_setups(upstream.listener_port(), bao.port(), &jwks));
         for (name, bootstrap, env) in all {
-            let mut opts = quiet(1);
-            for (k, v) in env {
-                opts = opts.env(k, v);
-            }
-            let mut envoy = Envoy::start(&bootstrap, opts)
-                .map_err(|e| Error(format!("starting {name}: {e}")))?;
-            let pid = envoy.process().pid();
-            targets.push(Target { name, envoy, pid });
+            targets.push(Target::start(name, bootstrap, env)?);
         }
         Ok(Stack {
             dir,
@@ -310,7 +342,30 @@ impl Stack {
             repeated_token,
             pools,
             mint_seconds,
+            probes: std::cell::RefCell::new(Vec::new()),
         })
+    }
+
+    /// Restarts target `name` and waits until it answers as it did when first probed (the
+    /// injector's first Vault read, ...).
+    fn restart(&mut self, name: &str) -> Result<()> {
+        let target = self
+            .targets
+            .iter_mut()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error(format!("no target {name}")))?;
+        target.restart()?;
+        let probes: Vec<_> = self
+            .probes
+            .borrow()
+            .iter()
+            .filter(|(t, _)| t == name)
+            .map(|(_, headers)| headers.clone())
+            .collect();
+        for headers in probes {
+            self.first_ok(name, &headers, None)?;
+        }
+        Ok(())
     }
 
     pub fn target(&self, name: &str) -> Result<&Target> {
@@ -325,10 +380,17 @@ impl Stack {
     fn first_ok(
         &self,
         target: &str,
-        headers: &[(&str, String)],
+        headers: &[(&'static str, String)],
         cookie: Option<&str>,
     ) -> Result<Option<String>> {
         let t = self.target(target)?;
+        {
+            let mut probes = self.probes.borrow_mut();
+            let probe = (target.to_string(), headers.to_vec());
+            if !probes.contains(&probe) {
+                probes.push(probe);
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let mut req = t.envoy.request("GET", "/bench");
@@ -622,6 +684,11 @@ impl Plan {
             "{} distinct tokens per algorithm minted in {:.1} s (3 threads)",
             settings.tokens, stack.mint_seconds
         )];
+        notes.push(if settings.fresh_envoys {
+            "every configuration runs in a new Envoy process each round (BENCH_FRESH_ENVOYS=1, the default): a process's own bias (memory layout, JIT output, core) is averaged over the rounds".into()
+        } else {
+            "BENCH_FRESH_ENVOYS=0: one Envoy process per configuration for all rounds".into()
+        });
         if std::env::var("BENCH_BASELINE").as_deref() == Ok("1") {
             notes.push(
                 "rows marked `@baseline`: the modules in `dist/baseline/` (another build, same configuration), measured in the same rounds".into(),
@@ -636,12 +703,29 @@ impl Plan {
     }
 
     /// A B C … A B C …: every round measures every configuration once, warm-up excluded.
-    pub fn run_rounds(&mut self, stack: &Stack, settings: &Settings) -> Result<()> {
+    pub fn run_rounds(&mut self, stack: &mut Stack, settings: &Settings) -> Result<()> {
         let load = Load {
             script: &self.script,
             connections: self.connections,
         };
+        let mut used: Vec<String> = Vec::new();
+        for m in &self.measurements {
+            if !used.contains(&m.target) {
+                used.push(m.target.clone());
+            }
+        }
         for round in 1..=settings.rounds {
+            if round > 1 && settings.fresh_envoys {
+                let restarting = Instant::now();
+                for name in &used {
+                    stack.restart(name)?;
+                }
+                eprintln!(
+                    "[bench] round {round}: {} Envoys restarted in {:.1} s",
+                    used.len(),
+                    restarting.elapsed().as_secs_f64()
+                );
+            }
             for m in &mut self.measurements {
                 let target = stack.target(&m.target)?;
                 let addr = target.envoy.addr();

@@ -466,6 +466,94 @@ fn a_vault_that_never_answers_gets_503_after_the_callout_timeout() {
     drop(held);
 }
 
+#[test]
+fn waiters_are_answered_at_once_when_the_request_leading_the_vault_call_goes_away() {
+    let idp = Idp::start().unwrap();
+    let bao = openbao_for_users(&idp);
+    let upstream = Upstream::start("notes").unwrap();
+    // A "Vault" that accepts connections and never answers: only the leader's departure can
+    // end its waiters' wait before the callout timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in silent.incoming().take(4).flatten() {
+            conns.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let (oidc, mut inject) = plugin_configs(&idp, &bao, "30s");
+    inject["vault"]["connection"]["timeout"] = json!("8s");
+    let b = Bootstrap::new()
+        .backend(&[upstream.port()])
+        .cluster("idp", &[idp.port()])
+        .cluster("vault", &[silent_port])
+        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            &inject,
+            &[],
+        );
+    let envoy = Envoy::start(&b.build(), EnvoyOptions::default()).unwrap();
+    let alice = token(&idp, "alice", 300);
+    // Warm oidc-auth's keys on a route the injector refuses (no Vault call).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = envoy
+            .request("GET", "/other")
+            .bearer(&alice)
+            .send()
+            .unwrap();
+        if r.status == 403 || Instant::now() > deadline {
+            assert_eq!(r.status, 403, "{}", r.text());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let wait_for = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stat(&envoy, name) == 0 {
+            assert!(Instant::now() < deadline, "no {name} within 5 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // The leader: a raw connection, so the test can walk away from it mid-call.
+    use std::io::Write as _;
+    let mut leader = std::net::TcpStream::connect(envoy.addr()).unwrap();
+    write!(
+        leader,
+        "GET /api/notes/1 HTTP/1.1\r\nhost: mesh.local\r\nauthorization: Bearer {alice}\r\n\r\n"
+    )
+    .unwrap();
+    wait_for("cache_misses");
+    let waiter = std::thread::scope(|s| {
+        let w = s.spawn(|| get(&envoy, &alice));
+        wait_for("coalesced");
+        let left = Instant::now();
+        drop(leader);
+        let r = w.join().unwrap();
+        (r, left.elapsed())
+    });
+    let (r, took) = waiter;
+    assert_eq!(
+        (r.status, reason(&r).as_str()),
+        (503, "credential_unavailable"),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("vault_call_abandoned"), "{}", r.text());
+    assert!(
+        took < Duration::from_secs(3),
+        "the waiter was answered {took:?} after its leader left (callout timeout 8 s)"
+    );
+    assert_eq!(upstream_requests(&envoy), 0);
+    eprintln!("leader gone: its waiter got 503 vault_call_abandoned {took:?} later");
+    drop(envoy);
+    drop(held);
+}
+
 fn vault_calls(envoy: &Envoy, stat: &str) -> u64 {
     envoy
         .stat(&format!("cluster.vault.{stat}"))

@@ -351,8 +351,11 @@ pub fn release(shared: &Rc<Shared>, waiters: &[RequestId], step: &UserStep, home
                 log::warn!("credential_injector[{id}]: cannot resume a waiting request: {s:?}");
             }
         }
+        // `r` is a stand-in for the waiter's own context: its state moves
+        // there, and its drop (with that state gone) does nothing.
+        let state = std::mem::replace(&mut r.state, State::Answered);
         if let Ok(mut parked) = shared.parked.try_borrow_mut() {
-            parked.settled.insert(id, r.state);
+            parked.settled.insert(id, state);
         }
     }
     if let Err(s) = hostcalls::set_effective_context(home) {
@@ -428,14 +431,18 @@ impl Context for Request {
             self.resume_http_request();
         }
     }
+}
 
-    /// The stream is gone (client reset, or done). A request that led
-    /// Vault calls hands its waiters a failure (its callout dies with it);
-    /// a waiter leaves its flight.
-    fn on_done(&mut self) -> bool {
+/// The stream is gone (done, or the client reset it). Runs in
+/// `proxy_on_delete`, which Envoy calls anyway, instead of an `on_done` hook:
+/// that would be one more VM entry on every request for what only a request
+/// caught mid-fetch needs. A request that led Vault calls hands its waiters a
+/// failure (its callout dies with it); a waiter leaves its flight.
+impl Drop for Request {
+    fn drop(&mut self) {
         self.take_settled();
         let Some(shared) = self.shared.clone() else {
-            return true;
+            return;
         };
         let id = self.context_id;
         match self.state {
@@ -452,7 +459,6 @@ impl Context for Request {
             }
             _ => {}
         }
-        true
     }
 }
 
@@ -464,15 +470,7 @@ impl HttpContext for Request {
             return Action::Pause;
         };
         // Read as bytes: the SDK's text getter traps on a non-UTF-8 value a client can send.
-        let all: Vec<(String, String)> = headers::request_headers()
-            .into_iter()
-            .map(|(n, v)| {
-                (
-                    n.to_ascii_lowercase(),
-                    String::from_utf8_lossy(&v).into_owned(),
-                )
-            })
-            .collect();
+        let all = headers::request_headers_text();
         let find = |n: &str| {
             all.iter()
                 .find(|(k, _)| k == n)
@@ -481,14 +479,14 @@ impl HttpContext for Request {
         };
         let method = find(":method");
         let (path, query) = split_path_and_query(find(":path"));
-        let identity =
-            properties::published(IDENTITY_PROPERTY).and_then(|b| VerifiedIdentity::from_bytes(&b));
+        // One property read fewer per request when no backend looks at the user.
+        let identity = if shared.injector.reads_identity() {
+            properties::published(IDENTITY_PROPERTY).and_then(|b| VerifiedIdentity::from_bytes(&b))
+        } else {
+            None
+        };
         // Pseudo-headers are not request headers for the policy.
-        let plain: Vec<(String, String)> = all
-            .iter()
-            .filter(|(k, _)| !k.starts_with(':'))
-            .cloned()
-            .collect();
+        let plain = headers::without_pseudo(&all);
         let input = RequestInput {
             method,
             path,
@@ -558,11 +556,7 @@ impl HttpContext for Request {
         else {
             return Action::Continue;
         };
-        let all: Vec<(String, String)> = hostcalls::get_map_bytes(MapType::HttpResponseHeaders)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
+        let all = headers::response_headers_text();
         let echoed = echoed_response_headers(&all, injected, echo_fields);
         if !echoed.is_empty() {
             if let Some(s) = &self.shared {

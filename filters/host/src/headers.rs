@@ -13,6 +13,43 @@ pub fn request_headers() -> Vec<(String, Vec<u8>)> {
     hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
 }
 
+/// Every request header as `(lower-case name, text value)`, in order. The
+/// bytes Envoy hands over become the strings without a copy when they are
+/// valid UTF-8 and already lower case (the usual case: Envoy lower-cases
+/// names); invalid UTF-8 bytes become U+FFFD instead of failing the request.
+pub fn request_headers_text() -> Vec<(String, String)> {
+    request_headers().into_iter().map(into_text).collect()
+}
+
+/// Every response header, as [`request_headers_text`] reads the request's.
+pub fn response_headers_text() -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(MapType::HttpResponseHeaders)
+        .unwrap_or_default()
+        .into_iter()
+        .map(into_text)
+        .collect()
+}
+
+fn into_text((mut name, value): (String, Vec<u8>)) -> (String, String) {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        name.make_ascii_lowercase();
+    }
+    let value = String::from_utf8(value)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (name, value)
+}
+
+/// `all` without its pseudo-headers (`:method`, `:path`, ...). Envoy keeps
+/// them in front, so this is normally a sub-slice; a copy otherwise.
+pub fn without_pseudo<V: Clone>(all: &[(String, V)]) -> std::borrow::Cow<'_, [(String, V)]> {
+    let is_pseudo = |(n, _): &(String, V)| n.starts_with(':');
+    let front = all.iter().take_while(|h| is_pseudo(h)).count();
+    match all.get(front..) {
+        Some(rest) if !rest.iter().any(is_pseudo) => std::borrow::Cow::Borrowed(rest),
+        _ => std::borrow::Cow::Owned(all.iter().filter(|h| !is_pseudo(h)).cloned().collect()),
+    }
+}
+
 /// The values of header `name` (lower-case) in `headers`, as text; invalid
 /// UTF-8 bytes become U+FFFD instead of failing the request.
 pub fn values_of<'a>(
@@ -106,6 +143,37 @@ mod tests {
             .collect();
         assert_eq!(got, vec!["a=1".to_string(), "b=\u{fffd}2".to_string()]);
         assert_eq!(values_of(&headers, "host").count(), 0);
+    }
+
+    #[test]
+    fn text_headers_are_lower_case_and_survive_invalid_utf8() {
+        let got: Vec<_> = vec![
+            ("X-Mixed".to_string(), b"ok".to_vec()),
+            ("cookie".to_string(), b"b=\xff2".to_vec()),
+        ]
+        .into_iter()
+        .map(into_text)
+        .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("x-mixed".to_string(), "ok".to_string()),
+                ("cookie".to_string(), "b=\u{fffd}2".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn pseudo_headers_are_left_out_wherever_they_are() {
+        let h = |n: &str| (n.to_string(), String::new());
+        let front = vec![h(":method"), h(":path"), h("cookie"), h("accept")];
+        let rest = without_pseudo(&front);
+        assert!(matches!(rest, std::borrow::Cow::Borrowed(_)));
+        assert_eq!(rest.as_ref(), &[h("cookie"), h("accept")]);
+        let mixed = vec![h("cookie"), h(":path"), h("accept")];
+        assert_eq!(without_pseudo(&mixed).as_ref(), &[h("cookie"), h("accept")]);
+        assert!(without_pseudo(&[h(":path")]).is_empty());
+        assert!(without_pseudo::<String>(&[]).is_empty());
     }
 
     #[test]

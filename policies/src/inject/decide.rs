@@ -205,6 +205,16 @@ pub enum Decision {
 const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS", "TRACE"];
 
 impl Injector {
+    /// Whether any backend looks at the verified identity. Claim rules and
+    /// per-user Vault need `require_user` (checked at configure time); the
+    /// second test keeps this true should that rule ever loosen. When none
+    /// does, the filter skips the property read that finds it.
+    pub fn reads_identity(&self) -> bool {
+        self.backends
+            .iter()
+            .any(|b| b.require_user || matches!(b.credential, CredentialSpec::VaultPerUser(_)))
+    }
+
     /// Decides one request. `source` provides Vault and OAuth2 credentials.
     pub fn decide(&self, req: &RequestInput<'_>, source: &dyn CredentialSource) -> Decision {
         let origin = req.single("origin");

@@ -250,6 +250,18 @@ fn require_user_answers_401_without_or_with_an_expired_identity() {
 }
 
 #[test]
+fn the_identity_is_read_only_when_a_backend_needs_a_user() {
+    assert!(injector().reads_identity());
+    let mut only_public = base_config();
+    only_public["backends"] = json!([base_config()["backends"][1].clone()]);
+    let inj = compile(only_public).unwrap();
+    assert!(!inj.reads_identity());
+    // Such a backend decides without one.
+    let d = decide_with(&inj, "GET", "/api/reports", &[], None, &Source::ok());
+    assert_eq!(outcome(&d), "allow:reports");
+}
+
+#[test]
 fn allowed_request_gets_the_credential_and_loses_user_authorization_and_cookies() {
     let inj = injector();
     let id = identity(&[], NOW_S + 60);
