@@ -408,41 +408,61 @@ fn expired_or_foreign_tokens_never_reach_vault_and_an_outage_answers_503() {
     eprintln!("Vault down: 503 after {took:?}");
 }
 
+/// Envoy with both plugins whose "Vault" accepts connections and never answers.
+struct SilentVault {
+    // Declared first: dropped first.
+    envoy: Envoy,
+    idp: Idp,
+    _bao: OpenBao,
+    _upstream: Upstream,
+}
+
+impl SilentVault {
+    fn start(callout_timeout: &str) -> SilentVault {
+        let idp = Idp::start().unwrap();
+        let bao = openbao_for_users(&idp);
+        let upstream = Upstream::start("notes").unwrap();
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_port = silent.local_addr().unwrap().port();
+        // Holds the accepted connections open (and unanswered) until the process exits.
+        std::thread::spawn(move || {
+            let conns: Vec<_> = silent.incoming().take(4).flatten().collect();
+            std::thread::sleep(Duration::from_secs(60));
+            drop(conns);
+        });
+        let (oidc, mut inject) = plugin_configs(&idp, &bao, "30s");
+        inject["vault"]["connection"]["timeout"] = json!(callout_timeout);
+        let b = Bootstrap::new()
+            .backend(&[upstream.port()])
+            .cluster("idp", &[idp.port()])
+            .cluster("vault", &[silent_port])
+            .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
+            .wasm_filter(
+                "credential-injector",
+                "credential_injector.wasm",
+                &inject,
+                &[],
+            );
+        let envoy = Envoy::start(&b.build(), EnvoyOptions::default()).unwrap();
+        SilentVault {
+            envoy,
+            idp,
+            _bao: bao,
+            _upstream: upstream,
+        }
+    }
+}
+
 #[test]
 fn a_vault_that_never_answers_gets_503_after_the_callout_timeout() {
-    let idp = Idp::start().unwrap();
-    let bao = openbao_for_users(&idp);
-    let upstream = Upstream::start("notes").unwrap();
-    // A "Vault" that accepts connections and never answers.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
-    let held = std::thread::spawn(move || {
-        let mut conns = Vec::new();
-        for c in silent.incoming().take(4).flatten() {
-            conns.push(c);
-        }
-        std::thread::sleep(Duration::from_secs(30));
-    });
-    let (oidc, mut inject) = plugin_configs(&idp, &bao, "30s");
-    inject["vault"]["connection"]["timeout"] = json!("1s");
-    let b = Bootstrap::new()
-        .backend(&[upstream.port()])
-        .cluster("idp", &[idp.port()])
-        .cluster("vault", &[silent_port])
-        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
-        .wasm_filter(
-            "credential-injector",
-            "credential_injector.wasm",
-            &inject,
-            &[],
-        );
-    let envoy = Envoy::start(&b.build(), EnvoyOptions::default()).unwrap();
-    let alice = token(&idp, "alice", 300);
+    let stack = SilentVault::start("1s");
+    let (idp, envoy) = (&stack.idp, &stack.envoy);
+    let alice = token(idp, "alice", 300);
     // Warm oidc-auth's keys (the first answer may be keys_not_loaded).
     let deadline = Instant::now() + Duration::from_secs(15);
     let r = loop {
         let started = Instant::now();
-        let r = get(&envoy, &alice);
+        let r = get(envoy, &alice);
         if reason(&r) != "keys_not_loaded" || Instant::now() > deadline {
             break (r, started.elapsed());
         }
@@ -460,43 +480,16 @@ fn a_vault_that_never_answers_gets_503_after_the_callout_timeout() {
         took >= Duration::from_millis(900) && took < Duration::from_secs(4),
         "answered after {took:?}"
     );
-    assert_eq!(upstream_requests(&envoy), 0);
+    assert_eq!(upstream_requests(envoy), 0);
     eprintln!("silent Vault: 503 vault_timeout after {took:?}");
-    drop(envoy);
-    drop(held);
 }
 
 #[test]
 fn waiters_are_answered_at_once_when_the_request_leading_the_vault_call_goes_away() {
-    let idp = Idp::start().unwrap();
-    let bao = openbao_for_users(&idp);
-    let upstream = Upstream::start("notes").unwrap();
-    // A "Vault" that accepts connections and never answers: only the leader's departure can
-    // end its waiters' wait before the callout timeout.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
-    let held = std::thread::spawn(move || {
-        let mut conns = Vec::new();
-        for c in silent.incoming().take(4).flatten() {
-            conns.push(c);
-        }
-        std::thread::sleep(Duration::from_secs(30));
-    });
-    let (oidc, mut inject) = plugin_configs(&idp, &bao, "30s");
-    inject["vault"]["connection"]["timeout"] = json!("8s");
-    let b = Bootstrap::new()
-        .backend(&[upstream.port()])
-        .cluster("idp", &[idp.port()])
-        .cluster("vault", &[silent_port])
-        .wasm_filter("oidc-auth", "oidc_auth.wasm", &oidc, &[])
-        .wasm_filter(
-            "credential-injector",
-            "credential_injector.wasm",
-            &inject,
-            &[],
-        );
-    let envoy = Envoy::start(&b.build(), EnvoyOptions::default()).unwrap();
-    let alice = token(&idp, "alice", 300);
+    // Only the leader's departure can end its waiters' wait before the callout timeout.
+    let stack = SilentVault::start("8s");
+    let (idp, envoy) = (&stack.idp, &stack.envoy);
+    let alice = token(idp, "alice", 300);
     // Warm oidc-auth's keys on a route the injector refuses (no Vault call).
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -513,7 +506,7 @@ fn waiters_are_answered_at_once_when_the_request_leading_the_vault_call_goes_awa
     }
     let wait_for = |name: &str| {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while stat(&envoy, name) == 0 {
+        while stat(envoy, name) == 0 {
             assert!(Instant::now() < deadline, "no {name} within 5 s");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -529,7 +522,7 @@ fn waiters_are_answered_at_once_when_the_request_leading_the_vault_call_goes_awa
     .unwrap();
     wait_for("cache_misses");
     let waiter = std::thread::scope(|s| {
-        let w = s.spawn(|| get(&envoy, &alice));
+        let w = s.spawn(|| get(envoy, &alice));
         wait_for("coalesced");
         let left = Instant::now();
         drop(leader);
@@ -548,10 +541,8 @@ fn waiters_are_answered_at_once_when_the_request_leading_the_vault_call_goes_awa
         took < Duration::from_secs(3),
         "the waiter was answered {took:?} after its leader left (callout timeout 8 s)"
     );
-    assert_eq!(upstream_requests(&envoy), 0);
+    assert_eq!(upstream_requests(envoy), 0);
     eprintln!("leader gone: its waiter got 503 vault_call_abandoned {took:?} later");
-    drop(envoy);
-    drop(held);
 }
 
 fn vault_calls(envoy: &Envoy, stat: &str) -> u64 {
