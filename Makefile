@@ -43,13 +43,17 @@ CALLBACKS_credential-injector := proxy_on_request_headers proxy_on_request_body 
                                  proxy_on_http_call_response proxy_on_tick
 CALLBACKS_bench-filter        := proxy_on_request_headers proxy_on_response_headers
 
+# $(call optimize,<cargo output dir>,<module name>,<callbacks>): dist/<module name>.wasm, with only
+# those callbacks exported, then wasm-opt.
+optimize = bash scripts/keep_callbacks.sh $(1)/$(2).wasm $(1)/$(2).kept.wasm $(3) && \
+	wasm-opt $(WASM_OPT_FLAGS) $(1)/$(2).kept.wasm -o $(DIST)/$(2).wasm
+
 build: setup
 	@$(if $(SPEED_FILTERS),GIT_HASH=$(GIT_HASH) cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(SPEED_FILTERS)))
 	@$(if $(SIZE_FILTERS),GIT_HASH=$(GIT_HASH) cargo build --profile wasm-small --target $(WASM_TARGET) $(addprefix -p ,$(SIZE_FILTERS)))
 	@mkdir -p $(DIST)
 	@{ $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(call profile_of,$(f)) $(CALLBACKS_$(f));) } | while read f profile callbacks; do \
-	  bash scripts/keep_callbacks.sh target/$(WASM_TARGET)/$$profile/$$f.wasm target/$(WASM_TARGET)/$$profile/$$f.kept.wasm $$callbacks && \
-	  wasm-opt $(WASM_OPT_FLAGS) target/$(WASM_TARGET)/$$profile/$$f.kept.wasm -o $(DIST)/$$f.wasm && \
+	  $(call optimize,target/$(WASM_TARGET)/$$profile,$$f,$$callbacks) && \
 	  (cd $(DIST) && sha256sum $$f.wasm > $$f.wasm.sha256) && \
 	  printf '%-28s %8d bytes  sha256 %s\n' "$(DIST)/$$f.wasm" $$(stat -c %s $(DIST)/$$f.wasm) $$(cut -d' ' -f1 $(DIST)/$$f.wasm.sha256); \
 	done
@@ -111,9 +115,7 @@ test: lint unit wasm-unit e2e fuzz-smoke
 # filter, then runs bench/ (optimized: it signs 30,000 tokens). Shorter: BENCH_SECONDS=2 BENCH_ROUNDS=2.
 bench: build
 	@cargo build --release --target $(WASM_TARGET) -p bench-filter
-	@bash scripts/keep_callbacks.sh target/$(WASM_TARGET)/release/bench_filter.wasm \
-	  target/$(WASM_TARGET)/release/bench_filter.kept.wasm $(CALLBACKS_bench-filter)
-	@wasm-opt $(WASM_OPT_FLAGS) target/$(WASM_TARGET)/release/bench_filter.kept.wasm -o $(DIST)/bench_filter.wasm
+	@$(call optimize,target/$(WASM_TARGET)/release,bench_filter,$(CALLBACKS_bench-filter))
 	cargo run --profile bench -p bench
 
 clean:

@@ -276,10 +276,10 @@ pub fn baseline_setups(upstream_port: u16, bao_port: u16, jwks: &Value) -> Vec<S
     ]
 }
 
-/// Everything that runs during the bench.
 /// A readiness request: (target, headers).
 type Probe = (String, Vec<(&'static str, String)>);
 
+/// Everything that runs during the bench.
 pub struct Stack {
     pub dir: TempDir,
     pub upstream: Envoy,

@@ -18,12 +18,16 @@ pub fn request_headers() -> Vec<(String, Vec<u8>)> {
 /// valid UTF-8 and already lower case (the usual case: Envoy lower-cases
 /// names); invalid UTF-8 bytes become U+FFFD instead of failing the request.
 pub fn request_headers_text() -> Vec<(String, String)> {
-    request_headers().into_iter().map(into_text).collect()
+    map_text(MapType::HttpRequestHeaders)
 }
 
 /// Every response header, as [`request_headers_text`] reads the request's.
 pub fn response_headers_text() -> Vec<(String, String)> {
-    hostcalls::get_map_bytes(MapType::HttpResponseHeaders)
+    map_text(MapType::HttpResponseHeaders)
+}
+
+fn map_text(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map_bytes(map)
         .unwrap_or_default()
         .into_iter()
         .map(into_text)

@@ -281,6 +281,8 @@ pub struct Injector {
     pub csrf: CsrfPolicy,
     pub vault: Option<VaultConfig>,
     pub oauth2_clients: Vec<OAuth2Client>,
+    /// Whether any backend looks at the verified identity.
+    pub(crate) reads_identity: bool,
 }
 
 /// Alias kept for symmetry with the other plugins' `*Config` names.
@@ -377,7 +379,13 @@ impl InjectorConfigDto {
             )
             .with_hint("list the app's own origin in cors.allowed_origins, or set csrf.require_origin to false"));
         }
+        // Claim rules and per-user Vault need `require_user` (checked above);
+        // the per-user clause keeps this true should that rule ever loosen.
+        let reads_identity = backends
+            .iter()
+            .any(|b| b.require_user || matches!(b.credential, CredentialSpec::VaultPerUser(_)));
         Ok(Injector {
+            reads_identity,
             backends,
             routes: table,
             cors,

@@ -205,14 +205,11 @@ pub enum Decision {
 const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS", "TRACE"];
 
 impl Injector {
-    /// Whether any backend looks at the verified identity. Claim rules and
-    /// per-user Vault need `require_user` (checked at configure time); the
-    /// second test keeps this true should that rule ever loosen. When none
-    /// does, the filter skips the property read that finds it.
+    /// Whether any backend looks at the verified identity (decided when the
+    /// configuration is compiled). When none does, the filter skips the
+    /// property read that finds it.
     pub fn reads_identity(&self) -> bool {
-        self.backends
-            .iter()
-            .any(|b| b.require_user || matches!(b.credential, CredentialSpec::VaultPerUser(_)))
+        self.reads_identity
     }
 
     /// Decides one request. `source` provides Vault and OAuth2 credentials.
