@@ -12,7 +12,7 @@ WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers --enable-bulk-memory --ena
                   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help setup build oci push run stop lint unit wasm-unit e2e test bench clean soak fuzz fuzz-smoke
+.PHONY: help setup build oci push run stop lint unit wasm-unit e2e test bench bench-filter bench-vm clean soak fuzz fuzz-smoke
 
 help:
 	@echo "make run    - build the plugins and start the local stack (Envoy + IdP + OpenBao + upstreams) with a walk-through"
@@ -23,6 +23,7 @@ help:
 	@echo "make push REGISTRY=registry.example.com [INSECURE=1]  - push them (ORAS SDK), digests unchanged"
 	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS (default 10) each; fails on any crash"
 	@echo "make bench  - plugins vs. Envoy native filters -> bench/results.md (BENCH_SECONDS, BENCH_ROUNDS, BENCH_TOKENS)"
+	@echo "make bench-vm - in-VM cost of each plugin's per-request policy call, without Envoy (V8 via Node)"
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -113,10 +114,27 @@ test: lint unit wasm-unit e2e fuzz-smoke
 
 # A benchmark, not a test: never part of `make test`. Builds the plugins and the do-nothing baseline
 # filter, then runs bench/ (optimized: it signs 30,000 tokens). Shorter: BENCH_SECONDS=2 BENCH_ROUNDS=2.
-bench: build
+bench: bench-filter
+	cargo run --profile bench -p bench
+
+# The do-nothing wasm filter (and the floors' host I/O): the baseline of `make bench` and `make bench-vm`.
+bench-filter: build
 	@cargo build --release --target $(WASM_TARGET) -p bench-filter
 	@$(call optimize,target/$(WASM_TARGET)/release,bench_filter,$(CALLBACKS_bench-filter))
-	cargo run --profile bench -p bench
+
+# The wasm side alone, in V8 (the engine Envoy embeds) under Node, without Envoy's native half of the
+# hostcalls and without the machine's noise in `make bench`: (1) the built modules, driven per request by
+# a minimal proxy-wasm host (bench/vm_host.mjs; BENCH_BASELINE=1 adds dist/baseline/'s plugins), then
+# (2) each plugin's per-request policy call (policies/examples/vm_micro.rs, built with that plugin's profile).
+bench-vm: bench-filter
+	@cargo build -q --release --target $(WASM_TARGET) -p policies --example vm_micro
+	@cargo build -q --profile wasm-small --target $(WASM_TARGET) -p policies --example vm_micro
+	@node --no-warnings bench/vm_host.mjs $(DIST) $(if $(filter 1,$(BENCH_BASELINE)),$(DIST)/baseline)
+	@echo
+	@echo "| plugin | policy call per request (make bench's configuration) | ns per call, best of 15 x 10,000 |"
+	@echo "|---|---|---:|"
+	@node --no-warnings bench/vm_micro.mjs target/$(WASM_TARGET)/release/examples/vm_micro.wasm $(SPEED_FILTERS)
+	@node --no-warnings bench/vm_micro.mjs target/$(WASM_TARGET)/wasm-small/examples/vm_micro.wasm $(SIZE_FILTERS)
 
 clean:
 	cargo clean

@@ -74,6 +74,8 @@ pub const PRICED_HOSTCALLS: &[(&str, &str)] = &[
     ("price-header", "header"),
     ("price-publish", "publish"),
     ("price-property", "property"),
+    // Not a hostcall: one round of module work, to compare with its price in V8 under Node (`make bench-vm`).
+    ("price-compute", "compute"),
 ];
 pub const PRICE_CALLS: u32 = 64;
 
@@ -494,7 +496,12 @@ const JWT_CHECKS: &[&str] = &[
     "http.ingress.jwt_authn.jwt_cache_hit",
     "http.ingress.jwt_authn.jwt_cache_miss",
 ];
-const STICKY_CHECKS: &[&str] = &["wasmcustom.sticky_session.cookie_valid"];
+// The response counters show the steady state measured: `kept` (no new cookie), not `renewed`.
+const STICKY_CHECKS: &[&str] = &[
+    "wasmcustom.sticky_session.cookie_valid",
+    "wasmcustom.sticky_session.response_kept",
+    "wasmcustom.sticky_session.response_renewed",
+];
 const INJECT_CHECKS: &[&str] = &["wasmcustom.credential_injector.allowed"];
 const NATIVE_INJECT_CHECKS: &[&str] = &["http.ingress.credential_injector.injected"];
 

@@ -428,7 +428,9 @@ fn hostcall_prices(rows: &[Row]) -> String {
     let mut out = format!(
         "### Price of one hostcall\n\n`bench-filter` making {n} calls of one hostcall per request; \
          price = (its CPU/request − the do-nothing filter's) / {n}: what removing one such call from a \
-         plugin's request path saves.\n\n| hostcall | µs per call |\n|---|---:|\n",
+         plugin's request path saves. `compute` is no hostcall but a unit of module work (16 times a \
+         small string copied and hashed): `make bench-vm` prices the same round in V8 under Node, so the two \
+         tell how much dearer the module's own code is inside Envoy.\n\n| hostcall | µs per call |\n|---|---:|\n",
         n = PRICE_CALLS
     );
     for (_, call) in PRICED_HOSTCALLS {

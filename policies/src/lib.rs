@@ -18,5 +18,6 @@ pub mod oidc;
 pub mod refresh;
 pub mod routes;
 pub mod secret;
+pub mod secret_keyed_cache;
 pub mod sticky;
 pub mod vault;

@@ -3,6 +3,7 @@
 
 use crate::per_user;
 use crate::root::Shared;
+use mesh_host::header_map::HeaderMap;
 use mesh_host::reply::LocalReply;
 use mesh_host::{clock, headers, properties};
 use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
@@ -83,7 +84,7 @@ impl Request {
         &mut self,
         shared: &Shared,
         decision: Decision,
-        present: Option<&[(String, String)]>,
+        present: Option<&HeaderMap>,
         body_seen: u64,
     ) -> Action {
         match decision {
@@ -147,7 +148,7 @@ impl Request {
         &mut self,
         shared: &Shared,
         a: Allow,
-        present: Option<&[(String, String)]>,
+        present: Option<&HeaderMap>,
         body_seen: u64,
     ) -> Action {
         if a.max_body_bytes.is_some_and(|max| body_seen > max) {
@@ -470,13 +471,9 @@ impl HttpContext for Request {
             return Action::Pause;
         };
         // Read as bytes: the SDK's text getter traps on a non-UTF-8 value a client can send.
-        let all = headers::request_headers_text();
-        let find = |n: &str| {
-            all.iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or_default()
-        };
+        let all = HeaderMap::request();
+        let pairs = all.pairs();
+        let find = |n: &str| pairs.iter().find(|(k, _)| *k == n).map_or("", |(_, v)| *v);
         let method = find(":method");
         let (path, query) = split_path_and_query(find(":path"));
         // One property read fewer per request when no backend looks at the user.
@@ -486,7 +483,7 @@ impl HttpContext for Request {
             None
         };
         // Pseudo-headers are not request headers for the policy.
-        let plain = headers::without_pseudo(&all);
+        let plain = headers::without_pseudo(&pairs);
         let input = RequestInput {
             method,
             path,
@@ -556,8 +553,8 @@ impl HttpContext for Request {
         else {
             return Action::Continue;
         };
-        let all = headers::response_headers_text();
-        let echoed = echoed_response_headers(&all, injected, echo_fields);
+        let all = HeaderMap::response();
+        let echoed = echoed_response_headers(&all.pairs(), injected, echo_fields);
         if !echoed.is_empty() {
             if let Some(s) = &self.shared {
                 s.metrics.echo_stripped.inc();

@@ -5,6 +5,7 @@
 
 pub mod callout;
 pub mod clock;
+pub mod header_map;
 pub mod headers;
 pub mod metrics;
 pub mod plugin;

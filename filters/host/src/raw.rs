@@ -77,6 +77,11 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
+    fn proxy_get_header_map_pairs(
+        map_type: u32,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_call_foreign_function(
         function_name_data: *const u8,
@@ -131,6 +136,9 @@ mod native {
         10
     }
     pub unsafe fn proxy_get_log_level(_: *mut u32) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_get_header_map_pairs(_: u32, _: *mut *mut u8, _: *mut usize) -> u32 {
         10
     }
     pub unsafe fn proxy_call_foreign_function(
@@ -205,6 +213,22 @@ pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
     // SAFETY: pointers refer to live locals.
     let code =
         unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
+    match HostStatus::from_code(code) {
+        // SAFETY: on Ok the host handed us `data`/`size` from our allocator.
+        Ok(()) => Ok(unsafe { take_host_buffer(data, size) }),
+        Err(HostStatus::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A header map (request/response headers: the ABI's `MapType` numbers) in
+/// the host's serialization, unparsed: see `headers::HeaderMap`. Ok(None)
+/// when the host has none.
+pub fn get_header_map_bytes(map_type: u32) -> Result<Option<Vec<u8>>, HostStatus> {
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: pointers refer to live locals.
+    let code = unsafe { proxy_get_header_map_pairs(map_type, &mut data, &mut size) };
     match HostStatus::from_code(code) {
         // SAFETY: on Ok the host handed us `data`/`size` from our allocator.
         Ok(()) => Ok(unsafe { take_host_buffer(data, size) }),

@@ -3,6 +3,7 @@
 //! for one (rate-limited) key fetch, then is decided again.
 
 use crate::root::{self, Shared};
+use mesh_host::header_map::HeaderMap;
 use mesh_host::random::HostRandom;
 use mesh_host::reply::LocalReply;
 use mesh_host::{clock, headers, properties};
@@ -19,9 +20,7 @@ pub struct Request {
     context_id: u32,
     shared: Option<Rc<Shared>>,
     /// Read once in `on_http_request_headers`; kept for the re-decision after a key fetch.
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
+    headers: HeaderMap,
     /// A key fetch this request waits for: (token, provider, step).
     waiting: Option<(u32, usize, FetchStep)>,
     /// Keys were already re-read from shared data for this request.
@@ -34,9 +33,7 @@ impl Request {
         Self {
             context_id,
             shared,
-            method: String::new(),
-            path: String::new(),
-            headers: Vec::new(),
+            headers: HeaderMap::default(),
             waiting: None,
             synced: false,
             rng: HostRandom,
@@ -62,10 +59,11 @@ impl Request {
                 now,
                 stale_used: Cell::new(false),
             };
+            let pairs = self.headers.pairs();
             let facts = RequestFacts {
-                method: &self.method,
-                path: &self.path,
-                headers: &self.headers,
+                method: first(&pairs, ":method"),
+                path: first(&pairs, ":path"),
+                headers: &pairs,
             };
             let mut cache = shared.cache.borrow_mut();
             let host = HostVerifier {
@@ -124,8 +122,8 @@ impl Request {
                 log::debug!(
                     "oidc-auth[{}]: denied {} {}: {}",
                     self.context_id,
-                    self.method,
-                    path_only(&self.path),
+                    self.headers.values(":method").next().unwrap_or_default(),
+                    path_only(self.headers.values(":path").next().unwrap_or_default()),
                     denial.reason()
                 );
                 let mut reply = LocalReply::new(denial.status(), denial.reason(), denial.message());
@@ -228,25 +226,15 @@ impl Context for Request {
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         // Read as bytes: the SDK's text getter traps on a non-UTF-8 value a client can send.
-        let headers: Vec<(String, String)> = headers::request_headers()
-            .into_iter()
-            .map(|(n, v)| (n, text(v)))
-            .collect();
-        self.method = header(&headers, ":method").unwrap_or_default().to_string();
-        self.path = header(&headers, ":path").unwrap_or_default().to_string();
-        self.headers = headers;
+        self.headers = HeaderMap::request();
         self.decide_and_apply(true)
     }
 }
 
-/// The value as text without a copy when it is valid UTF-8 (the usual case).
-fn text(value: Vec<u8>) -> String {
-    String::from_utf8(value).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
+/// The first value of header `name`, or "".
+fn first<'h>(pairs: &[(&'h str, &'h str)], name: &str) -> &'h str {
+    pairs
         .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .find(|(n, _)| *n == name)
+        .map_or("", |(_, v)| *v)
 }

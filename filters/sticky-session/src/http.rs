@@ -1,6 +1,7 @@
 //! Per-request adapter: read inputs once, apply the policy's decisions.
 
 use crate::counters::Counters;
+use mesh_host::header_map::HeaderMap;
 use mesh_host::headers;
 use mesh_host::properties::{published, string, upstream_address};
 use mesh_host::random::HostRandom;
@@ -63,14 +64,13 @@ impl HttpContext for StickyHttp {
             .send();
             return Action::Pause;
         };
-        let all = headers::request_headers();
-        let cookies: Vec<_> = headers::values_of(&all, "cookie").collect();
-        let cookie_headers: Vec<&str> = cookies.iter().map(|c| c.as_ref()).collect();
-        let path = headers::values_of(&all, ":path").next().unwrap_or_default();
+        let all = HeaderMap::request();
+        let cookie_headers: Vec<&str> = all.values("cookie").collect();
+        let path = all.values(":path").next().unwrap_or_default();
         let subject = verified_subject();
         let decision = policy.on_request(&RequestInput {
             cookie_headers: &cookie_headers,
-            path: &path,
+            path,
             subject: subject.as_deref(),
             now: mesh_host::clock::now(),
         });

@@ -21,7 +21,7 @@ pub struct RequestInput<'a> {
     pub path: &'a str,
     pub query: Option<&'a str>,
     /// Request headers with lower-case names, in order.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(&'a str, &'a str)],
     /// What oidc-auth published for this request, if anything.
     pub identity: Option<&'a VerifiedIdentity>,
     pub now: Now,
@@ -31,12 +31,12 @@ impl RequestInput<'_> {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 
     fn count(&self, name: &str) -> usize {
-        self.headers.iter().filter(|(n, _)| n == name).count()
+        self.headers.iter().filter(|(n, _)| *n == name).count()
     }
 
     /// A header that must appear at most once; a repeated one reads as

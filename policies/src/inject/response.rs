@@ -12,7 +12,7 @@ const MIN_FIELD_LEN: usize = 8;
 /// contains the injected header value or one of the credential's field
 /// values (of at least 8 characters). The filter removes them.
 pub fn echoed_response_headers(
-    headers: &[(String, String)],
+    headers: &[(&str, &str)],
     injected: &Secret,
     fields: &[Secret],
 ) -> Vec<String> {

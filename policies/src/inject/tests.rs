@@ -135,11 +135,8 @@ fn identity(roles: &[&str], expires_at: u64) -> VerifiedIdentity {
     }
 }
 
-fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn headers<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    pairs.to_vec()
 }
 
 fn decide_with(
@@ -685,10 +682,11 @@ fn basic_auth_from_vault_dynamic_credentials_and_oauth2_tokens() {
 fn response_headers_echoing_the_credential_are_found() {
     let injected = Secret::new(format!("Bearer {KEY}"));
     let fields = vec![Secret::new(KEY), Secret::new("svc")];
+    let (bearer, echo) = (format!("Bearer {KEY}"), format!("key={KEY};"));
     let hs = headers(&[
         ("content-type", "application/json"),
-        ("X-Debug-Auth", &format!("Bearer {KEY}")),
-        ("x-echo", &format!("key={KEY};")),
+        ("X-Debug-Auth", &bearer),
+        ("x-echo", &echo),
         ("x-user", "svc"),
         ("x-Echo", "again"),
     ]);

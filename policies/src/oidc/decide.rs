@@ -21,15 +21,15 @@ pub struct RequestFacts<'a> {
     pub method: &'a str,
     /// The `:path` header: path and query.
     pub path: &'a str,
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(&'a str, &'a str)],
 }
 
 impl RequestFacts<'_> {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
     }
 }
 

@@ -85,11 +85,8 @@ impl KeyLookup for Keys<'_> {
     }
 }
 
-fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+fn headers<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    pairs.to_vec()
 }
 
 fn decide_at(p: &OidcPolicy, method: &str, path: &str, hs: &[(&str, &str)], now: u64) -> Verdict {

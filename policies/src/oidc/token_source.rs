@@ -93,7 +93,7 @@ impl TokenSource {
 
 /// The request data token extraction looks at (headers lower-case).
 pub struct RequestTokens<'a> {
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [(&'a str, &'a str)],
     pub query: Option<&'a str>,
 }
 
@@ -157,7 +157,7 @@ fn values_from(
             }
         }
         TokenSource::Cookie(cookie) => {
-            for (_, header) in req.headers.iter().filter(|(n, _)| n == "cookie") {
+            for (_, header) in req.headers.iter().filter(|(n, _)| *n == "cookie") {
                 for pair in header.split(';') {
                     if let Some((k, v)) = pair.trim().split_once('=') {
                         if k.trim() == cookie && !v.trim().is_empty() {
@@ -212,11 +212,8 @@ mod tests {
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+    fn h<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        pairs.to_vec()
     }
 
     fn sources() -> Vec<TokenSource> {
@@ -229,7 +226,7 @@ mod tests {
 
     #[test]
     fn token_is_found_in_each_configured_place() {
-        type Case = (Vec<(String, String)>, Option<&'static str>);
+        type Case = (Vec<(&'static str, &'static str)>, Option<&'static str>);
         let cases: Vec<Case> = vec![
             (h(&[("authorization", "Bearer abc")]), None),
             (h(&[("authorization", "bearer abc")]), None),

@@ -6,6 +6,7 @@
 
 use super::endpoint::PinMode;
 use super::keys::{CookieKey, KeyRing, KEY_LEN};
+use super::opened::OpenedCookies;
 use super::routes::{RouteRule, SessionSettings};
 use super::set_cookie::{CookieAttributes, SameSite};
 use crate::config::{join_path, parse_duration_ms, parse_json, ConfigError};
@@ -47,7 +48,13 @@ pub struct StickyConfig {
     /// prefix wins; unmatched paths use the top-level settings.
     #[serde(default)]
     pub routes: Vec<RouteDto>,
+    /// Cookies opened once per VM and remembered until they expire (0: off).
+    #[serde(default = "default_opened_cookie_cache_entries")]
+    pub opened_cookie_cache_entries: usize,
 }
+
+/// Most memo entries per VM: ~250 bytes each, so at most ~25 MB per VM.
+pub const MAX_OPENED_COOKIE_CACHE_ENTRIES: usize = 100_000;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -232,6 +239,9 @@ impl CookieOverrideDto {
     }
 }
 
+fn default_opened_cookie_cache_entries() -> usize {
+    1024
+}
 fn default_pin_header() -> String {
     "x-sticky-endpoint".into()
 }
@@ -275,6 +285,8 @@ pub struct StickyPolicy {
     /// client copies of all of them are stripped on every request.
     pub(crate) hash_headers: Vec<String>,
     pub(crate) routes: Vec<RouteRule>,
+    /// Cookies already opened in this VM (a memo: see `opened.rs`).
+    pub(crate) opened: OpenedCookies,
 }
 
 impl StickyPolicy {
@@ -317,6 +329,15 @@ impl StickyConfig {
     /// Validates every field and resolves the keys through `env`.
     pub fn compile(self, env: EnvResolver<'_>) -> Result<StickyPolicy, ConfigError> {
         let pin_header = header_name("pin_header", &self.pin_header)?;
+        if self.opened_cookie_cache_entries > MAX_OPENED_COOKIE_CACHE_ENTRIES {
+            return Err(ConfigError::new(
+                "opened_cookie_cache_entries",
+                format!("must be at most {MAX_OPENED_COOKIE_CACHE_ENTRIES}"),
+            )
+            .with_hint(
+                "each entry holds one cookie (~250 bytes) in every VM; 0 turns the memo off",
+            ));
+        }
         let default = compile_session("cookie", self.cookie.clone(), self.mode, self.bind_subject)?;
         let keys = compile_keys(self.keys, env)?;
         let hash_key = self
@@ -346,6 +367,7 @@ impl StickyConfig {
             hash_key,
             hash_headers,
             routes,
+            opened: OpenedCookies::new(self.opened_cookie_cache_entries),
         })
     }
 }

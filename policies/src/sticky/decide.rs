@@ -1,10 +1,11 @@
 //! The two decisions the filter applies: which headers to strip and set on
 //! the request, and which cookie (if any) to set on the response.
 
-use super::codec::{open, seal, Claims, Pin, NONCE_LEN};
+use super::codec::{seal, Claims, Pin, NONCE_LEN};
 use super::config::{HashKeyPolicy, StickyPolicy};
 use super::cookie_header::cookie_values;
 use super::endpoint::Endpoint;
+use super::opened::CookieToOpen;
 use super::rejection::CookieRejection;
 use super::routes::{rule_for, SessionSettings};
 use crate::env::{Now, Random};
@@ -146,10 +147,19 @@ impl StickyPolicy {
         let now = input.now.unix_secs();
         let mut first_rejection = None;
         let name = &session.cookie.name;
+        let mut pin_header_value = None;
         for value in cookie_values(input.cookie_headers, name) {
-            match open(&self.keys, name, value, input.subject, now) {
-                Ok(pin) => {
-                    decision.pin = Some(pin);
+            let cookie = CookieToOpen {
+                cookie_name: name,
+                value,
+                subject: input.subject,
+                now_secs: now,
+                mode: session.mode,
+            };
+            match self.opened.open(&self.keys, &cookie) {
+                Ok(opened) => {
+                    decision.pin = Some(opened.pin);
+                    pin_header_value = Some(opened.header_value);
                     break;
                 }
                 Err(reason) => {
@@ -162,11 +172,8 @@ impl StickyPolicy {
             (None, Some(reason)) => CookieStatus::Rejected(reason),
             (None, None) => CookieStatus::Absent,
         };
-        if let Some(pin) = &decision.pin {
-            decision.set_headers.push((
-                self.pin_header.clone(),
-                pin.endpoint.pin_header_value(session.mode),
-            ));
+        if let Some(value) = pin_header_value {
+            decision.set_headers.push((self.pin_header.clone(), value));
         } else if let Some(header) = self
             .hash_key(route)
             .and_then(|h| self.hash_key_header(h, input))

@@ -17,6 +17,7 @@ mod decide;
 mod endpoint;
 mod keys;
 pub mod metrics;
+mod opened;
 mod rejection;
 mod routes;
 mod set_cookie;
@@ -24,7 +25,7 @@ mod set_cookie;
 pub use codec::{Pin, SealError, MAX_COOKIE_VALUE_LEN, NONCE_LEN};
 pub use config::{
     load, CookieDto, EnvResolver, HashKeyDto, HashKeyOverrideDto, KeyDto, ModeDto, RouteDto,
-    StickyConfig, StickyPolicy,
+    StickyConfig, StickyPolicy, MAX_OPENED_COOKIE_CACHE_ENTRIES,
 };
 pub use cookie_header::{cookie_values, MAX_CANDIDATES};
 pub use decide::{

@@ -87,11 +87,8 @@ fn identity(sub: &str) -> VerifiedIdentity {
     }
 }
 
-fn hs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn hs<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    pairs.to_vec()
 }
 
 struct NoSource;
@@ -433,10 +430,7 @@ fn only_the_verified_users_bearer_token_is_used_to_log_in() {
         ),
     ];
     for (i, (headers, want)) in cases.into_iter().enumerate() {
-        let headers: Vec<(String, String)> = headers
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let request = RequestTokens {
             headers: &headers,
             query: None,

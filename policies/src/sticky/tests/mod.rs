@@ -4,6 +4,7 @@
 mod codec;
 mod config;
 mod decide;
+mod opened;
 mod route_hash_key;
 mod routes;
 
