@@ -9,7 +9,6 @@
 use libfuzzer_sys::fuzz_target;
 use policies::env::{Now, SeededRandom};
 use policies::sticky::{load, RequestInput, ResponseInput, StickyPolicy};
-use std::sync::OnceLock;
 
 const CONFIG: &str = r#"{
   "mode": "override-host",
@@ -29,37 +28,43 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
-fn setup() -> Option<&'static (StickyPolicy, String)> {
-    static SETUP: OnceLock<Option<(StickyPolicy, String)>> = OnceLock::new();
-    SETUP
-        .get_or_init(|| {
-            let policy = load(CONFIG.as_bytes(), &env).ok()?;
-            let request = policy.on_request(&RequestInput {
-                cookie_headers: &[],
-                path: "/app",
-                subject: Some("alice"),
-                now: Now::from_unix_secs(T0),
-            });
-            let response = policy.on_response(ResponseInput {
-                upstream_address: Some("127.0.0.1:8081"),
-                served_by_upstream: &|| true,
-                request: &request,
-                subject: Some("alice"),
-                now: Now::from_unix_secs(T0),
-                rng: &mut SeededRandom(1),
-            });
-            let set_cookie = response.set_cookie?.expose().to_string();
-            let pair = set_cookie.split(';').next()?;
-            let value = pair.split_once('=')?.1.to_string();
-            Some((policy, value))
-        })
-        .as_ref()
+thread_local! {
+    // One policy for the whole run, like a VM: its memo of opened cookies
+    // carries over from input to input and must never change a decision.
+    static SETUP: Option<(StickyPolicy, String)> = setup();
+}
+
+fn setup() -> Option<(StickyPolicy, String)> {
+    let policy = load(CONFIG.as_bytes(), &env).ok()?;
+    let request = policy.on_request(&RequestInput {
+        cookie_headers: &[],
+        path: "/app",
+        subject: Some("alice"),
+        now: Now::from_unix_secs(T0),
+    });
+    let response = policy.on_response(ResponseInput {
+        upstream_address: Some("127.0.0.1:8081"),
+        served_by_upstream: &|| true,
+        request: &request,
+        subject: Some("alice"),
+        now: Now::from_unix_secs(T0),
+        rng: &mut SeededRandom(1),
+    });
+    let set_cookie = response.set_cookie?.expose().to_string();
+    let pair = set_cookie.split(';').next()?;
+    let value = pair.split_once('=')?.1.to_string();
+    Some((policy, value))
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((policy, valid)) = setup() else {
-        return;
-    };
+    SETUP.with(|setup| {
+        if let Some((policy, valid)) = setup {
+            run(policy, valid, data);
+        }
+    });
+});
+
+fn run(policy: &StickyPolicy, valid: &str, data: &[u8]) {
     let [flags, rest @ ..] = data else {
         return;
     };
@@ -86,13 +91,15 @@ fuzz_target!(|data: &[u8]| {
         subject,
         now,
     });
-    // A pin from a cookie bound to alice is never honoured for anyone else.
-    if request.pin.is_some() {
+    // A pin from a cookie bound to alice is never honoured for anyone else,
+    // nor once it has expired (remembered or not).
+    if let Some(pin) = request.pin {
         assert_eq!(
             subject,
             Some("alice"),
             "a bound cookie pinned another subject"
         );
+        assert!(pin.expires_at > now.unix_secs(), "an expired cookie pinned");
     }
     // Bit 3: the answer was a local reply (the endpoint failed).
     let served = flags & 0x08 == 0;
@@ -111,4 +118,4 @@ fuzz_target!(|data: &[u8]| {
             "a cookie was set for a local reply"
         );
     }
-});
+}

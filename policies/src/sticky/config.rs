@@ -53,7 +53,7 @@ pub struct StickyConfig {
     pub opened_cookie_cache_entries: usize,
 }
 
-/// Most memo entries per VM: ~250 bytes each, so at most ~25 MB per VM.
+/// Most memo entries per VM: ~350 bytes each (the cookie value, its pin, the pin header), so at most ~35 MB per VM.
 pub const MAX_OPENED_COOKIE_CACHE_ENTRIES: usize = 100_000;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -335,7 +335,7 @@ impl StickyConfig {
                 format!("must be at most {MAX_OPENED_COOKIE_CACHE_ENTRIES}"),
             )
             .with_hint(
-                "each entry holds one cookie (~250 bytes) in every VM; 0 turns the memo off",
+                "each entry holds one cookie (~350 bytes) in every VM; 0 turns the memo off",
             ));
         }
         let default = compile_session("cookie", self.cookie.clone(), self.mode, self.bind_subject)?;
