@@ -194,6 +194,14 @@ fn sticky(raw: &[u8]) -> String {
         "bound to the verified subject: {}",
         if c.bind_subject { "yes" } else { "no" }
     );
+    let _ = writeln!(
+        out,
+        "opened cookies remembered per VM: {}",
+        match c.opened_cookie_cache_entries {
+            0 => "none (every cookie is opened on every request)".to_string(),
+            n => format!("up to {n}, each until it expires"),
+        }
+    );
     if let Some(h) = &c.hash_key {
         let _ = writeln!(out, "ring-hash header: {}", hash_key(h));
     }

@@ -160,6 +160,7 @@ fn explain_describes_rules_keys_and_credential_sources_without_values() {
         (&["explain", "sticky-session"], STICKY_OK, &[
             "mode: stateful-session", "cookie: __Host-sticky Path=/ Max-Age=8h", "k1 from env STICKY_KEY",
             "bound to the verified subject: yes", "STICKY_KEY: not given, value not checked",
+            "opened cookies remembered per VM: up to 1024, each until it expires",
         ]),
         (&["explain", "sticky-session"], STICKY_ROUTE_HASH, &[
             "ring-hash header: x-sticky-hash (from identity: true, session cookie: sid)",
