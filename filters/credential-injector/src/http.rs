@@ -473,9 +473,8 @@ impl HttpContext for Request {
         // Read as bytes: the SDK's text getter traps on a non-UTF-8 value a client can send.
         let all = HeaderMap::request();
         let pairs = all.pairs();
-        let find = |n: &str| pairs.iter().find(|(k, _)| *k == n).map_or("", |(_, v)| *v);
-        let method = find(":method");
-        let (path, query) = split_path_and_query(find(":path"));
+        let method = all.first(":method");
+        let (path, query) = split_path_and_query(all.first(":path"));
         // One property read fewer per request when no backend looks at the user.
         let identity = if shared.injector.reads_identity() {
             properties::published(IDENTITY_PROPERTY).and_then(|b| VerifiedIdentity::from_bytes(&b))

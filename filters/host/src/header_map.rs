@@ -108,6 +108,11 @@ impl HeaderMap {
         self.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
     }
 
+    /// The first value of header `name` (lower case), or "".
+    pub fn first(&self, name: &str) -> &str {
+        self.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
+    }
+
     /// Whether the map has header `name`, in any case.
     pub fn has(&self, name: &str) -> bool {
         self.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -158,6 +163,7 @@ mod tests {
             ]
         );
         assert_eq!(map.values("cookie").collect::<Vec<_>>(), ["a=1", "b=2"]);
+        assert_eq!((map.first("cookie"), map.first("host")), ("a=1", ""));
         assert!(map.has("X-Empty") && !map.has("host"));
     }
 

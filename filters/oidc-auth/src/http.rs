@@ -61,8 +61,8 @@ impl Request {
             };
             let pairs = self.headers.pairs();
             let facts = RequestFacts {
-                method: first(&pairs, ":method"),
-                path: first(&pairs, ":path"),
+                method: self.headers.first(":method"),
+                path: self.headers.first(":path"),
                 headers: &pairs,
             };
             let mut cache = shared.cache.borrow_mut();
@@ -122,8 +122,8 @@ impl Request {
                 log::debug!(
                     "oidc-auth[{}]: denied {} {}: {}",
                     self.context_id,
-                    self.headers.values(":method").next().unwrap_or_default(),
-                    path_only(self.headers.values(":path").next().unwrap_or_default()),
+                    self.headers.first(":method"),
+                    path_only(self.headers.first(":path")),
                     denial.reason()
                 );
                 let mut reply = LocalReply::new(denial.status(), denial.reason(), denial.message());
@@ -229,12 +229,4 @@ impl HttpContext for Request {
         self.headers = HeaderMap::request();
         self.decide_and_apply(true)
     }
-}
-
-/// The first value of header `name`, or "".
-fn first<'h>(pairs: &[(&'h str, &'h str)], name: &str) -> &'h str {
-    pairs
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map_or("", |(_, v)| *v)
 }

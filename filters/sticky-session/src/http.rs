@@ -66,7 +66,7 @@ impl HttpContext for StickyHttp {
         };
         let all = HeaderMap::request();
         let cookie_headers: Vec<&str> = all.values("cookie").collect();
-        let path = all.values(":path").next().unwrap_or_default();
+        let path = all.first(":path");
         let subject = verified_subject();
         let decision = policy.on_request(&RequestInput {
             cookie_headers: &cookie_headers,
