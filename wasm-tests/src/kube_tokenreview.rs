@@ -81,7 +81,7 @@ impl KubeTokenReview {
             .arg("--tls-cert")
             .arg(&cert);
         let mut process = Process::spawn("kube-tokenreview", cmd, &dir.join("tokenreview.log"))?;
-        process.wait_ready("listening", Duration::from_secs(15), || {
+        process.wait_ready("listening", Duration::from_secs(30), || {
             tokens_path.exists() && http::tcp_accepts(port)
         })?;
         let tokens: Value = serde_json::from_str(&std::fs::read_to_string(&tokens_path)?)

@@ -67,7 +67,7 @@ impl OpenBao {
         let addr = format!("127.0.0.1:{port}");
         let log_path = process.log_path().to_path_buf();
         // Dev mode prints its unseal key once it is unsealed.
-        process.wait_ready("unsealed", Duration::from_secs(20), || {
+        process.wait_ready("unsealed", Duration::from_secs(45), || {
             http::get(&addr, "/v1/sys/health").is_ok_and(|r| r.status == 200)
                 && std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Unseal Key: "))
         })?;

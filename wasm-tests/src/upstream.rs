@@ -32,7 +32,7 @@ impl Upstream {
         let mut process =
             Process::spawn(&format!("upstream {id}"), cmd, &dir.join("upstream.log"))?;
         let addr = format!("127.0.0.1:{port}");
-        process.wait_ready("healthy", Duration::from_secs(15), || {
+        process.wait_ready("healthy", Duration::from_secs(30), || {
             http::get(&addr, "/healthz").is_ok_and(|r| r.status == 200)
         })?;
         Ok(Upstream {

@@ -71,6 +71,8 @@ function loadKeys() {
 }
 
 const keys = loadKeys();
+// A start-up stall then shows in the log as before or after the keys.
+console.log(`idp keys ready ${Math.round(process.uptime() * 1000)} ms after start`);
 
 // Per-token overrides for test tokens, applied by the JWT customizer (claims and header).
 const overrides = new WeakMap();
