@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use policies::env::{Now, SeededRandom};
-use policies::sticky::{load, RequestInput, ResponseInput, StickyPolicy};
+use policies::sticky::{load, RequestInput, ResponseInput, StickyPolicy, Subject};
 
 const CONFIG: &str = r#"{
   "mode": "override-host",
@@ -39,14 +39,14 @@ fn setup() -> Option<(StickyPolicy, String)> {
     let request = policy.on_request(&RequestInput {
         cookie_headers: &[],
         path: "/app",
-        subject: Some("alice"),
+        subject: &Subject::known(Some("alice")),
         now: Now::from_unix_secs(T0),
     });
     let response = policy.on_response(ResponseInput {
         upstream_address: Some("127.0.0.1:8081"),
         served_by_upstream: &|| true,
         request: &request,
-        subject: Some("alice"),
+        subject: &Subject::known(Some("alice")),
         now: Now::from_unix_secs(T0),
         rng: &mut SeededRandom(1),
     });
@@ -85,10 +85,11 @@ fn run(policy: &StickyPolicy, valid: &str, data: &[u8]) {
         "/static/x"
     };
     let now = Now::from_unix_secs(T0 + u64::from(flags >> 5) * 300);
+    let known = Subject::known(subject);
     let request = policy.on_request(&RequestInput {
         cookie_headers: &lines,
         path,
-        subject,
+        subject: &known,
         now,
     });
     // A pin from a cookie bound to alice is never honoured for anyone else,
@@ -107,7 +108,7 @@ fn run(policy: &StickyPolicy, valid: &str, data: &[u8]) {
         upstream_address: upstream,
         served_by_upstream: &|| served,
         request: &request,
-        subject,
+        subject: &known,
         now,
         rng: &mut SeededRandom(u64::from(*flags)),
     });

@@ -63,14 +63,14 @@ fn sticky_kept() -> Result<f64, String> {
     let first = policy.on_request(&sticky::RequestInput {
         cookie_headers: &[],
         path: "/",
-        subject: None,
+        subject: &sticky::Subject::known(None),
         now,
     });
     let issued = policy.on_response(ResponseInput {
         upstream_address: Some(upstream),
         served_by_upstream: &|| true,
         request: &first,
-        subject: None,
+        subject: &sticky::Subject::known(None),
         now,
         rng: &mut rng,
     });
@@ -87,14 +87,14 @@ fn sticky_kept() -> Result<f64, String> {
         let decision = policy.on_request(&sticky::RequestInput {
             cookie_headers: &[cookie_header.as_str()],
             path: black_box("/"),
-            subject: None,
+            subject: &sticky::Subject::known(None),
             now,
         });
         let outcome = policy.on_response(ResponseInput {
             upstream_address: Some(upstream),
             served_by_upstream: &|| true,
             request: &decision,
-            subject: None,
+            subject: &sticky::Subject::known(None),
             now,
             rng: &mut rng,
         });

@@ -6,9 +6,10 @@ use mesh_host::headers;
 use mesh_host::properties::{published, string, upstream_address};
 use mesh_host::random::HostRandom;
 use mesh_host::reply::LocalReply;
+use policies::env::Now;
 use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
 use policies::sticky::metrics::{request_counter, response_counter};
-use policies::sticky::{RequestDecision, RequestInput, ResponseInput, StickyPolicy};
+use policies::sticky::{RequestDecision, RequestInput, ResponseInput, StickyPolicy, Subject};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -17,9 +18,12 @@ pub struct StickyHttp {
     context_id: u32,
     policy: Option<Rc<StickyPolicy>>,
     counters: Rc<Counters>,
-    /// The request's decision and subject, kept for the response phase
-    /// (request properties are gone by then).
-    request: Option<(RequestDecision, Option<String>)>,
+    /// The request's decision and clock, kept for the response phase: a
+    /// cookie issued at response time dates from the request (one clock
+    /// read per request; the difference is the upstream's answer time).
+    request: Option<(RequestDecision, Now)>,
+    /// Read from the host only if a decision needs it, at most once.
+    subject: Subject<'static>,
 }
 
 impl StickyHttp {
@@ -29,6 +33,7 @@ impl StickyHttp {
             policy,
             counters,
             request: None,
+            subject: Subject::read_with(&verified_subject),
         }
     }
 }
@@ -67,12 +72,12 @@ impl HttpContext for StickyHttp {
         let all = HeaderMap::request();
         let cookie_headers: Vec<&str> = all.values("cookie").collect();
         let path = all.first(":path");
-        let subject = verified_subject();
+        let now = mesh_host::clock::now();
         let decision = policy.on_request(&RequestInput {
             cookie_headers: &cookie_headers,
             path,
-            subject: subject.as_deref(),
-            now: mesh_host::clock::now(),
+            subject: &self.subject,
+            now,
         });
         // Strip first: a client must never choose its endpoint.
         headers::remove_request_headers_present(&all, &decision.remove_headers);
@@ -86,12 +91,12 @@ impl HttpContext for StickyHttp {
             decision.cookie_status,
             decision.pin.is_some()
         );
-        self.request = Some((decision, subject));
+        self.request = Some((decision, now));
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let (Some(policy), Some((decision, subject))) = (&self.policy, &self.request) else {
+        let (Some(policy), Some((decision, now))) = (&self.policy, &self.request) else {
             return Action::Continue;
         };
         // Envoy's header session state echoes the chosen endpoint as
@@ -104,8 +109,8 @@ impl HttpContext for StickyHttp {
             upstream_address: upstream.as_deref(),
             served_by_upstream: &served_by_upstream,
             request: decision,
-            subject: subject.as_deref(),
-            now: mesh_host::clock::now(),
+            subject: &self.subject,
+            now: *now,
             rng: &mut HostRandom,
         });
         if let Some(cookie) = &outcome.set_cookie {

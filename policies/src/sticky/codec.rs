@@ -14,6 +14,7 @@
 use super::endpoint::{take, Endpoint};
 use super::keys::{ct_eq, CookieKey, KeyRing};
 use super::rejection::CookieRejection;
+use super::subject::Subject;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, Payload};
@@ -103,7 +104,7 @@ pub(crate) fn open(
     ring: &KeyRing,
     cookie_name: &str,
     value: &str,
-    subject: Option<&str>,
+    subject: &Subject<'_>,
     now_secs: u64,
 ) -> Result<Pin, CookieRejection> {
     use CookieRejection as R;
@@ -143,7 +144,9 @@ pub(crate) fn open(
         return Err(R::Expired);
     }
     if let Some(bound) = &claims.subject_hash {
-        let matches = subject.is_some_and(|s| ct_eq(&key.subject_hash(s), bound));
+        let matches = subject
+            .get()
+            .is_some_and(|s| ct_eq(&key.subject_hash(s), bound));
         if !matches {
             return Err(R::SubjectMismatch);
         }

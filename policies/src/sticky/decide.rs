@@ -8,6 +8,7 @@ use super::endpoint::Endpoint;
 use super::opened::CookieToOpen;
 use super::rejection::CookieRejection;
 use super::routes::{rule_for, SessionSettings};
+use super::subject::Subject;
 use crate::env::{Now, Random};
 use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,8 +24,8 @@ pub struct RequestInput<'a> {
     pub cookie_headers: &'a [&'a str],
     /// `:path`, query included or not.
     pub path: &'a str,
-    /// The verified subject (e.g. the JWT `sub` checked by the auth filter).
-    pub subject: Option<&'a str>,
+    /// The verified subject, read only if a decision needs it.
+    pub subject: &'a Subject<'a>,
     pub now: Now,
 }
 
@@ -77,8 +78,8 @@ pub struct ResponseInput<'a> {
     /// session skips the property read behind it.
     pub served_by_upstream: &'a dyn Fn() -> bool,
     pub request: &'a RequestDecision,
-    /// The verified subject, as in the request.
-    pub subject: Option<&'a str>,
+    /// The request's subject (read now if the request did not need it).
+    pub subject: &'a Subject<'a>,
     pub now: Now,
     /// Nonce source (the host's randomness in the filter).
     pub rng: &'a mut dyn Random,
@@ -190,9 +191,14 @@ impl StickyPolicy {
         h: &HashKeyPolicy,
         input: &RequestInput<'_>,
     ) -> Option<(String, String)> {
-        let hash = match (h.identity, input.subject, &h.session_cookie) {
-            (true, Some(subject), _) => self.keys.hash_key_value(b"subject", subject),
-            (_, _, Some(name)) => {
+        let subject = if h.identity {
+            input.subject.get()
+        } else {
+            None
+        };
+        let hash = match (subject, &h.session_cookie) {
+            (Some(subject), _) => self.keys.hash_key_value(b"subject", subject),
+            (None, Some(name)) => {
                 let value = cookie_values(input.cookie_headers, name)
                     .into_iter()
                     .find(|v| !v.is_empty() && v.len() <= MAX_SESSION_COOKIE_LEN)?;
@@ -235,7 +241,7 @@ impl StickyPolicy {
             expires_at,
             subject_hash: session
                 .bind_subject
-                .then_some(input.subject)
+                .then(|| input.subject.get())
                 .flatten()
                 .map(|s| self.keys.current.subject_hash(s)),
         };
@@ -286,11 +292,11 @@ impl SessionSettings {
     /// Re-issue a cookie that still pins the serving endpoint when it was
     /// sealed with an old key, should now carry a subject binding, or has
     /// used up half of its sliding window (and may still be extended).
-    fn needs_renewal(&self, pin: &Pin, subject: Option<&str>, now: u64) -> bool {
+    fn needs_renewal(&self, pin: &Pin, subject: &Subject<'_>, now: u64) -> bool {
         if !pin.sealed_with_current_key {
             return true;
         }
-        if self.bind_subject && subject.is_some() && !pin.bound_to_subject {
+        if self.bind_subject && !pin.bound_to_subject && subject.get().is_some() {
             return true;
         }
         match self.idle_timeout_secs {

@@ -21,6 +21,7 @@ mod opened;
 mod rejection;
 mod routes;
 mod set_cookie;
+mod subject;
 
 pub use codec::{Pin, SealError, MAX_COOKIE_VALUE_LEN, NONCE_LEN};
 pub use config::{
@@ -36,6 +37,7 @@ pub use keys::KEY_LEN;
 pub use rejection::CookieRejection;
 pub use routes::RouteRule;
 pub use set_cookie::{CookieAttributes, SameSite};
+pub use subject::Subject;
 
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use super::codec::{open, Pin};
 use super::endpoint::PinMode;
 use super::keys::KeyRing;
 use super::rejection::CookieRejection;
+use super::subject::Subject;
 use crate::secret_keyed_cache::SecretKeyedCache;
 use std::cell::RefCell;
 
@@ -43,7 +44,7 @@ pub(crate) struct OpenedCookies(RefCell<SecretKeyedCache<Entry>>);
 pub(crate) struct CookieToOpen<'a> {
     pub(crate) cookie_name: &'a str,
     pub(crate) value: &'a str,
-    pub(crate) subject: Option<&'a str>,
+    pub(crate) subject: &'a Subject<'a>,
     pub(crate) now_secs: u64,
     pub(crate) mode: PinMode,
 }
@@ -74,7 +75,7 @@ impl OpenedCookies {
                 cookie_name: c.cookie_name.into(),
                 subject: pin
                     .bound_to_subject
-                    .then(|| c.subject.map(Into::into))
+                    .then(|| c.subject.get().map(Into::into))
                     .flatten(),
                 mode: c.mode,
                 opened: opened.clone(),
@@ -88,7 +89,7 @@ impl OpenedCookies {
         let memo = self.0.try_borrow().ok()?;
         let entry = memo.get(c.value, c.now_secs)?;
         let same_subject =
-            !entry.opened.pin.bound_to_subject || entry.subject.as_deref() == c.subject;
+            !entry.opened.pin.bound_to_subject || entry.subject.as_deref() == c.subject.get();
         (same_subject && *entry.cookie_name == *c.cookie_name && entry.mode == c.mode)
             .then(|| entry.opened.clone())
     }

@@ -41,7 +41,7 @@ fn sealed_cookies_open_to_the_same_pin() {
         let value = sealed(&r, endpoint, subject);
         assert!(value.starts_with("v1.k1."), "{value}");
         assert!(value.len() <= MAX_COOKIE_VALUE_LEN);
-        let pin = open(&r, NAME, &value, subject, T0 + 10).unwrap();
+        let pin = open(&r, NAME, &value, &Subject::known(subject), T0 + 10).unwrap();
         assert_eq!(pin.endpoint.to_string(), endpoint);
         assert_eq!((pin.issued_at, pin.expires_at), (T0, T0 + 3600));
         assert_eq!(pin.bound_to_subject, subject.is_some());
@@ -71,16 +71,23 @@ fn every_changed_character_is_rejected_without_panicking() {
             bytes[i] ^= mask;
             let tampered = String::from_utf8_lossy(&bytes);
             assert!(
-                open(&r, NAME, &tampered, Some("alice"), T0).is_err(),
+                open(&r, NAME, &tampered, &Subject::known(Some("alice")), T0).is_err(),
                 "byte {i} ^ {mask:#x} accepted"
             );
         }
     }
     // Truncations and extensions, too.
     for end in 0..value.len() {
-        assert!(open(&r, NAME, &value[..end], Some("alice"), T0).is_err());
+        assert!(open(&r, NAME, &value[..end], &Subject::known(Some("alice")), T0).is_err());
     }
-    assert!(open(&r, NAME, &format!("{value}A"), Some("alice"), T0).is_err());
+    assert!(open(
+        &r,
+        NAME,
+        &format!("{value}A"),
+        &Subject::known(Some("alice")),
+        T0
+    )
+    .is_err());
 }
 
 #[test]
@@ -95,7 +102,7 @@ fn every_flipped_bit_of_the_sealed_bytes_fails_authentication() {
             t[i] ^= 1 << bit;
             let tampered = format!("v1.k1.{}", URL_SAFE_NO_PAD.encode(&t));
             assert_eq!(
-                open(&r, NAME, &tampered, None, T0),
+                open(&r, NAME, &tampered, &Subject::known(None), T0),
                 Err(CookieRejection::Undecryptable),
                 "byte {i} bit {bit}"
             );
@@ -117,17 +124,21 @@ fn cookies_open_only_with_their_key_and_cookie_name() {
         ),
     ];
     for (r, name, want) in cases {
-        assert_eq!(open(&r, name, &value, None, T0), Err(want), "{name}");
+        assert_eq!(
+            open(&r, name, &value, &Subject::known(None), T0),
+            Err(want),
+            "{name}"
+        );
     }
     // The key id is authenticated: relabelling the cookie fails too.
     let two = KeyRing::new(
         ("k2".into(), &master(50)),
         vec![CookieKey::new("k1".into(), &master(1))],
     );
-    assert!(open(&two, NAME, &value, None, T0).is_ok());
+    assert!(open(&two, NAME, &value, &Subject::known(None), T0).is_ok());
     let relabelled = value.replacen("v1.k1.", "v1.k2.", 1);
     assert_eq!(
-        open(&two, NAME, &relabelled, None, T0),
+        open(&two, NAME, &relabelled, &Subject::known(None), T0),
         Err(CookieRejection::Undecryptable)
     );
 }
@@ -145,7 +156,7 @@ fn expiry_follows_the_wall_clock() {
         (T0 + 10_000_000, false),
         (u64::MAX, false),
     ] {
-        let got = open(&r, NAME, &value, None, now);
+        let got = open(&r, NAME, &value, &Subject::known(None), now);
         if ok {
             assert!(got.is_ok(), "{now}");
         } else {
@@ -177,7 +188,7 @@ fn bound_cookies_require_the_same_subject() {
     ];
     for (bound, presented, want) in cases {
         let value = sealed(&r, "10.0.0.7:8080", bound);
-        let got = open(&r, NAME, &value, presented, T0).err();
+        let got = open(&r, NAME, &value, &Subject::known(presented), T0).err();
         assert_eq!(got, want, "bound {bound:?}, presented {presented:?}");
     }
 }
@@ -210,7 +221,7 @@ fn garbage_values_are_malformed() {
     ];
     for value in cases {
         assert_eq!(
-            open(&r, NAME, value, None, T0),
+            open(&r, NAME, value, &Subject::known(None), T0),
             Err(CookieRejection::Malformed),
             "{value:?}"
         );
@@ -261,7 +272,7 @@ fn authentic_but_broken_payloads_are_rejected_without_panicking() {
     for (plain, want) in cases {
         let value = seal_raw(&r.current, NAME, &plain, [3u8; 12]);
         assert_eq!(
-            open(&r, NAME, &value, Some("a"), T0),
+            open(&r, NAME, &value, &Subject::known(Some("a")), T0),
             Err(want),
             "{plain:?}"
         );
@@ -274,7 +285,7 @@ fn authentic_but_broken_payloads_are_rejected_without_panicking() {
         [3; 12],
     );
     assert_eq!(
-        open(&r, NAME, &good, None, T0)
+        open(&r, NAME, &good, &Subject::known(None), T0)
             .unwrap()
             .endpoint
             .to_string(),

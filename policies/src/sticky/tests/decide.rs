@@ -85,7 +85,7 @@ fn client_supplied_pin_and_hash_headers_are_always_removed() {
         let d = p.on_request(&RequestInput {
             cookie_headers: cookies,
             path,
-            subject: Some("alice"),
+            subject: &Subject::known(Some("alice")),
             now: at(T0),
         });
         assert_eq!(
@@ -103,7 +103,7 @@ fn disabled_routes_neither_read_nor_set_cookies() {
     let d = p.on_request(&RequestInput {
         cookie_headers: &[&cookie],
         path: "/static/app.js?v=1",
-        subject: None,
+        subject: &Subject::known(None),
         now: at(T0),
     });
     assert!(!d.route_enabled);
@@ -167,7 +167,7 @@ fn local_replies_never_pin_and_a_kept_session_does_not_ask() {
             upstream_address: Some(upstream),
             served_by_upstream: &local_reply,
             request: req,
-            subject: None,
+            subject: &Subject::known(None),
             now: at(T0 + 1),
             rng: &mut SeededRandom(3),
         })

@@ -7,6 +7,7 @@ mod decide;
 mod opened;
 mod route_hash_key;
 mod routes;
+mod subject;
 
 use super::*;
 use crate::env::{Now, SeededRandom};
@@ -64,7 +65,7 @@ pub(super) fn request(
     p.on_request(&RequestInput {
         cookie_headers,
         path: "/app",
-        subject,
+        subject: &Subject::known(subject),
         now: at(now),
     })
 }
@@ -82,7 +83,7 @@ pub(super) fn respond(
         upstream_address: upstream,
         served_by_upstream: &|| true,
         request: req,
-        subject,
+        subject: &Subject::known(subject),
         now: at(now),
         rng: &mut SeededRandom(seed),
     })

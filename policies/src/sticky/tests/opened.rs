@@ -17,7 +17,7 @@ fn status(
     p.on_request(&RequestInput {
         cookie_headers: &[cookie],
         path,
-        subject,
+        subject: &Subject::known(subject),
         now: at(now),
     })
 }

@@ -16,7 +16,7 @@ fn hash_header(p: &StickyPolicy, path: &str, cookies: &[&str], subject: Option<&
     let d = p.on_request(&RequestInput {
         cookie_headers: cookies,
         path,
-        subject,
+        subject: &Subject::known(subject),
         now: at(T0),
     });
     assert!(d.set_headers.len() <= 1, "{path}: {:?}", d.set_headers);
@@ -118,7 +118,7 @@ fn client_copies_of_every_configured_hash_header_are_removed_on_every_route() {
             let d = p.on_request(&RequestInput {
                 cookie_headers: cookies,
                 path,
-                subject: Some("alice"),
+                subject: &Subject::known(Some("alice")),
                 now: at(T0),
             });
             assert_eq!(d.remove_headers, all, "{path} {cookies:?}");

@@ -12,7 +12,7 @@ fn request_at(p: &StickyPolicy, path: &str, cookies: &[&str], now: u64) -> Reque
     p.on_request(&RequestInput {
         cookie_headers: cookies,
         path,
-        subject: Some("alice"),
+        subject: &Subject::known(Some("alice")),
         now: at(now),
     })
 }
@@ -213,7 +213,7 @@ fn routes_override_mode_and_subject_binding() {
         p.on_request(&RequestInput {
             cookie_headers: &[cookie],
             path,
-            subject,
+            subject: &Subject::known(subject),
             now: at(T0 + 1),
         })
     };
