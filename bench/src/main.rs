@@ -1,5 +1,5 @@
 //! `make bench`: each plugin against Envoy's native filter for the same job, and both against Envoy
-//! with no filter, all in one run, interleaved (A B C … A B C …) so drift and neighbours' load hit
+//! with no filter, all in one run, interleaved (A B C …, then … C B A) so drift and neighbours' load hit
 //! every configuration alike. Writes `bench/results.md` and `bench/results.svg`.
 //!
 //! Settings (env): BENCH_SECONDS (measured seconds per run, default 5), BENCH_ROUNDS (default 3),

@@ -144,7 +144,7 @@ pub fn write(
          a second Envoy answering `200 ok` with `direct_response`. All stay up for the whole run.\n\
          - Load: `wrk -t1 -c{c}` (keep-alive HTTP/1.1, closed loop) on loopback with a Lua script that cycles \
          through a file of pre-formatted requests (one per token/cookie; starting at a random line). \
-         {w} s warm-up (not measured), then {s} s measured, per configuration, in rounds A B C … A B C ….\n\
+         {w} s warm-up (not measured), then {s} s measured, per configuration, in rounds A B C …, then … C B A (the order alternates, so a drift within a round weighs on neighbours alike).\n\
          - Envoy CPU per request = (utime + stime of the measured Envoy from `/proc/<pid>/stat`, all threads, over \
          the measured run) / completed requests; 10 ms tick resolution. Any non-2xx answer fails the run \
          (a rejected request is cheaper and would flatter a filter).\n\
