@@ -3,6 +3,8 @@
 
 use super::*;
 use std::cell::Cell;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const UP: &str = "127.0.0.1:8081";
 
