@@ -56,9 +56,7 @@ pub fn run(plan: &Plan, stack: &Stack, settings: &Settings) -> Result<Vec<Profil
         .filter(|m| PROFILED.contains(&m.name.as_str()))
     {
         let target = stack.target(m.target())?;
-        let data = stack
-            .dir
-            .join(&format!("{}.perf", m.name.replace([' ', '(', ')'], "_")));
+        let data = stack.dir.join(&format!("{}.perf", file_stem(&m.name)));
         let mut perf = Command::new("perf")
             .args(["record", "-F", "999", "-g", "-o"])
             .arg(&data)
@@ -89,6 +87,13 @@ pub fn run(plan: &Plan, stack: &Stack, settings: &Settings) -> Result<Vec<Profil
         });
     }
     Ok(out)
+}
+
+/// A configuration name as a file name: `wasm floor: sticky I/O` → `wasm_floor__sticky_I_O`.
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// Top `n` lines of `perf report --sort <key> --no-children` as (percent, name).
