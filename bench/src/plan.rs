@@ -819,7 +819,7 @@ impl Plan {
 
 /// Moves each `X @baseline` row right after the row `X`: the two are then measured back to back
 /// in every round. Run last in each round instead, identical modules measured 7–10 % cheaper
-/// there than in their own place (results.md of session 8).
+/// there than in their own place (bench/profile-note.md, session 8).
 fn place_baselines_after_their_builds(m: &mut Vec<Measurement>) {
     let (baselines, mut ordered): (Vec<_>, Vec<_>) = std::mem::take(m)
         .into_iter()

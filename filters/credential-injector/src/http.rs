@@ -6,7 +6,6 @@ use crate::root::Shared;
 use mesh_host::header_map::HeaderMap;
 use mesh_host::reply::LocalReply;
 use mesh_host::{clock, headers, properties};
-use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
 use policies::inject::per_user::{
     Landed, RequestId, UserStage, UserStep, UserVault, UserVaultError,
 };
@@ -477,7 +476,7 @@ impl HttpContext for Request {
         let (path, query) = split_path_and_query(all.first(":path"));
         // One property read fewer per request when no backend looks at the user.
         let identity = if shared.injector.reads_identity() {
-            properties::published(IDENTITY_PROPERTY).and_then(|b| VerifiedIdentity::from_bytes(&b))
+            properties::verified_identity()
         } else {
             None
         };

@@ -1,6 +1,7 @@
 //! Typed, non-panicking access to Envoy properties and filter state.
 
 use crate::raw;
+use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
 
 /// Reads a string property; None when absent, unreadable or not UTF-8.
 pub fn string(path: &[&str]) -> Option<String> {
@@ -30,4 +31,10 @@ pub fn published(name: &str) -> Option<Vec<u8>> {
     raw::get_property(&["filter_state", &format!("wasm.{name}")])
         .ok()
         .flatten()
+}
+
+/// The identity oidc-auth verified on this request, if it ran and succeeded.
+/// Filter state cannot be set by a client, so it is trusted as is.
+pub fn verified_identity() -> Option<VerifiedIdentity> {
+    published(IDENTITY_PROPERTY).and_then(|bytes| VerifiedIdentity::from_bytes(&bytes))
 }

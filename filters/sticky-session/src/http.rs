@@ -3,11 +3,10 @@
 use crate::counters::Counters;
 use mesh_host::header_map::HeaderMap;
 use mesh_host::headers;
-use mesh_host::properties::{published, string, upstream_address};
+use mesh_host::properties::{string, upstream_address, verified_identity};
 use mesh_host::random::HostRandom;
 use mesh_host::reply::LocalReply;
 use policies::env::Now;
-use policies::identity::{VerifiedIdentity, IDENTITY_PROPERTY};
 use policies::sticky::metrics::{request_counter, response_counter};
 use policies::sticky::{RequestDecision, RequestInput, ResponseInput, StickyPolicy, Subject};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -39,11 +38,8 @@ impl StickyHttp {
 }
 
 /// The subject oidc-auth verified on this request, if it ran and succeeded.
-/// Filter state cannot be set by a client, so it is trusted as is.
 fn verified_subject() -> Option<String> {
-    published(IDENTITY_PROPERTY)
-        .and_then(|bytes| VerifiedIdentity::from_bytes(&bytes))
-        .map(|identity| identity.subject)
+    verified_identity().map(|identity| identity.subject)
 }
 
 /// Whether an upstream produced this response. A local reply (no healthy
