@@ -1,5 +1,6 @@
 //! The local OIDC provider (`mesh-config/local/idp/server.mjs`, oidc-provider 9.x) with its TEST-ONLY
-//! token minting endpoint. Each start generates new RS256/ES256/EdDSA keys (a restart is a key rotation).
+//! token minting endpoint. Each start generates new RS256/ES256/ES384/ES512/EdDSA keys (a restart is a key
+//! rotation).
 
 use std::process::Command;
 use std::time::Duration;
@@ -27,7 +28,7 @@ pub struct Idp {
 /// (`https://api.mesh.local`), scope `openid api:read`, 300 s.
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
-    /// `RS256`, `ES256` or `EdDSA`.
+    /// `RS256`, `ES256`, `ES384`, `ES512` or `EdDSA`.
     pub alg: Option<String>,
     /// Subject.
     pub sub: Option<String>,

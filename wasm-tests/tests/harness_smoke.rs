@@ -37,7 +37,7 @@ fn jwks_kids(idp: &Idp) -> BTreeSet<String> {
 fn idp_mints_jwts_for_each_alg_signed_by_a_key_in_its_jwks() {
     let idp = Idp::start().unwrap();
     let kids = jwks_kids(&idp);
-    for alg in ["RS256", "ES256", "EdDSA"] {
+    for alg in ["RS256", "ES256", "ES384", "ES512", "EdDSA"] {
         let token = idp
             .mint_token(
                 alg,
@@ -111,7 +111,7 @@ fn idp_restart_rotates_keys_and_jwks_faults_can_be_injected() {
 
     let idp = idp.restart(&[]).unwrap();
     let after = jwks_kids(&idp);
-    assert_eq!(after.len(), 3);
+    assert_eq!(after.len(), 5);
     assert!(
         before.is_disjoint(&after),
         "keys survived a restart: {before:?} {after:?}"

@@ -24,7 +24,7 @@ fn provider(name: &str, idp: &Idp, cluster: &str, extra: Value) -> Value {
         "issuer": idp.issuer(),
         "audiences": [AUD],
         "cluster": cluster,
-        "algorithms": ["RS256", "ES256", "EdDSA"],
+        "algorithms": ["RS256", "ES256", "ES384", "ES512", "EdDSA"],
         "unknown_kid_refetch_interval": "1s",
         "claims_to_headers": [
             {"header": "x-user-sub", "claim": "sub"},
@@ -52,6 +52,11 @@ struct Stack {
 }
 
 fn start(idps: &[(&str, &Idp, Value)]) -> Stack {
+    start_with(idps, json!({}))
+}
+
+/// `top`: top-level configuration fields added to the providers and rules.
+fn start_with(idps: &[(&str, &Idp, Value)], top: Value) -> Stack {
     let upstream = Upstream::start("backend").unwrap();
     let mut b = Bootstrap::new().backend(&[upstream.port()]);
     let mut providers = Vec::new();
@@ -60,7 +65,11 @@ fn start(idps: &[(&str, &Idp, Value)]) -> Stack {
         b = b.cluster(&cluster, &[idp.port()]);
         providers.push(provider(name, idp, &cluster, extra.clone()));
     }
-    let config = json!({"providers": providers, "rules": rules(), "publish_claims": ["groups"]});
+    let mut config =
+        json!({"providers": providers, "rules": rules(), "publish_claims": ["groups"]});
+    for (k, v) in top.as_object().unwrap() {
+        config[k] = v.clone();
+    }
     let b = b.wasm_filter("oidc-auth", "oidc_auth.wasm", &config, &[]);
     let envoy = Envoy::start(&b.build(), EnvoyOptions::default().concurrency(2)).unwrap();
     let stack = Stack {
@@ -125,7 +134,7 @@ fn upstream_headers(r: &Response) -> Value {
 fn valid_tokens_of_every_idp_algorithm_reach_the_upstream_with_claim_headers() {
     let idp = Idp::start().unwrap();
     let stack = start(&[("local", &idp, json!({}))]);
-    for alg in ["RS256", "ES256", "EdDSA"] {
+    for alg in ["RS256", "ES256", "ES384", "ES512", "EdDSA"] {
         let token = mint(&idp, alg, json!({"groups": ["dev", "ops"]}));
         let r = stack
             .envoy
@@ -147,7 +156,8 @@ fn valid_tokens_of_every_idp_algorithm_reach_the_upstream_with_claim_headers() {
             "tokens are forwarded by default"
         );
     }
-    // RS256/ES256 are checked by Envoy's native verify_signature after its self-test passed.
+    // RS256 and ES256/384/512 are checked by Envoy's native verify_signature after its self-test
+    // passed (gauge 3: RSA and ECDSA on the host).
     assert_eq!(
         stack
             .envoy
@@ -161,7 +171,61 @@ fn valid_tokens_of_every_idp_algorithm_reach_the_upstream_with_claim_headers() {
             .stat("wasmcustom.oidc_auth.token_cache.miss")
             .unwrap()
             .unwrap_or(0)
-            >= 3
+            >= 5
+    );
+}
+
+/// The default module has no in-VM P-384/P-521: Envoy verifies ES384/ES512. A tampered signature is
+/// refused there, and with the host's verify_signature turned off such tokens get a 401 with their
+/// own reason (never a pass), while the algorithms the VM verifies keep working.
+#[test]
+fn es384_and_es512_are_verified_by_envoy_and_refused_without_it() {
+    let idp = Idp::start().unwrap();
+    let stack = start(&[("local", &idp, json!({}))]);
+    for alg in ["ES384", "ES512"] {
+        let token = mint(&idp, alg, json!({}));
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let mut raw = B64.decode(sig).unwrap();
+        raw[10] ^= 1;
+        let r = stack.get("/api/items", Some(&format!("{input}.{}", B64.encode(&raw))));
+        assert_eq!(
+            (r.status, reason(&r)),
+            (401, "bad_signature".into()),
+            "{alg}"
+        );
+        assert_eq!(stack.get("/api/items", Some(&token)).status, 200, "{alg}");
+    }
+
+    let stack = start_with(
+        &[("local", &idp, json!({}))],
+        json!({"host_signature_verification": false}),
+    );
+    for alg in ["ES384", "ES512"] {
+        let r = stack.get("/api/items", Some(&mint(&idp, alg, json!({}))));
+        assert_eq!(
+            (r.status, reason(&r)),
+            (401, "alg_needs_host_crypto".into()),
+            "{alg}"
+        );
+    }
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let r = stack.get("/api/items", Some(&mint(&idp, alg, json!({}))));
+        assert_eq!(r.status, 200, "{alg} in the VM: {}", r.text());
+    }
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.oidc_auth.denied.alg_needs_host_crypto")
+            .unwrap(),
+        Some(2)
+    );
+    assert!(
+        stack
+            .envoy
+            .log()
+            .contains("ES384/ES512 tokens will be refused"),
+        "the configure-time warning is missing:\n{}",
+        stack.envoy.log()
     );
 }
 

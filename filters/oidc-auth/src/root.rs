@@ -7,7 +7,7 @@ use mesh_host::callout::{self, Callout, CalloutResponse};
 use mesh_host::random::HostRandom;
 use mesh_host::{clock, plugin, plugin_info, shared};
 use policies::env::Random;
-use policies::jwt::HostCapabilities;
+use policies::jwt::{HostCapabilities, LargeCurveKey};
 use policies::oidc::fetch_plan::{self, FetchAnswer, FetchCall, FetchNext, FetchStep};
 use policies::oidc::token_cache::TokenCache;
 use policies::oidc::OidcPolicy;
@@ -235,6 +235,19 @@ impl RootContext for Root {
             },
             if host_crypto.ecdsa { "host" } else { "in-VM" }
         );
+        if !host_crypto.ecdsa && !LargeCurveKey::IN_VM {
+            log::warn!(
+                "{}: ES384/ES512 tokens will be refused (alg_needs_host_crypto): this module verifies them \
+                 only through the host's verify_signature, which is {}; build with feature in-vm-p384-p521 \
+                 to verify them in the VM",
+                info.name,
+                if policy.host_signature_verification {
+                    "unavailable or failed its self-test"
+                } else {
+                    "turned off (host_signature_verification: false)"
+                }
+            );
+        }
         let keys = keys::all_for(&policy);
         let cache = TokenCache::new(policy.token_cache_entries);
         self.shared = Some(Rc::new(Shared {

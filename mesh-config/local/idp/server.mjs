@@ -46,13 +46,15 @@ const spaRedirectUris = (process.env.IDP_SPA_REDIRECT_URIS
   .split(',').map((s) => s.trim()).filter(Boolean);
 const testEndpoints = process.env.IDP_TEST_ENDPOINTS !== '0';
 const SCOPES = 'openid profile email offline_access api:read api:write admin';
-const ALGS = ['RS256', 'ES256', 'EdDSA'];
+const ALGS = ['RS256', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
-// ---- signing keys: RS256, ES256, EdDSA ----
+// ---- signing keys: RS256, ES256, ES384, ES512, EdDSA (ES256 is the first EC key) ----
 function generateKeys() {
   const specs = [
     ['RS256', 'rsa', { modulusLength: 2048 }],
     ['ES256', 'ec', { namedCurve: 'P-256' }],
+    ['ES384', 'ec', { namedCurve: 'P-384' }],
+    ['ES512', 'ec', { namedCurve: 'P-521' }],
     ['EdDSA', 'ed25519', {}],
   ];
   return specs.map(([alg, type, opts]) => {

@@ -31,6 +31,10 @@ pub enum JwtError {
     /// Keys exist, but none fits the token's algorithm (type, curve or JWK `alg`).
     #[error("no key matches the token's algorithm")]
     NoMatchingKey,
+    /// ES384/ES512 in a build without in-VM P-384/P-521, and the host's
+    /// `verify_signature` is off or failed its self-test.
+    #[error("ES384/ES512 need the proxy's verify_signature in this build")]
+    AlgNeedsHostCrypto,
     /// The signature does not verify with any candidate key.
     #[error("signature verification failed")]
     BadSignature,
@@ -78,6 +82,7 @@ impl JwtError {
             Self::UnsupportedCrit => "unsupported_crit",
             Self::UnknownKid => "unknown_kid",
             Self::NoMatchingKey => "no_matching_key",
+            Self::AlgNeedsHostCrypto => "alg_needs_host_crypto",
             Self::BadSignature => "bad_signature",
             Self::TokenExpired => "token_expired",
             Self::TokenNotYetValid => "token_not_yet_valid",

@@ -4,6 +4,7 @@ use super::alg::{Algorithm, KeyKind};
 use super::b64;
 use super::der;
 use super::error::JwtError;
+use super::large_curve::{LargeCurve, LargeCurveKey};
 use super::roca;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
@@ -21,8 +22,8 @@ pub const MAX_RSA_BITS: usize = 4096;
 pub enum KeyMaterial {
     Rsa(RsaPublicKey),
     P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    P521(p521::ecdsa::VerifyingKey),
+    /// P-384 or P-521 (ES384 / ES512), see `large_curve.rs`.
+    LargeCurve(LargeCurveKey),
     Ed25519(ed25519_compact::PublicKey),
     Hmac(HmacSecret),
 }
@@ -48,8 +49,7 @@ impl fmt::Debug for KeyMaterial {
         match self {
             Self::Rsa(k) => write!(f, "Rsa({} bits)", k.n().bits()),
             Self::P256(_) => f.write_str("P256"),
-            Self::P384(_) => f.write_str("P384"),
-            Self::P521(_) => f.write_str("P521"),
+            Self::LargeCurve(k) => write!(f, "{:?}", k.curve()),
             Self::Ed25519(_) => f.write_str("Ed25519"),
             Self::Hmac(s) => write!(f, "Hmac({s:?})"),
         }
@@ -193,8 +193,10 @@ impl Jwk {
         match &self.material {
             KeyMaterial::Rsa(_) => KeyKind::Rsa,
             KeyMaterial::P256(_) => KeyKind::EcP256,
-            KeyMaterial::P384(_) => KeyKind::EcP384,
-            KeyMaterial::P521(_) => KeyKind::EcP521,
+            KeyMaterial::LargeCurve(k) => match k.curve() {
+                LargeCurve::P384 => KeyKind::EcP384,
+                LargeCurve::P521 => KeyKind::EcP521,
+            },
             KeyMaterial::Ed25519(_) => KeyKind::Ed25519,
             KeyMaterial::Hmac(_) => KeyKind::Oct,
         }
@@ -219,13 +221,12 @@ impl Jwk {
                 der::OID_P256,
                 k.to_encoded_point(false).as_bytes(),
             )),
-            KeyMaterial::P384(k) => Some(der::ec_spki(
-                der::OID_P384,
-                k.to_encoded_point(false).as_bytes(),
-            )),
-            KeyMaterial::P521(k) => Some(der::ec_spki(
-                der::OID_P521,
-                k.to_encoded_point(false).as_bytes(),
+            KeyMaterial::LargeCurve(k) => Some(der::ec_spki(
+                match k.curve() {
+                    LargeCurve::P384 => der::OID_P384,
+                    LargeCurve::P521 => der::OID_P521,
+                },
+                k.sec1(),
             )),
             KeyMaterial::Ed25519(k) => Some(der::ed25519_spki(k.as_ref())),
             KeyMaterial::Hmac(_) => None,
@@ -299,30 +300,32 @@ fn rsa_key(obj: &Map<String, Value>) -> Result<KeyMaterial, SkipReason> {
 }
 
 fn ec_key(obj: &Map<String, Value>) -> Result<KeyMaterial, SkipReason> {
-    let crv = obj.get("crv").and_then(Value::as_str);
-    let size = match crv {
-        Some("P-256") => 32,
-        Some("P-384") => 48,
-        Some("P-521") => 66,
+    let curve = match obj.get("crv").and_then(Value::as_str) {
+        Some("P-256") => None,
+        Some("P-384") => Some(LargeCurve::P384),
+        Some("P-521") => Some(LargeCurve::P521),
         _ => return Err(SkipReason::UnsupportedCurve),
     };
+    let size = curve.map_or(32, LargeCurve::coordinate_len);
     let x = field(obj, "x")?;
     let y = field(obj, "y")?;
     // RFC 7518 §6.2.1.2: coordinates are exactly the field size.
     if x.len() != size || y.len() != size {
         return Err(SkipReason::BadKeyMaterial);
     }
+    // Both constructors check that the point is on the curve (and not the identity).
+    if let Some(curve) = curve {
+        return LargeCurveKey::from_coordinates(curve, &x, &y)
+            .map(KeyMaterial::LargeCurve)
+            .ok_or(SkipReason::PointNotOnCurve);
+    }
     let mut sec1 = Vec::with_capacity(1 + 2 * size);
     sec1.push(0x04);
     sec1.extend_from_slice(&x);
     sec1.extend_from_slice(&y);
-    // `from_sec1_bytes` checks that the point is on the curve and not the identity.
-    let bad = |_| SkipReason::PointNotOnCurve;
-    Ok(match size {
-        32 => KeyMaterial::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(bad)?),
-        48 => KeyMaterial::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(bad)?),
-        _ => KeyMaterial::P521(p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(bad)?),
-    })
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+        .map(KeyMaterial::P256)
+        .map_err(|_| SkipReason::PointNotOnCurve)
 }
 
 fn okp_key(obj: &Map<String, Value>) -> Result<KeyMaterial, SkipReason> {

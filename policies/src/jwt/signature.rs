@@ -62,7 +62,7 @@ pub fn verify_signature_with(
     check_shape(alg, key, signature)?;
     let ok = match backend.verify(alg, key, signing_input, signature) {
         Some(ok) => ok,
-        None => verify_in_vm(alg, key.material(), signing_input, signature),
+        None => verify_in_vm(alg, key.material(), signing_input, signature)?,
     };
     if ok {
         Ok(())
@@ -96,8 +96,15 @@ fn check_shape(alg: Algorithm, key: &Jwk, signature: &[u8]) -> Result<(), JwtErr
     Ok(())
 }
 
-fn verify_in_vm(alg: Algorithm, key: &KeyMaterial, input: &[u8], sig: &[u8]) -> bool {
-    match (alg, key) {
+/// Err only when this build cannot verify the key in the VM (ES384/ES512
+/// without the `in-vm-p384-p521` feature).
+fn verify_in_vm(
+    alg: Algorithm,
+    key: &KeyMaterial,
+    input: &[u8],
+    sig: &[u8],
+) -> Result<bool, JwtError> {
+    Ok(match (alg, key) {
         (Algorithm::Rs256, KeyMaterial::Rsa(k)) => rsa_ok(
             k,
             Pkcs1v15Sign::new::<Sha256>(),
@@ -129,12 +136,10 @@ fn verify_in_vm(alg: Algorithm, key: &KeyMaterial, input: &[u8], sig: &[u8]) -> 
         (Algorithm::Es256, KeyMaterial::P256(k)) => {
             p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(input, &s).is_ok())
         }
-        (Algorithm::Es384, KeyMaterial::P384(k)) => {
-            p384::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(input, &s).is_ok())
-        }
-        (Algorithm::Es512, KeyMaterial::P521(k)) => {
-            p521::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(input, &s).is_ok())
-        }
+        // `accepts` already matched the curve to the algorithm.
+        (Algorithm::Es384 | Algorithm::Es512, KeyMaterial::LargeCurve(k)) => k
+            .verify_in_vm(input, sig)
+            .ok_or(JwtError::AlgNeedsHostCrypto)?,
         (Algorithm::EdDsa, KeyMaterial::Ed25519(k)) => {
             ed25519_compact::Signature::from_slice(sig).is_ok_and(|s| k.verify(input, &s).is_ok())
         }
@@ -146,7 +151,7 @@ fn verify_in_vm(alg: Algorithm, key: &KeyMaterial, input: &[u8], sig: &[u8]) -> 
         (Algorithm::Hs512, KeyMaterial::Hmac(k)) => Hmac::<Sha512>::new_from_slice(k.bytes())
             .is_ok_and(|m| m.chain_update(input).verify_slice(sig).is_ok()),
         _ => false,
-    }
+    })
 }
 
 fn rsa_ok(

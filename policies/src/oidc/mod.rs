@@ -34,6 +34,7 @@ pub const REASONS: &[&str] = &[
     "alg_not_allowed",
     "unknown_kid",
     "no_matching_key",
+    "alg_needs_host_crypto",
     "bad_signature",
     "token_expired",
     "token_not_yet_valid",
