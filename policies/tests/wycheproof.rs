@@ -171,25 +171,13 @@ fn jwks_key(jwk: &Value) -> Option<Jwk> {
 #[path = "support/reference_host.rs"]
 mod reference_host;
 
-/// The path ECDSA takes in Envoy: our SPKI and raw-to-DER signature, verified
-/// by a stand-in for the host's `verify_signature`.
-fn ecdsa_on_host() -> HostVerifier<'static> {
-    HostVerifier {
-        call: &reference_host::call,
-        caps: HostCapabilities {
-            rsa_pkcs1: false,
-            ecdsa: true,
-        },
-    }
-}
-
 /// What a deployed module does: ECDSA on the host, unless this build also
 /// verifies P-384/P-521 in the VM (then everything in the VM).
 fn as_deployed() -> Box<dyn SignatureBackend> {
     if LargeCurveKey::IN_VM {
         Box::new(InVm)
     } else {
-        Box::new(ecdsa_on_host())
+        Box::new(reference_host::ecdsa_verifier())
     }
 }
 
@@ -239,7 +227,12 @@ fn ec_jwk(crv: &str) -> impl Fn(&Value) -> Option<Jwk> + '_ {
 fn ecdsa_p256_p1363() {
     let file = "ecdsa_secp256r1_sha256_p1363_test.json";
     signature_file(file, Algorithm::Es256, ec_jwk("P-256"), &InVm);
-    signature_file(file, Algorithm::Es256, ec_jwk("P-256"), &ecdsa_on_host());
+    signature_file(
+        file,
+        Algorithm::Es256,
+        ec_jwk("P-256"),
+        &reference_host::ecdsa_verifier(),
+    );
 }
 
 /// On the host path in every build; in the VM too with `in-vm-p384-p521`
@@ -247,7 +240,12 @@ fn ecdsa_p256_p1363() {
 #[test]
 fn ecdsa_p384_p1363() {
     let file = "ecdsa_secp384r1_sha384_p1363_test.json";
-    signature_file(file, Algorithm::Es384, ec_jwk("P-384"), &ecdsa_on_host());
+    signature_file(
+        file,
+        Algorithm::Es384,
+        ec_jwk("P-384"),
+        &reference_host::ecdsa_verifier(),
+    );
     if LargeCurveKey::IN_VM {
         signature_file(file, Algorithm::Es384, ec_jwk("P-384"), &InVm);
     }

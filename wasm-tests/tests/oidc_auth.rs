@@ -156,14 +156,14 @@ fn valid_tokens_of_every_idp_algorithm_reach_the_upstream_with_claim_headers() {
             "tokens are forwarded by default"
         );
     }
-    // RS256 and ES256/384/512 are checked by Envoy's native verify_signature after its self-test
-    // passed (gauge 3: RSA and ECDSA on the host).
+    // RS256 and ES256/384/512 are checked by Envoy's native verify_signature after its self-tests
+    // passed (gauge 7: RSA, ECDSA P-256 and ECDSA P-384/P-521 on the host).
     assert_eq!(
         stack
             .envoy
             .stat("wasmcustom.oidc_auth.host_signature_verification")
             .unwrap(),
-        Some(3)
+        Some(7)
     );
     assert!(
         stack

@@ -225,17 +225,15 @@ impl RootContext for Root {
         } else {
             HostCapabilities::default()
         };
+        let place = |on_host: bool| if on_host { "host" } else { "in-VM" };
         log::info!(
-            "{}: native signature verification: RSA {}, ECDSA {}",
+            "{}: native signature verification: RSA {}, ECDSA P-256 {}, ECDSA P-384/P-521 {}",
             info.name,
-            if host_crypto.rsa_pkcs1 {
-                "host"
-            } else {
-                "in-VM"
-            },
-            if host_crypto.ecdsa { "host" } else { "in-VM" }
+            place(host_crypto.rsa_pkcs1),
+            place(host_crypto.ecdsa),
+            place(host_crypto.ecdsa_large),
         );
-        if !host_crypto.ecdsa && !LargeCurveKey::IN_VM {
+        if !host_crypto.ecdsa_large && !LargeCurveKey::IN_VM {
             log::warn!(
                 "{}: ES384/ES512 tokens will be refused (alg_needs_host_crypto): this module verifies them \
                  only through the host's verify_signature, which is {}; build with feature in-vm-p384-p521 \
@@ -259,10 +257,7 @@ impl RootContext for Root {
             host_crypto,
         }));
         if let Some(shared) = &self.shared {
-            shared
-                .metrics
-                .host_crypto
-                .record(u64::from(host_crypto.rsa_pkcs1) + 2 * u64::from(host_crypto.ecdsa));
+            shared.metrics.host_crypto.record(host_crypto.gauge());
         }
         // The first fetch waits for the first tick: a callout dispatched
         // from on_configure during Envoy start-up never gets its answer.

@@ -7,6 +7,8 @@
 //! `VerifySignatureResult` {1 result, 2 error}. Only RSA PKCS#1 v1.5 and
 //! ECDSA are offloaded (PS*, EdDSA and HS* stay in the VM), and each family
 //! only after a start-up self-test proves the host gets a known answer right.
+//! P-384/P-521 have their own self-test: in a default build the host is the
+//! only verifier of ES384/ES512 (`large_curve.rs`).
 
 use super::alg::{Algorithm, KeyKind};
 use super::der::ecdsa_raw_to_der;
@@ -20,7 +22,10 @@ pub type HostCall<'a> = &'a dyn Fn(&[u8]) -> Option<Vec<u8>>;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostCapabilities {
     pub rsa_pkcs1: bool,
+    /// ECDSA on P-256 (ES256).
     pub ecdsa: bool,
+    /// ECDSA on P-384 and P-521 (ES384, ES512).
+    pub ecdsa_large: bool,
 }
 
 impl HostCapabilities {
@@ -28,26 +33,43 @@ impl HostCapabilities {
     /// enabled only when the good one verifies and the bad one does not.
     pub fn probe(call: HostCall<'_>) -> Self {
         let msg: &[u8] = include_bytes!("selftest/msg");
-        let check = |key: &[u8], sig: &[u8]| {
+        let check = |hash: &str, key: &[u8], sig: &[u8]| {
             let mut bad = msg.to_vec();
             bad.push(b'!');
-            verify_on_host(call, "sha256", key, sig, msg) == Some(true)
-                && verify_on_host(call, "sha256", key, sig, &bad) == Some(false)
+            verify_on_host(call, hash, key, sig, msg) == Some(true)
+                && verify_on_host(call, hash, key, sig, &bad) == Some(false)
         };
         Self {
             rsa_pkcs1: check(
+                "sha256",
                 include_bytes!("selftest/rsa.der"),
                 include_bytes!("selftest/rsa.sig"),
             ),
             ecdsa: check(
+                "sha256",
                 include_bytes!("selftest/ec.der"),
                 include_bytes!("selftest/ec.sig"),
+            ),
+            ecdsa_large: check(
+                "sha384",
+                include_bytes!("selftest/ec384.der"),
+                include_bytes!("selftest/ec384.sig"),
+            ) && check(
+                "sha512",
+                include_bytes!("selftest/ec521.der"),
+                include_bytes!("selftest/ec521.sig"),
             ),
         }
     }
 
     pub fn any(&self) -> bool {
-        self.rsa_pkcs1 || self.ecdsa
+        self.rsa_pkcs1 || self.ecdsa || self.ecdsa_large
+    }
+
+    /// The `oidc_auth.host_signature_verification` gauge: a bit per family
+    /// (1 RSA, 2 ECDSA P-256, 4 ECDSA P-384/P-521; 7 all, 0 none).
+    pub fn gauge(&self) -> u64 {
+        u64::from(self.rsa_pkcs1) | u64::from(self.ecdsa) << 1 | u64::from(self.ecdsa_large) << 2
     }
 }
 
@@ -72,10 +94,9 @@ impl SignatureBackend for HostVerifier<'_> {
             {
                 signature.to_vec()
             }
-            (Algorithm::Es256, KeyKind::EcP256)
-            | (Algorithm::Es384, KeyKind::EcP384)
-            | (Algorithm::Es512, KeyKind::EcP521)
-                if self.caps.ecdsa =>
+            (Algorithm::Es256, KeyKind::EcP256) if self.caps.ecdsa => ecdsa_raw_to_der(signature)?,
+            (Algorithm::Es384, KeyKind::EcP384) | (Algorithm::Es512, KeyKind::EcP521)
+                if self.caps.ecdsa_large =>
             {
                 ecdsa_raw_to_der(signature)?
             }
@@ -155,6 +176,7 @@ pub fn decode_result(bytes: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::reference_host;
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -204,23 +226,35 @@ mod tests {
         assert_eq!(HostCapabilities::probe(&yes), HostCapabilities::default());
         let broken = |_: &[u8]| None;
         assert!(!HostCapabilities::probe(&broken).any());
-        // A host that really verifies (here: the in-VM code) passes.
+        // A host that really verifies (here: the RSA crate and the reference host) passes.
         let real = |args: &[u8]| {
             let (key, sig, text) = parse_args(args)?;
-            let ok = if key.len() > 200 {
-                rsa_verify(&key, &sig, &text)
+            if key.len() > 200 {
+                Some(vec![0x08, u8::from(rsa_verify(&key, &sig, &text))])
             } else {
-                ec_verify(&key, &sig, &text)
-            };
-            Some(vec![0x08, u8::from(ok)])
-        };
-        assert_eq!(
-            HostCapabilities::probe(&real),
-            HostCapabilities {
-                rsa_pkcs1: true,
-                ecdsa: true
+                reference_host::call(args)
             }
-        );
+        };
+        let all = HostCapabilities {
+            rsa_pkcs1: true,
+            ecdsa: true,
+            ecdsa_large: true,
+        };
+        assert_eq!(HostCapabilities::probe(&real), all);
+        assert_eq!(all.gauge(), 7);
+        // A host that verifies P-256 but says "valid" to any P-384/P-521 signature: ES384/ES512
+        // are not offloaded (and a default build then refuses them).
+        let p256_only = |args: &[u8]| {
+            let (key, _, _) = parse_args(args)?;
+            if key.len() > 100 && key.len() < 200 {
+                Some(vec![0x08, 0x01])
+            } else {
+                real(args)
+            }
+        };
+        let caps = HostCapabilities::probe(&p256_only);
+        assert!(caps.rsa_pkcs1 && caps.ecdsa && !caps.ecdsa_large);
+        assert_eq!(caps.gauge(), 3);
     }
 
     fn parse_args(args: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
@@ -245,13 +279,5 @@ mod tests {
             sig,
         )
         .is_ok()
-    }
-
-    fn ec_verify(spki: &[u8], sig: &[u8], text: &[u8]) -> bool {
-        use p256::ecdsa::signature::Verifier;
-        use p256::pkcs8::DecodePublicKey;
-        let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
-        let sig = p256::ecdsa::Signature::from_der(sig).unwrap();
-        key.verify(text, &sig).is_ok()
     }
 }

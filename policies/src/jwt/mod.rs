@@ -39,3 +39,8 @@ pub use verifier::{verify_jws, verify_token, TokenPolicy, VerifiedJws, VerifiedT
 
 #[cfg(test)]
 mod tests;
+
+/// A stand-in for the host's `verify_signature`, shared with `tests/wycheproof.rs`.
+#[cfg(test)]
+#[path = "../../tests/support/reference_host.rs"]
+mod reference_host;

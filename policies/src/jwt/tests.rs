@@ -11,8 +11,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-#[path = "../../tests/support/reference_host.rs"]
-mod reference_host;
+use super::reference_host;
 
 mod large_curve;
 
@@ -241,17 +240,7 @@ impl SignatureBackend for AsDeployed {
         if LargeCurveKey::IN_VM || !matches!(alg, Algorithm::Es384 | Algorithm::Es512) {
             return None;
         }
-        reference_host().verify(alg, key, input, sig)
-    }
-}
-
-fn reference_host() -> HostVerifier<'static> {
-    HostVerifier {
-        call: &reference_host::call,
-        caps: HostCapabilities {
-            rsa_pkcs1: false,
-            ecdsa: true,
-        },
+        reference_host::ecdsa_verifier().verify(alg, key, input, sig)
     }
 }
 
