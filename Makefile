@@ -97,7 +97,7 @@ lint: setup
 unit: setup
 	cargo test -p policies -p mesh-host $(addprefix -p ,$(FILTERS)) -p policy-check -p wasm-oci
 	# The JWT core again as the in-vm-p384-p521 build (ES384/ES512 in the VM, Wycheproof P-384).
-	cargo test -p policies --features in-vm-p384-p521 --lib --test wycheproof -- jwt:: ecdsa json_web
+	cargo test -p policies --features in-vm-p384-p521 --lib --test wycheproof -- jwt:: oidc:: ecdsa json_web
 
 # The policies unit tests again, compiled to wasm32 and run under Node.
 wasm-unit: setup

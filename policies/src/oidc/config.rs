@@ -12,7 +12,7 @@ use crate::claims::{ArrayFormat, ClaimPathConfig, ConditionConfig, ExtractConfig
 use crate::config::{parse_duration_ms, Compile, ConfigError};
 use crate::cors::CorsConfig;
 use crate::jwt::{
-    parse_alg_list, Algorithm, ClaimsPolicy, Jwk, JwksLimits, KeySet, TokenPolicy,
+    parse_alg_list, Algorithm, ClaimsPolicy, Jwk, JwksLimits, KeySet, LargeCurveKey, TokenPolicy,
     DEFAULT_MAX_TOKEN_BYTES,
 };
 use crate::refresh::RefreshPolicy;
@@ -77,8 +77,9 @@ pub struct ProviderConfig {
     /// Env var holding a shared secret for HS256/384/512 (never inline).
     #[serde(default)]
     pub hmac_secret_env: Option<String>,
-    #[serde(default = "default_algorithms")]
-    pub algorithms: Vec<String>,
+    /// Accepted `alg`s; None: every asymmetric algorithm.
+    #[serde(default)]
+    pub algorithms: Option<Vec<String>>,
     #[serde(default = "default_skew")]
     pub clock_skew: String,
     #[serde(default)]
@@ -211,7 +212,7 @@ impl OidcConfig {
         let mut providers: Vec<Provider> = Vec::with_capacity(self.providers.len());
         for (i, p) in self.providers.into_iter().enumerate() {
             let path = format!("providers[{i}]");
-            let compiled = p.compile(&path, env)?;
+            let compiled = p.compile(&path, env, self.host_signature_verification)?;
             if providers.iter().any(|q| q.name == compiled.name) {
                 return Err(ConfigError::new(
                     format!("{path}.name"),
@@ -332,7 +333,13 @@ fn compile_requirement(
 }
 
 impl ProviderConfig {
-    fn compile(self, path: &str, env: EnvResolver<'_>) -> Result<Provider, ConfigError> {
+    /// `host_verifies`: the top-level `host_signature_verification`.
+    fn compile(
+        self,
+        path: &str,
+        env: EnvResolver<'_>,
+        host_verifies: bool,
+    ) -> Result<Provider, ConfigError> {
         let field = |f: &str| format!("{path}.{f}");
         if self.name.is_empty()
             || !self
@@ -351,12 +358,31 @@ impl ProviderConfig {
                 "must be non-empty without surrounding spaces",
             ));
         }
-        let algorithms = parse_alg_list(&field("algorithms"), &self.algorithms)?;
+        let algorithms = parse_alg_list(&field("algorithms"), &self.algorithm_names())?;
         if algorithms.is_empty() {
             return Err(ConfigError::new(
                 field("algorithms"),
                 "at least one algorithm is required",
             ));
+        }
+        // Listed on purpose, but no verifier could ever accept them: refuse rather than answer
+        // 401 to every such token. (The default list keeps them: those tokens get 401
+        // `alg_needs_host_crypto`, and the start-up log says why.)
+        if let (Some(_), false, false) = (&self.algorithms, host_verifies, LargeCurveKey::IN_VM) {
+            if let Some(alg) = algorithms
+                .iter()
+                .find(|a| matches!(a, Algorithm::Es384 | Algorithm::Es512))
+            {
+                return Err(ConfigError::new(field("algorithms"), format!(
+                    "{} is verified only by the proxy's verify_signature in this build, and \
+                     host_signature_verification is false",
+                    alg.name()
+                ))
+                .with_hint(
+                    "turn host_signature_verification on, remove ES384/ES512, or build oidc-auth with \
+                     the in-vm-p384-p521 feature",
+                ));
+            }
         }
         let wants_hmac = algorithms
             .iter()
@@ -469,8 +495,12 @@ impl ProviderConfig {
         }
     }
 
+    fn algorithm_names(&self) -> Vec<String> {
+        self.algorithms.clone().unwrap_or_else(default_algorithms)
+    }
+
     fn hmac_algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
-        Ok(parse_alg_list("algorithms", &self.algorithms)?
+        Ok(parse_alg_list("algorithms", &self.algorithm_names())?
             .into_iter()
             .filter(|a| matches!(a, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512))
             .collect())

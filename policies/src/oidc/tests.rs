@@ -5,7 +5,7 @@ use super::decide::{KeyLookup, KeyState, RequestFacts, Verdict};
 use super::token_cache::TokenCache;
 use super::{load, OidcPolicy};
 use crate::env::Now;
-use crate::jwt::{InVm, KeySet};
+use crate::jwt::{InVm, KeySet, LargeCurveKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -648,6 +648,38 @@ fn configuration_errors_name_the_field() {
     assert!(matches!(KeySet::default().len(), 0) && ok.providers.len() == 1);
 }
 
+/// ES384/ES512 listed on purpose while no verifier could accept them (host verification off in a
+/// build without in-VM P-384/P-521): refused at configure time, naming the field.
+#[test]
+fn es384_listed_without_any_verifier_for_it_is_a_configuration_error() {
+    let config = |host: bool, algorithms: Option<Value>| {
+        let mut p = json!({"name": "a", "issuer": "https://a", "cluster": "c"});
+        if let Some(a) = algorithms {
+            p["algorithms"] = a;
+        }
+        json!({"host_signature_verification": host, "providers": [p]}).to_string()
+    };
+    let listed = load(
+        config(false, Some(json!(["RS256", "ES512"]))).as_bytes(),
+        &env,
+    );
+    if LargeCurveKey::IN_VM {
+        assert!(listed.is_ok());
+    } else {
+        let err = listed.unwrap_err();
+        assert_eq!(err.path, "providers[0].algorithms");
+        assert!(err.to_string().contains("ES512"), "{err}");
+    }
+    // The default list, a list without them, and host verification on all load in every build.
+    for ok in [
+        config(false, None),
+        config(false, Some(json!(["RS256", "ES256", "EdDSA"]))),
+        config(true, Some(json!(["ES384", "ES512"]))),
+    ] {
+        load(ok.as_bytes(), &env).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
 /// Regression: a token without `exp` was denied `missing_claim`, a reason missing from
 /// [`super::REASONS`], so the filter had no `denied.missing_claim` counter and did not count it.
 #[test]
@@ -667,6 +699,7 @@ fn every_token_denial_reason_has_a_metric() {
         JwtError::UnsupportedCrit,
         JwtError::UnknownKid,
         JwtError::NoMatchingKey,
+        JwtError::AlgNeedsHostCrypto,
         JwtError::BadSignature,
         JwtError::TokenExpired,
         JwtError::TokenNotYetValid,
