@@ -1,15 +1,19 @@
 //! A value that must never reach a log line, a metric, an error or a response.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Holds a secret (token, cookie, credential). `Debug` and `Display` print
 /// `[redacted]`; the value is reachable only through [`Secret::expose`], so
 /// every place that uses it is greppable.
+///
+/// Shared, not copied: the injector hands the same credential to every
+/// request (header value, echo check), so a clone is a reference count.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+pub struct Secret(Arc<str>);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
         Self(value.into())
     }
 

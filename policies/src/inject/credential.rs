@@ -54,18 +54,12 @@ pub trait CredentialSource {
             CredentialSpec::Static(fields) => Ok(fields.clone()),
             CredentialSpec::Vault { secret, field } => {
                 let value = self.vault_secret(secret, now)?;
-                let mut fields: BTreeMap<String, Secret> = value
-                    .fields()
-                    .map(|(k, v)| (k.to_string(), v.clone()))
-                    .collect();
-                if let Some(f) = field {
-                    let primary = value
-                        .field(f)
-                        .cloned()
-                        .ok_or(CredentialUnavailable::new("secret_field_missing"))?;
-                    fields.insert("secret".into(), primary);
+                match field {
+                    Some(f) => value
+                        .with_primary(f)
+                        .ok_or(CredentialUnavailable::new("secret_field_missing")),
+                    None => Ok(value),
                 }
-                Ok(SecretValue::new(fields))
             }
             // Needs callouts per request: `Injector::decide` never asks a
             // source for it (it answers `Decision::FetchUserCredential`).

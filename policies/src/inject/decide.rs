@@ -328,19 +328,14 @@ impl Injector {
             Ok(v) => v,
             Err(e) => return deny(DenyReason::UserVault(e)),
         };
-        let mut fields: std::collections::BTreeMap<String, Secret> = value
-            .fields()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        if let Some(f) = &spec.field {
-            match value.field(f) {
-                Some(primary) => {
-                    fields.insert("secret".into(), primary.clone());
-                }
+        let value = match &spec.field {
+            Some(f) => match value.with_primary(f) {
+                Some(v) => v,
                 None => return deny(DenyReason::CredentialInvalid),
-            }
-        }
-        match with_credential(backend, allow.clone(), &SecretValue::new(fields)) {
+            },
+            None => value,
+        };
+        match with_credential(backend, allow.clone(), &value) {
             Ok(a) => Decision::Allow(a),
             Err(reason) => deny(reason),
         }
