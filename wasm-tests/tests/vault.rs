@@ -557,6 +557,9 @@ fn revoked_vault_token_leads_to_a_new_login_and_serving_continues() {
     wait_for(&envoy, "/kv/a", "x-api-key", Duration::from_secs(10), |v| {
         v == "pay-key-SECRET-1"
     });
+    // One token for the whole proxy: the main thread's VM and the worker's VM both tick at start,
+    // and exactly one of them may log in (a second login would also leave a token nobody revokes).
+    assert_eq!(bao.count_requests("auth/approle/login"), 1);
     // An operator revokes the plugin's token (by accessor, as one would in production).
     let accessor = bao
         .audit_log()

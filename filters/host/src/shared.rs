@@ -27,31 +27,34 @@ pub fn write_if_unchanged(key: &str, value: &[u8], cas: u32) -> Result<(), HostS
     raw::set_shared_data(key, value, cas)
 }
 
+/// Creates `key` unless it exists; `CasMismatch` when another VM created it
+/// first. Envoy checks a non-zero CAS only against an existing entry (an
+/// absent key is created whatever the CAS), so a CAS no entry carries turns
+/// the write into an atomic create-if-absent. Envoy numbers writes from 1 per
+/// process: reaching this value would take 4 billion writes.
+pub fn create_if_absent(key: &str, value: &[u8]) -> Result<(), HostStatus> {
+    raw::set_shared_data(key, value, CAS_NO_ENTRY_HAS)
+}
+
+const CAS_NO_ENTRY_HAS: u32 = u32::MAX;
+
 /// Tries to take a time-bounded lease on `key` for `owner`: succeeds when the
-/// lease is free, expired, or already ours. Once the entry exists every claim
-/// is a compare-and-swap, so exactly one VM wins. Envoy ignores CAS when it
-/// creates a key, so the entry is first created as a free lease and then
-/// claimed; two VMs creating it in the same instant may both fetch once at
-/// start, never afterwards.
+/// lease is free, expired, or already ours. Every claim is atomic: the first
+/// one creates the entry only if absent, later ones are compare-and-swaps, so
+/// exactly one VM wins, even when several start in the same instant.
 pub fn try_acquire_lease(key: &str, owner: u64, now_ms: u64, lease_ms: u64) -> bool {
-    let Ok(mut entry) = read(key) else {
+    let Ok(entry) = read(key) else {
         return false;
     };
+    let claim = encode_lease(owner, now_ms.saturating_add(lease_ms));
     if entry.bytes.is_none() {
-        if write(key, &encode_lease(0, 0)).is_err() {
-            return false;
-        }
-        match read(key) {
-            Ok(e) => entry = e,
-            Err(_) => return false,
-        }
+        return create_if_absent(key, &claim).is_ok();
     }
     if let Some((holder, until)) = entry.bytes.as_deref().and_then(decode_lease) {
         if holder != owner && until > now_ms {
             return false;
         }
     }
-    let claim = encode_lease(owner, now_ms.saturating_add(lease_ms));
     write_if_unchanged(key, &claim, entry.cas).is_ok()
 }
 

@@ -262,9 +262,10 @@ impl VaultDriver {
         }
     }
 
-    /// Claims or renews the owner lease with a CAS write. Envoy ignores CAS
-    /// when it creates a key, so an absent record is first created without
-    /// an owner, then claimed on a later tick with CAS.
+    /// Claims or renews the owner lease atomically: a CAS write, or, for the
+    /// first claim, a create-if-absent, so exactly one VM wins even when all
+    /// of them tick for the first time in the same instant (before, two could
+    /// both log in at start).
     fn claim(&self, exists: bool, cas: u32, state: SharedState, now: Now) -> bool {
         let may = state
             .owner
@@ -273,22 +274,18 @@ impl VaultDriver {
         if !may {
             return false;
         }
-        let mut cas = cas;
-        if !exists {
-            let created = state.to_bytes().map(|b| shared::write(&self.key, &b));
-            match (created, shared::read(&self.key)) {
-                (Ok(Ok(())), Ok(entry)) if entry.bytes.is_some() => cas = entry.cas,
-                _ => return false,
-            }
-        }
         let claimed = SharedState {
             owner: Some(OwnerLease::claim(&self.me, now, OWNER_LEASE_MS)),
             secrets: state.secrets,
             failures: state.failures,
         };
-        match claimed.to_bytes() {
-            Ok(bytes) => shared::write_if_unchanged(&self.key, &bytes, cas).is_ok(),
-            Err(_) => false,
+        let Ok(bytes) = claimed.to_bytes() else {
+            return false;
+        };
+        if exists {
+            shared::write_if_unchanged(&self.key, &bytes, cas).is_ok()
+        } else {
+            shared::create_if_absent(&self.key, &bytes).is_ok()
         }
     }
 
@@ -318,7 +315,7 @@ impl VaultDriver {
             let written = if entry.bytes.is_some() {
                 shared::write_if_unchanged(&self.key, &bytes, entry.cas)
             } else {
-                shared::write(&self.key, &bytes)
+                shared::create_if_absent(&self.key, &bytes)
             };
             match written {
                 Ok(()) => return,
