@@ -111,7 +111,8 @@ pub fn extract(
     sources: &[TokenSource],
     req: &RequestTokens<'_>,
 ) -> Result<Option<Secret>, ExtractError> {
-    let mut found: Option<String> = None;
+    // Borrowed until the one token is known: a single copy, into the `Secret`.
+    let mut found: Option<&str> = None;
     let mut wrong_scheme = false;
     for source in sources {
         for value in values_from(source, req, &mut wrong_scheme) {
@@ -128,11 +129,11 @@ pub fn extract(
     }
 }
 
-fn values_from(
+fn values_from<'r>(
     source: &TokenSource,
-    req: &RequestTokens<'_>,
+    req: &RequestTokens<'r>,
     wrong_scheme: &mut bool,
-) -> Vec<String> {
+) -> Vec<&'r str> {
     let mut out = Vec::new();
     match source {
         TokenSource::Header { name, prefix } => {
@@ -146,12 +147,12 @@ fn values_from(
                     .filter(|p| !p.is_empty())
                     .collect();
                 if parts.len() > 1 {
-                    out.extend(parts.iter().map(|p| p.to_string()));
+                    out.extend(parts);
                     continue;
                 }
                 let v = v.trim();
                 match strip_prefix_ignore_case(v, prefix) {
-                    Some(t) if !t.trim().is_empty() => out.push(t.trim().to_string()),
+                    Some(t) if !t.trim().is_empty() => out.push(t.trim()),
                     _ => *wrong_scheme = true,
                 }
             }
@@ -161,7 +162,7 @@ fn values_from(
                 for pair in header.split(';') {
                     if let Some((k, v)) = pair.trim().split_once('=') {
                         if k.trim() == cookie && !v.trim().is_empty() {
-                            out.push(v.trim().trim_matches('"').to_string());
+                            out.push(v.trim().trim_matches('"'));
                         }
                     }
                 }
@@ -171,7 +172,7 @@ fn values_from(
             for pair in req.query.unwrap_or("").split('&') {
                 if let Some((k, v)) = pair.split_once('=') {
                     if k == param && !v.is_empty() {
-                        out.push(v.to_string());
+                        out.push(v);
                     }
                 }
             }
