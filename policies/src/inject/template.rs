@@ -97,6 +97,10 @@ impl Template {
         lookup: &dyn Fn(&str) -> Option<&'a Secret>,
     ) -> Result<Secret, TemplateError> {
         let get = |name: &str| lookup(name).ok_or_else(|| TemplateError::FieldMissing(name.into()));
+        // `{field}` alone (an API-key header): the field's value itself, shared, not copied.
+        if let [Part::Field(f)] = self.parts.as_slice() {
+            return checked(get(f)?.clone());
+        }
         let mut out = String::new();
         for p in &self.parts {
             match p {
@@ -112,12 +116,16 @@ impl Template {
                 }
             }
         }
-        let value = Secret::new(out);
-        if is_header_value(value.expose()) {
-            Ok(value)
-        } else {
-            Err(TemplateError::InvalidValue)
-        }
+        checked(Secret::new(out))
+    }
+}
+
+/// The rendered value, if it is a valid single header value.
+fn checked(value: Secret) -> Result<Secret, TemplateError> {
+    if is_header_value(value.expose()) {
+        Ok(value)
+    } else {
+        Err(TemplateError::InvalidValue)
     }
 }
 
