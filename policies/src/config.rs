@@ -1,12 +1,14 @@
-//! The configuration pattern every plugin uses: raw JSON → serde DTO with
-//! `deny_unknown_fields` → validated, compiled policy, built once at
-//! configure time. Every error names the JSON path of the offending field.
+//! The configuration pattern every plugin uses: raw JSON → DTO read by
+//! [`FromConfig`] (unknown fields rejected) → validated, compiled policy,
+//! built once at configure time. Every error names the JSON path of the offending field.
 
 mod document;
-mod tree;
+mod read;
+
+pub(crate) use read::{from_config, read_fields};
+pub use read::{FromConfig, Node, Object};
 
 use crate::secret::Secret;
-use serde::de::DeserializeOwned;
 use std::fmt;
 
 /// A configuration error, rejected at configure time.
@@ -65,14 +67,13 @@ pub fn join_path(parent: &str, child: &str) -> String {
 
 /// Parses the plugin configuration bytes into a DTO. Empty input is an
 /// error: a plugin without configuration would silently enforce nothing.
-pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ConfigError> {
+pub fn parse_json<T: FromConfig>(raw: &[u8]) -> Result<T, ConfigError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ConfigError::new(".", "the plugin configuration is empty")
             .with_hint("set `configuration` (Envoy) or `pluginConfig` (Istio WasmPlugin)"));
     }
     let document = document::parse_document(raw)?;
-    T::deserialize(tree::Node::root(&document))
-        .map_err(|e| ConfigError::new(e.path.unwrap_or_else(|| ".".to_string()), e.message))
+    T::read(Node::root(&document))
 }
 
 /// Compiles a DTO into its runtime form, the single entry point used by the
@@ -83,7 +84,7 @@ pub trait Compile {
 }
 
 /// Parses and compiles in one go.
-pub fn load<T: DeserializeOwned + Compile>(raw: &[u8]) -> Result<T::Compiled, ConfigError> {
+pub fn load<T: FromConfig + Compile>(raw: &[u8]) -> Result<T::Compiled, ConfigError> {
     parse_json::<T>(raw)?.compile()
 }
 
@@ -164,22 +165,32 @@ pub fn secret_from_env(env: EnvResolver<'_>, at: &str, var: &str) -> Result<Secr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
+    use serde_json::{json, Value};
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    #[derive(Debug)]
     struct Outer {
         #[allow(dead_code)]
         items: Vec<Inner>,
     }
 
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
+    impl FromConfig for Outer {
+        fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+            read_fields!(node => Self { items })
+        }
+    }
+
+    #[derive(Debug)]
     struct Inner {
         #[allow(dead_code)]
         name: String,
+    }
+
+    impl FromConfig for Inner {
+        fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+            read_fields!(node => Self { name })
+        }
     }
 
     #[test]
@@ -236,14 +247,18 @@ mod tests {
 
     #[test]
     fn numbers_and_nesting_survive_the_document_step() {
-        #[derive(Debug, Deserialize, PartialEq)]
-        #[serde(deny_unknown_fields)]
+        #[derive(Debug, PartialEq)]
         struct Shape {
             count: u32,
-            ratio: f64,
-            negative: i64,
+            ratio: Value,
+            negative: Value,
             flag: Option<bool>,
             nested: Vec<Vec<String>>,
+        }
+        impl FromConfig for Shape {
+            fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+                read_fields!(node => Self { count, ratio, negative, flag: optional, nested })
+            }
         }
         let shape: Shape = parse_json(
             br#"{"count":7,"ratio":0.25,"negative":-3,"flag":null,"nested":[["x"],[]]}"#,
@@ -253,8 +268,8 @@ mod tests {
             shape,
             Shape {
                 count: 7,
-                ratio: 0.25,
-                negative: -3,
+                ratio: json!(0.25),
+                negative: json!(-3),
                 flag: None,
                 nested: vec![vec!["x".into()], vec![]],
             }

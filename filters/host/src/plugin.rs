@@ -2,7 +2,6 @@
 
 use policies::config::{Compile, ConfigError};
 use proxy_wasm::types::LogLevel;
-use serde::de::DeserializeOwned;
 
 /// Who is running: logged once when a VM starts.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +55,7 @@ pub fn log_start(info: &PluginInfo) {
 /// the caller returns `false` from `on_configure`, so Envoy rejects the config.
 pub fn load_config<T>(info: &PluginInfo, raw: Option<Vec<u8>>) -> Option<T::Compiled>
 where
-    T: DeserializeOwned + Compile,
+    T: policies::config::FromConfig + Compile,
 {
     let raw = raw.unwrap_or_default();
     match policies::config::load::<T>(&raw) {

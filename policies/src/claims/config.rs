@@ -1,4 +1,4 @@
-//! Claim condition configuration (serde DTO) and its compilation.
+//! Claim condition configuration (the DTO) and its compilation.
 //!
 //! ```json
 //! {"all": [
@@ -8,13 +8,12 @@
 //! ]}
 //! ```
 
-use serde::Deserialize;
+use crate::config::{from_config, Compile, ConfigError};
 use serde_json::Value;
 
 use super::condition::{Condition, Leaf, Operator};
 use super::path::{ClaimPath, ClaimPathConfig};
 use super::value::Scalar;
-use crate::config::{Compile, ConfigError};
 use crate::routes::FullMatchRegex;
 
 /// Deepest nesting of `all`/`any`/`not` we accept (bounds evaluation recursion).
@@ -22,41 +21,43 @@ pub const MAX_NESTING: usize = 16;
 
 /// One condition: a combinator (`all`, `any`, `not`) or a `claim` with
 /// exactly one operator.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct ConditionConfig {
-    #[serde(default)]
     pub all: Option<Vec<ConditionConfig>>,
-    #[serde(default)]
     pub any: Option<Vec<ConditionConfig>>,
-    #[serde(default)]
     pub not: Option<Box<ConditionConfig>>,
 
-    #[serde(default)]
     pub claim: Option<ClaimPathConfig>,
     /// Treat a string claim as a space-separated set for the `contains*`
     /// operators. Defaults to true for the top-level `scope` and `scp` claims.
-    #[serde(default)]
     pub space_separated: Option<bool>,
 
-    #[serde(default)]
     pub equals: Option<Value>,
-    #[serde(default)]
     pub one_of: Option<Vec<Value>>,
-    #[serde(default)]
     pub contains: Option<Value>,
-    #[serde(default)]
     pub contains_any: Option<Vec<Value>>,
-    #[serde(default)]
     pub contains_all: Option<Vec<Value>>,
-    #[serde(default)]
     pub regex: Option<String>,
     /// Only `true` is accepted; write `absent: true` for the opposite.
-    #[serde(default)]
     pub present: Option<bool>,
-    #[serde(default)]
     pub absent: Option<bool>,
 }
+
+from_config!(ConditionConfig {
+    all: optional,
+    any: optional,
+    not: optional,
+    claim: optional,
+    space_separated: optional,
+    equals: optional,
+    one_of: optional,
+    contains: optional,
+    contains_any: optional,
+    contains_all: optional,
+    regex: optional,
+    present: optional,
+    absent: optional,
+});
 
 impl Compile for ConditionConfig {
     type Compiled = Condition;

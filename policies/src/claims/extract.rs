@@ -1,17 +1,15 @@
 //! Rendering a claim as an HTTP header value (claim-to-header forwarding).
 
-use serde::Deserialize;
+use crate::config::{from_config, Compile, ConfigError, FromConfig, Node};
 use serde_json::{Map, Value};
 
 use super::path::{ClaimPath, ClaimPathConfig};
-use crate::config::{Compile, ConfigError};
 
 /// Default cap on a rendered value; Envoy's default total header limit is 60 KiB.
 pub const DEFAULT_MAX_LENGTH: usize = 4096;
 
 /// How arrays are rendered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ArrayFormat {
     /// Elements joined with `separator` (non-scalar elements as JSON).
     #[default]
@@ -20,18 +18,30 @@ pub enum ArrayFormat {
     Json,
 }
 
+impl FromConfig for ArrayFormat {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        Ok(match node.one_of(&["joined", "json"])? {
+            0 => Self::Joined,
+            _ => Self::Json,
+        })
+    }
+}
+
 /// `{"claim": "realm_access.roles", "array": "joined", "separator": ",", "max_length": 4096}`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct ExtractConfig {
     pub claim: ClaimPathConfig,
-    #[serde(default)]
     pub array: ArrayFormat,
-    #[serde(default)]
     pub separator: Option<String>,
-    #[serde(default)]
     pub max_length: Option<usize>,
 }
+
+from_config!(ExtractConfig {
+    claim,
+    array: default,
+    separator: optional,
+    max_length: optional,
+});
 
 /// A compiled claim-to-header renderer.
 #[derive(Clone, Debug, PartialEq, Eq)]

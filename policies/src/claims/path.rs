@@ -1,18 +1,25 @@
 //! Addressing a claim inside the token payload.
 
-use serde::Deserialize;
+use crate::config::{ConfigError, FromConfig, Node};
 use serde_json::{Map, Value};
 use std::fmt;
 
-use crate::config::ConfigError;
-
 /// A claim path as written in config: `"realm_access.roles"` (split on dots)
 /// or `["https://example.com/claims", "roles"]` for keys that contain dots.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug)]
 pub enum ClaimPathConfig {
     Dotted(String),
     Segments(Vec<String>),
+}
+
+impl FromConfig for ClaimPathConfig {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        match node.value() {
+            Value::String(dotted) => Ok(Self::Dotted(dotted.clone())),
+            Value::Array(_) => Vec::read(node).map(Self::Segments),
+            _ => Err(node.invalid_type("a claim path: \"a.b\" or [\"a\", \"b\"]")),
+        }
+    }
 }
 
 /// A compiled claim path: object keys from the payload root. Arrays are not

@@ -10,7 +10,7 @@
 //! `Value` map keeps the last one silently, so `{"issuer": "a", "issuer": "b"}`
 //! would be accepted with whichever came last.
 
-use super::tree::Path;
+use super::read::Path;
 use super::ConfigError;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};

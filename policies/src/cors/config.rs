@@ -1,4 +1,4 @@
-//! CORS configuration (serde DTO) and its compilation.
+//! CORS configuration (the DTO) and its compilation.
 //!
 //! ```json
 //! {"allowed_origins": ["https://app.example.com", "https://*.example.com"],
@@ -6,32 +6,34 @@
 //!  "exposed_headers": ["x-request-id"], "allow_credentials": true, "max_age": "10m"}
 //! ```
 
-use serde::Deserialize;
+use crate::config::{from_config, parse_duration_ms, Compile, ConfigError};
 
 use super::origin::OriginPattern;
 use super::policy::CorsPolicy;
-use crate::config::{parse_duration_ms, Compile, ConfigError};
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct CorsConfig {
     /// Exact origins, `scheme://*.domain` patterns, or the literal `"null"`.
     pub allowed_origins: Vec<String>,
     /// Defaults to GET, HEAD, POST.
-    #[serde(default)]
     pub allowed_methods: Option<Vec<String>>,
     /// Request headers a preflight may ask for (case-insensitive).
-    #[serde(default)]
     pub allowed_headers: Vec<String>,
     /// Response headers scripts may read.
-    #[serde(default)]
     pub exposed_headers: Vec<String>,
-    #[serde(default)]
     pub allow_credentials: bool,
     /// How long browsers may cache a preflight, e.g. `"10m"`. Absent: browser default.
-    #[serde(default)]
     pub max_age: Option<String>,
 }
+
+from_config!(CorsConfig {
+    allowed_origins,
+    allowed_methods: optional,
+    allowed_headers: default,
+    exposed_headers: default,
+    allow_credentials: default,
+    max_age: optional,
+});
 
 /// Browsers cap the preflight cache (Firefox 24 h, Chrome 2 h); more is a mistake.
 const MAX_AGE_LIMIT_SECS: u64 = 86_400;

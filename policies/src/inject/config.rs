@@ -7,11 +7,13 @@ use super::oauth2::{ClientAuth, OAuth2Client};
 use super::per_user::{PerUserSecret, VaultPerUserDto};
 use super::template::Template;
 use crate::claims::{Condition, ConditionConfig};
-use crate::config::{join_path, parse_duration_ms, secret_from_env, Compile, ConfigError};
+use crate::config::{
+    from_config, join_path, parse_duration_ms, read_fields, secret_from_env, Compile, ConfigError,
+    FromConfig, Node,
+};
 use crate::cors::{CorsConfig, CorsPolicy};
 use crate::routes::{check_path, PathConfig, QueryConfig, RouteMatchConfig, RouteTable};
 use crate::vault::{EnvResolver, SecretValue, VaultConfig, VaultConfigDto};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Methods allowed in CORS when a route accepts any method.
@@ -29,25 +31,27 @@ const FORBIDDEN_HEADERS: &[&str] = &[
     "trailer",
 ];
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct InjectorConfigDto {
     pub backends: Vec<BackendDto>,
-    #[serde(default)]
     pub cors: Option<InjectCorsDto>,
-    #[serde(default)]
     pub csrf: Option<CsrfDto>,
     /// Vault connection, login and the secrets backends refer to.
-    #[serde(default)]
     pub vault: Option<VaultConfigDto>,
 }
+
+from_config!(InjectorConfigDto {
+    backends,
+    cors: optional,
+    csrf: optional,
+    vault: optional,
+});
 
 fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct BackendDto {
     pub name: String,
     /// The allowlist: a request must match one of these to get the credential.
@@ -55,53 +59,59 @@ pub struct BackendDto {
     pub credential: CredentialDto,
     pub injection: InjectionDto,
     /// Remove the browser's `Authorization` header (default true).
-    #[serde(default = "yes")]
     pub strip_user_authorization: bool,
     /// Remove the browser's `Cookie` header (default true): the backend gets
     /// the app's credential, never the user's session.
-    #[serde(default = "yes")]
     pub strip_cookies: bool,
-    #[serde(default)]
     pub path_prefix_rewrite: Option<PathRewriteDto>,
     /// Require a verified identity from oidc-auth (default true).
-    #[serde(default = "yes")]
     pub require_user: bool,
-    #[serde(default)]
     pub max_body_bytes: Option<u64>,
 }
 
+from_config!(BackendDto {
+    name,
+    routes,
+    credential,
+    injection,
+    strip_user_authorization: or_else(yes),
+    strip_cookies: or_else(yes),
+    path_prefix_rewrite: optional,
+    require_user: or_else(yes),
+    max_body_bytes: optional,
+});
+
 /// One allowed route: the `policies::routes` matcher fields plus claims.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct RouteDto {
-    #[serde(default)]
     pub methods: Option<Vec<String>>,
     pub path: PathConfig,
-    #[serde(default)]
     pub query: Vec<QueryConfig>,
-    #[serde(default)]
     pub case_insensitive: bool,
     /// Claim conditions the verified identity must satisfy.
-    #[serde(default)]
     pub claims: Option<ConditionConfig>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+from_config!(RouteDto {
+    methods: optional,
+    path,
+    query: default,
+    case_insensitive: default,
+    claims: optional,
+});
+
+#[derive(Clone, Debug)]
 pub enum CredentialDto {
     /// Values from environment variables: `env` is the primary value
     /// (`{secret}`), `fields` maps more placeholder names to variables.
     Static {
-        #[serde(default)]
         env: Option<String>,
-        #[serde(default)]
         fields: BTreeMap<String, String>,
     },
     /// A secret of the `vault` section; `field` becomes `{secret}`, every
     /// configured field of the secret is available as `{field}`.
     Vault {
         secret: String,
-        #[serde(default)]
         field: Option<String>,
     },
     /// OAuth2 client credentials grant; the access token is `{secret}`.
@@ -112,52 +122,75 @@ pub enum CredentialDto {
     VaultPerUser(Box<VaultPerUserDto>),
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromConfig for CredentialDto {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        match node.tagged(&["static", "vault", "oauth2", "vault_per_user"])? {
+            (0, data) => read_fields!(data => Self::Static { env: optional, fields: default }),
+            (1, data) => read_fields!(data => Self::Vault { secret, field: optional }),
+            (2, data) => FromConfig::read(data).map(Self::Oauth2),
+            (_, data) => FromConfig::read(data).map(Self::VaultPerUser),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct OAuth2ClientDto {
     pub token_endpoint: TokenEndpointDto,
     pub client_id_env: String,
     pub client_secret_env: String,
-    #[serde(default)]
     pub scope: Option<String>,
-    #[serde(default)]
     pub audience: Option<String>,
-    #[serde(default)]
     pub resource: Option<String>,
     /// `basic` (HTTP Basic, default) or `post` (credentials in the form body).
-    #[serde(default)]
     pub client_auth: Option<String>,
     /// Callout timeout, default `5s`.
-    #[serde(default)]
     pub timeout: Option<String>,
     /// Fetch a new token this long before expiry, default `60s`.
-    #[serde(default)]
     pub refresh_before: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(OAuth2ClientDto {
+    token_endpoint,
+    client_id_env,
+    client_secret_env,
+    scope: optional,
+    audience: optional,
+    resource: optional,
+    client_auth: optional,
+    timeout: optional,
+    refresh_before: optional,
+});
+
+#[derive(Clone, Debug)]
 pub struct TokenEndpointDto {
     pub cluster: String,
     pub authority: String,
     pub path: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(TokenEndpointDto {
+    cluster,
+    authority,
+    path,
+});
+
+#[derive(Clone, Debug)]
 pub struct InjectionDto {
     /// Request header to set, e.g. `authorization` or `x-api-key`.
     pub header: String,
     /// Default `Bearer {secret}` for `authorization`, `{secret}` otherwise.
-    #[serde(default)]
     pub template: Option<String>,
     /// `overwrite` (default) or `add`.
-    #[serde(default)]
     pub mode: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(InjectionDto {
+    header,
+    template: optional,
+    mode: optional,
+});
+
+#[derive(Clone, Debug)]
 pub struct PathRewriteDto {
     /// Segment-aware prefix to replace, e.g. `/api/payments`.
     pub from: String,
@@ -165,32 +198,39 @@ pub struct PathRewriteDto {
     pub to: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(PathRewriteDto { from, to });
+
+#[derive(Clone, Debug)]
 pub struct InjectCorsDto {
     pub allowed_origins: Vec<String>,
-    #[serde(default)]
     pub allow_credentials: bool,
-    #[serde(default)]
     pub max_age: Option<String>,
     /// Request headers beyond `content-type` and the CSRF header.
-    #[serde(default)]
     pub extra_allowed_headers: Vec<String>,
-    #[serde(default)]
     pub exposed_headers: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(InjectCorsDto {
+    allowed_origins,
+    allow_credentials: default,
+    max_age: optional,
+    extra_allowed_headers: default,
+    exposed_headers: default,
+});
+
+#[derive(Clone, Debug, Default)]
 pub struct CsrfDto {
     /// Cookie-borne requests with unsafe methods need an allowed Origin
     /// (or Referer). Default true.
-    #[serde(default)]
     pub require_origin: Option<bool>,
     /// Cookie-borne requests with unsafe methods must carry this header.
-    #[serde(default)]
     pub required_header: Option<String>,
 }
+
+from_config!(CsrfDto {
+    require_origin: optional,
+    required_header: optional,
+});
 
 /// Where a backend's credential comes from (compiled).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::policy::{
 use super::token_source::{TokenSource, TokenSourceConfig};
 use crate::backoff::Backoff;
 use crate::claims::{ArrayFormat, ClaimPathConfig, ConditionConfig, ExtractConfig};
-use crate::config::{parse_duration_ms, Compile, ConfigError};
+use crate::config::{from_config, parse_duration_ms, Compile, ConfigError};
 use crate::cors::CorsConfig;
 use crate::jwt::{
     parse_alg_list, Algorithm, ClaimsPolicy, Jwk, JwksLimits, KeySet, LargeCurveKey, TokenPolicy,
@@ -17,135 +17,147 @@ use crate::jwt::{
 };
 use crate::refresh::RefreshPolicy;
 use crate::routes::{RouteMatchConfig, RouteTable};
-use serde::Deserialize;
 
 pub use crate::config::EnvResolver;
 
 /// The whole plugin configuration.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct OidcConfig {
     pub providers: Vec<ProviderConfig>,
     /// Ordered; the first rule whose match fits the request decides.
-    #[serde(default)]
     pub rules: Vec<RuleConfig>,
     /// What happens when no rule matches: `deny` (default), `authenticated`
     /// (any valid token from any provider) or `allow`.
-    #[serde(default)]
     pub default_action: DefaultAction,
     /// `realm` in `WWW-Authenticate` challenges.
-    #[serde(default = "default_realm")]
     pub realm: String,
     /// Let CORS preflights (`OPTIONS` with `Origin` and
     /// `Access-Control-Request-Method`) through without a token.
-    #[serde(default = "yes")]
     pub allow_cors_preflight: bool,
     /// Origins whose browsers may read our 401/403 answers.
-    #[serde(default)]
     pub cors: Option<CorsConfig>,
     /// Claims (top-level names) published with the verified identity for later plugins.
-    #[serde(default)]
     pub publish_claims: Vec<String>,
     /// Verified tokens cached per VM (0 disables the cache).
-    #[serde(default = "default_cache_entries")]
     pub token_cache_entries: usize,
     /// Offload RS*/ES* signature checks to Envoy's native `verify_signature`
     /// when a start-up self-test shows the host does them right.
-    #[serde(default = "yes")]
     pub host_signature_verification: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(OidcConfig {
+    providers,
+    rules: default,
+    default_action: default,
+    realm: or_else(default_realm),
+    allow_cors_preflight: or_else(yes),
+    cors: optional,
+    publish_claims: default,
+    token_cache_entries: or_else(default_cache_entries),
+    host_signature_verification: or_else(yes),
+});
+
+#[derive(Clone, Debug)]
 pub struct ProviderConfig {
     /// A short name used in rules, metrics and the published identity.
     pub name: String,
     /// Compared exactly with the token's `iss` (and the discovery document's `issuer`).
     pub issuer: String,
     /// At least one must be in the token's `aud`. Empty: `aud` is not checked.
-    #[serde(default)]
     pub audiences: Vec<String>,
     /// The Envoy cluster that reaches the IdP (discovery and JWKS).
-    #[serde(default)]
     pub cluster: Option<String>,
     /// Explicit JWKS URL; without it (and without `inline_jwks`) the plugin uses OIDC discovery.
-    #[serde(default)]
     pub jwks_uri: Option<String>,
     /// A JWKS document given in the configuration (no fetching).
-    #[serde(default)]
     pub inline_jwks: Option<serde_json::Value>,
     /// Env var holding a shared secret for HS256/384/512 (never inline).
-    #[serde(default)]
     pub hmac_secret_env: Option<String>,
     /// Accepted `alg`s; None: every asymmetric algorithm.
-    #[serde(default)]
     pub algorithms: Option<Vec<String>>,
-    #[serde(default = "default_skew")]
     pub clock_skew: String,
-    #[serde(default)]
     pub max_token_age: Option<String>,
-    #[serde(default = "yes")]
     pub require_exp: bool,
-    #[serde(default)]
     pub max_token_bytes: Option<usize>,
     /// Keys tried for a token without `kid` (of the matching type only).
-    #[serde(default = "default_untagged")]
     pub max_untagged_keys: usize,
     /// Where tokens are read from; default `Authorization: Bearer`.
-    #[serde(default)]
     pub token_sources: Vec<TokenSourceConfig>,
     /// Keep the token on the request sent upstream (default true).
-    #[serde(default = "yes")]
     pub forward_token: bool,
-    #[serde(default)]
     pub claims_to_headers: Vec<ClaimHeaderConfig>,
-    #[serde(default = "default_refresh")]
     pub refresh_interval: String,
     /// How long the last good key set serves while the IdP is unreachable.
-    #[serde(default = "default_staleness")]
     pub max_staleness: String,
     /// At most one JWKS refetch per this interval for tokens with an unknown `kid`.
-    #[serde(default = "default_refetch")]
     pub unknown_kid_refetch_interval: String,
-    #[serde(default = "default_fetch_timeout")]
     pub fetch_timeout: String,
     /// Longest delay between retries after failed key fetches (they back off from 1 s, doubling, with jitter).
-    #[serde(default = "default_fetch_backoff_max")]
     pub fetch_backoff_max: String,
     /// Largest JWKS document accepted; a larger one is refused (`jwks_too_large`) and the last good keys stay.
-    #[serde(default = "default_max_jwks_bytes")]
     pub max_jwks_bytes: usize,
 }
 
+from_config!(ProviderConfig {
+    name,
+    issuer,
+    audiences: default,
+    cluster: optional,
+    jwks_uri: optional,
+    inline_jwks: optional,
+    hmac_secret_env: optional,
+    algorithms: optional,
+    clock_skew: or_else(default_skew),
+    max_token_age: optional,
+    require_exp: or_else(yes),
+    max_token_bytes: optional,
+    max_untagged_keys: or_else(default_untagged),
+    token_sources: default,
+    forward_token: or_else(yes),
+    claims_to_headers: default,
+    refresh_interval: or_else(default_refresh),
+    max_staleness: or_else(default_staleness),
+    unknown_kid_refetch_interval: or_else(default_refetch),
+    fetch_timeout: or_else(default_fetch_timeout),
+    fetch_backoff_max: or_else(default_fetch_backoff_max),
+    max_jwks_bytes: or_else(default_max_jwks_bytes),
+});
+
 /// `{"header": "x-user-roles", "claim": "realm_access.roles", "array": "joined", "separator": ","}`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct ClaimHeaderConfig {
     pub header: String,
     pub claim: ClaimPathConfig,
-    #[serde(default)]
     pub array: ArrayFormat,
-    #[serde(default)]
     pub separator: Option<String>,
-    #[serde(default)]
     pub max_length: Option<usize>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(ClaimHeaderConfig {
+    header,
+    claim,
+    array: default,
+    separator: optional,
+    max_length: optional,
+});
+
+#[derive(Clone, Debug)]
 pub struct RuleConfig {
-    #[serde(rename = "match")]
     pub matcher: RouteMatchConfig,
     /// No token needed (claim headers are still stripped).
-    #[serde(default)]
     pub public: bool,
     /// Accept tokens only from these providers (default: all).
-    #[serde(default)]
     pub providers: Option<Vec<String>>,
     /// Conditions on the verified claims.
-    #[serde(default)]
     pub claims: Option<ConditionConfig>,
 }
+
+from_config!(RuleConfig {
+    matcher as "match",
+    public: default,
+    providers: optional,
+    claims: optional,
+});
 
 fn yes() -> bool {
     true

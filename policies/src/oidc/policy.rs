@@ -4,11 +4,11 @@
 use super::discovery::UrlParts;
 use super::token_source::TokenSource;
 use crate::claims::{ClaimExtractor, Condition};
+use crate::config::{ConfigError, FromConfig, Node};
 use crate::cors::CorsPolicy;
 use crate::jwt::{Jwk, JwksLimits, KeySet, TokenPolicy};
 use crate::refresh::RefreshPolicy;
 use crate::routes::RouteTable;
-use serde::Deserialize;
 
 #[derive(Debug)]
 pub struct OidcPolicy {
@@ -26,8 +26,7 @@ pub struct OidcPolicy {
     pub token_sources: Vec<TokenSource>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DefaultAction {
     /// 403 `no_matching_rule` (the safe default).
     #[default]
@@ -36,6 +35,16 @@ pub enum DefaultAction {
     Authenticated,
     /// Let the request through unauthenticated.
     Allow,
+}
+
+impl FromConfig for DefaultAction {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        Ok(match node.one_of(&["deny", "authenticated", "allow"])? {
+            0 => Self::Deny,
+            1 => Self::Authenticated,
+            _ => Self::Allow,
+        })
+    }
 }
 
 #[derive(Debug)]

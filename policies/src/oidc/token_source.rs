@@ -2,23 +2,24 @@
 //! at most one: two tokens in two places (or two Authorization headers) are
 //! ambiguous, and an attacker could hope each check reads a different one.
 
-use crate::config::ConfigError;
+use crate::config::{from_config, ConfigError};
 use crate::secret::Secret;
-use serde::Deserialize;
 
 /// Raw form: `{"header":"authorization","prefix":"Bearer "}`, `{"cookie":"at"}`, `{"query":"access_token"}`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenSourceConfig {
-    #[serde(default)]
     pub header: Option<String>,
-    #[serde(default)]
     pub prefix: Option<String>,
-    #[serde(default)]
     pub cookie: Option<String>,
-    #[serde(default)]
     pub query: Option<String>,
 }
+
+from_config!(TokenSourceConfig {
+    header: optional,
+    prefix: optional,
+    cookie: optional,
+    query: optional,
+});
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenSource {

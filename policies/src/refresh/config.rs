@@ -1,4 +1,4 @@
-//! Refresh timing configuration (serde DTO) and its compiled form.
+//! Refresh timing configuration (the DTO) and its compiled form.
 //!
 //! ```json
 //! {"refresh_interval": "5m", "max_staleness": "1h", "min_forced_refetch_interval": "30s",
@@ -6,34 +6,35 @@
 //! ```
 //! Every field is optional; the defaults suit a JWKS.
 
-use serde::Deserialize;
+use crate::config::{from_config, parse_duration_ms, Compile, ConfigError};
 
 use crate::backoff::Backoff;
-use crate::config::{parse_duration_ms, Compile, ConfigError};
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct RefreshConfig {
     /// How long a fetched value is fresh; a new fetch is due after it. Default 5m.
-    #[serde(default)]
     pub refresh_interval: Option<String>,
     /// How long after its fetch a value may still be served while refreshes
     /// fail. After it, callers fail closed. Default 1h.
-    #[serde(default)]
     pub max_staleness: Option<String>,
     /// Minimum time between two forced refetches (e.g. on an unknown `kid`). Default 30s.
-    #[serde(default)]
     pub min_forced_refetch_interval: Option<String>,
     /// After this long without an answer a fetch counts as lost and may be retried. Default 10s.
-    #[serde(default)]
     pub fetch_timeout: Option<String>,
     /// First retry delay after a failure (then doubling, with jitter). Default 1s.
-    #[serde(default)]
     pub backoff_base: Option<String>,
     /// Longest retry delay. Default 5m.
-    #[serde(default)]
     pub backoff_max: Option<String>,
 }
+
+from_config!(RefreshConfig {
+    refresh_interval: optional,
+    max_staleness: optional,
+    min_forced_refetch_interval: optional,
+    fetch_timeout: optional,
+    backoff_base: optional,
+    backoff_max: optional,
+});
 
 /// Compiled refresh timing, all in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,37 +1,38 @@
-//! Route matcher configuration (the serde DTO) and its compilation.
+//! Route matcher configuration (the DTO) and its compilation.
 //!
 //! ```json
 //! {"methods": ["GET", "HEAD"], "path": {"prefix": "/api"},
 //!  "query": [{"name": "format", "one_of": ["json", "csv"]}], "case_insensitive": false}
 //! ```
 
-use serde::Deserialize;
+use crate::config::{from_config, Compile, ConfigError, FromConfig, Node};
 
 use super::matcher::{MethodSet, PathMatcher, QueryCondition, QueryTest, RouteMatcher};
 use super::path::check_path;
 use super::regex::FullMatchRegex;
 use super::template::PathTemplate;
-use crate::config::{Compile, ConfigError};
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct RouteMatchConfig {
     /// HTTP methods, compared in upper case. Absent means any method.
-    #[serde(default)]
     pub methods: Option<Vec<String>>,
     pub path: PathConfig,
     /// All constraints must hold.
-    #[serde(default)]
     pub query: Vec<QueryConfig>,
     /// Compare path literals ignoring ASCII case. Off by default: `/API/x`
     /// does not match `/api` unless asked, so an allowlist fails closed.
-    #[serde(default)]
     pub case_insensitive: bool,
 }
 
+from_config!(RouteMatchConfig {
+    methods: optional,
+    path,
+    query: default,
+    case_insensitive: default,
+});
+
 /// Exactly one way to match the path.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[derive(Clone, Debug)]
 pub enum PathConfig {
     /// The whole path, byte for byte (`/api` does not match `/api/`).
     Exact(String),
@@ -44,19 +45,35 @@ pub enum PathConfig {
     Regex(String),
 }
 
+impl FromConfig for PathConfig {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        let (variant, data) = node.tagged(&["exact", "prefix", "template", "regex"])?;
+        let text = String::read(data)?;
+        Ok(match variant {
+            0 => Self::Exact(text),
+            1 => Self::Prefix(text),
+            2 => Self::Template(text),
+            _ => Self::Regex(text),
+        })
+    }
+}
+
 /// One query constraint: `name` plus exactly one of `present`, `equals`, `one_of`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct QueryConfig {
     pub name: String,
     /// `true`: the parameter must appear; `false`: it must not.
-    #[serde(default)]
     pub present: Option<bool>,
-    #[serde(default)]
     pub equals: Option<String>,
-    #[serde(default)]
     pub one_of: Option<Vec<String>>,
 }
+
+from_config!(QueryConfig {
+    name,
+    present: optional,
+    equals: optional,
+    one_of: optional,
+});
 
 impl Compile for RouteMatchConfig {
     type Compiled = RouteMatcher;

@@ -9,12 +9,13 @@ use super::keys::{CookieKey, KeyRing, KEY_LEN};
 use super::opened::OpenedCookies;
 use super::routes::{RouteRule, SessionSettings};
 use super::set_cookie::{CookieAttributes, SameSite};
-use crate::config::{join_path, parse_duration_ms, parse_json, ConfigError};
+use crate::config::{
+    from_config, join_path, parse_duration_ms, parse_json, ConfigError, FromConfig, Node,
+};
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer};
 use zeroize::Zeroizing;
 
 /// Looks up an environment variable by name; the filter passes `std::env::var(..).ok()`.
@@ -26,66 +27,80 @@ const MAX_KEYS: usize = 8;
 const MAX_ROUTES: usize = 256;
 
 /// The `sticky` plugin configuration as written in JSON.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct StickyConfig {
     /// Which Envoy mechanism reads the pin header.
     pub mode: ModeDto,
     /// Request header that carries the pin to Envoy; client copies are always removed.
-    #[serde(default = "default_pin_header")]
     pub pin_header: String,
-    #[serde(default)]
     pub cookie: CookieDto,
     /// First = current (seals), the rest are still accepted (rotation).
     pub keys: Vec<KeyDto>,
     /// Store a keyed hash of the verified subject in the cookie and require it back.
-    #[serde(default)]
     pub bind_subject: bool,
     /// Emit a hash header for Envoy's ring-hash policy when no cookie pins.
-    #[serde(default)]
     pub hash_key: Option<HashKeyDto>,
     /// Per-route enable/disable and setting overrides, first matching
     /// prefix wins; unmatched paths use the top-level settings.
-    #[serde(default)]
     pub routes: Vec<RouteDto>,
     /// Cookies opened once per VM and remembered until they expire (0: off).
-    #[serde(default = "default_opened_cookie_cache_entries")]
     pub opened_cookie_cache_entries: usize,
 }
+
+from_config!(StickyConfig {
+    mode,
+    pin_header: or_else(default_pin_header),
+    cookie: default,
+    keys,
+    bind_subject: default,
+    hash_key: optional,
+    routes: default,
+    opened_cookie_cache_entries: or_else(default_opened_cookie_cache_entries),
+});
 
 /// Most memo entries per VM: ~350 bytes each (the cookie value, its pin, the pin header), so at most ~35 MB per VM.
 pub const MAX_OPENED_COOKIE_CACHE_ENTRIES: usize = 100_000;
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModeDto {
     StatefulSession,
     OverrideHost,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromConfig for ModeDto {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        Ok(match node.one_of(&["stateful-session", "override-host"])? {
+            0 => Self::StatefulSession,
+            _ => Self::OverrideHost,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct CookieDto {
-    #[serde(default = "default_cookie_name")]
     pub name: String,
-    #[serde(default = "default_cookie_path")]
     pub path: String,
-    #[serde(default)]
     pub domain: Option<String>,
     /// Absolute session lifetime, e.g. `"1h"`.
-    #[serde(default = "default_max_age")]
     pub max_age: String,
     /// Sliding expiry: the cookie is valid this long after its last
     /// (re)issue and is re-issued once half of it has elapsed, up to `max_age`.
-    #[serde(default)]
     pub idle_timeout: Option<String>,
-    #[serde(default = "yes")]
     pub secure: bool,
-    #[serde(default = "yes")]
     pub http_only: bool,
-    #[serde(default = "default_same_site")]
     pub same_site: SameSite,
 }
+
+from_config!(CookieDto {
+    name: or_else(default_cookie_name),
+    path: or_else(default_cookie_path),
+    domain: optional,
+    max_age: or_else(default_max_age),
+    idle_timeout: optional,
+    secure: or_else(yes),
+    http_only: or_else(yes),
+    same_site: or_else(default_same_site),
+});
 
 impl Default for CookieDto {
     fn default() -> Self {
@@ -102,8 +117,7 @@ impl Default for CookieDto {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct KeyDto {
     /// Key id written into cookies: 1..16 of `[A-Za-z0-9_-]`.
     pub id: String,
@@ -111,18 +125,22 @@ pub struct KeyDto {
     pub env: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(KeyDto { id, env });
+
+#[derive(Clone, Debug)]
 pub struct HashKeyDto {
-    #[serde(default = "default_hash_header")]
     pub header: String,
     /// Hash the verified subject (logged-in users hash consistently).
-    #[serde(default = "yes")]
     pub identity: bool,
     /// For anonymous requests: hash this application session cookie's value.
-    #[serde(default)]
     pub session_cookie: Option<String>,
 }
+
+from_config!(HashKeyDto {
+    header: or_else(default_hash_header),
+    identity: or_else(yes),
+    session_cookie: optional,
+});
 
 impl Default for HashKeyDto {
     fn default() -> Self {
@@ -137,18 +155,20 @@ impl Default for HashKeyDto {
 /// A route's `hash_key`. Absent fields inherit the top-level `hash_key` (or
 /// the defaults when there is none); `null` clears an inherited
 /// `session_cookie`; `{"enabled": false}` turns the hash header off here.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct HashKeyOverrideDto {
-    #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default)]
     pub header: Option<String>,
-    #[serde(default)]
     pub identity: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
     pub session_cookie: Option<Option<String>>,
 }
+
+from_config!(HashKeyOverrideDto {
+    enabled: or_else(yes),
+    header: optional,
+    identity: optional,
+    session_cookie: present,
+});
 
 impl HashKeyOverrideDto {
     /// The route's hash key: `base` (the top-level one, else the defaults)
@@ -166,61 +186,56 @@ impl HashKeyOverrideDto {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct RouteDto {
     pub path_prefix: String,
-    #[serde(default = "yes")]
     pub enabled: bool,
     /// Cookie attributes for this route; unset fields inherit the top-level `cookie`.
-    #[serde(default)]
     pub cookie: Option<CookieOverrideDto>,
-    #[serde(default)]
     pub bind_subject: Option<bool>,
     /// For a route whose cluster uses the other Envoy mechanism.
-    #[serde(default)]
     pub mode: Option<ModeDto>,
     /// This route's ring-hash header; absent: the top-level `hash_key`.
     /// Present as `null` → `Some(None)`, refused when compiled: it could mean
     /// "inherit" or "off", and both have an explicit form.
-    #[serde(default, deserialize_with = "present")]
     pub hash_key: Option<Option<HashKeyOverrideDto>>,
 }
 
+from_config!(RouteDto {
+    path_prefix,
+    enabled: or_else(yes),
+    cookie: optional,
+    bind_subject: optional,
+    mode: optional,
+    hash_key: present,
+});
+
 /// A route's cookie overrides. Absent fields inherit the top-level value;
 /// `null` clears an inherited `domain` or `idle_timeout`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct CookieOverrideDto {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub path: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
     pub domain: Option<Option<String>>,
-    #[serde(default)]
     pub max_age: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
     pub idle_timeout: Option<Option<String>>,
-    #[serde(default)]
     pub secure: Option<bool>,
-    #[serde(default)]
     pub http_only: Option<bool>,
-    #[serde(default)]
     pub same_site: Option<SameSite>,
 }
 
+from_config!(CookieOverrideDto {
+    name: optional,
+    path: optional,
+    domain: present,
+    max_age: optional,
+    idle_timeout: present,
+    secure: optional,
+    http_only: optional,
+    same_site: optional,
+});
+
 /// Present (even as `null`) → `Some(..)`; absent → `None` via `default`.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    present(d)
-}
-
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 impl CookieOverrideDto {
     /// The top-level cookie with these overrides applied.
     fn apply_to(self, base: &CookieDto) -> CookieDto {

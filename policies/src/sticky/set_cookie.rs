@@ -1,11 +1,23 @@
 //! Rendering the `Set-Cookie` response header value.
 
+use crate::config::{ConfigError, FromConfig, Node};
+
 /// `SameSite` attribute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
     Strict,
     Lax,
     None,
+}
+
+impl FromConfig for SameSite {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        Ok(match node.one_of(&["Strict", "Lax", "None"])? {
+            0 => Self::Strict,
+            1 => Self::Lax,
+            _ => Self::None,
+        })
+    }
 }
 
 impl SameSite {

@@ -5,9 +5,11 @@
 //! [`EnvResolver`]. Errors name the JSON field and the variable, never a value.
 
 use crate::backoff::Backoff;
-use crate::config::{join_path, parse_duration_ms, secret_from_env, ConfigError};
+use crate::config::{
+    from_config, join_path, parse_duration_ms, read_fields, secret_from_env, ConfigError,
+    FromConfig, Node,
+};
 use crate::secret::Secret;
-use serde::Deserialize;
 
 /// Looks up an environment variable by name (`std::env::var` in the host).
 pub use crate::config::EnvResolver;
@@ -18,72 +20,75 @@ const DEFAULT_KV_REFRESH: &str = "60s";
 /// Shortest accepted first retry: below it, a fault turns into a call storm.
 const MIN_RETRY_INITIAL_MS: u64 = 100;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct VaultConfigDto {
     pub connection: ConnectionDto,
     /// The plugin's own login; needed for `secrets`, optional with only `per_user_jwt`.
-    #[serde(default)]
     pub auth: Option<AuthDto>,
-    #[serde(default)]
     pub per_user_jwt: Option<PerUserJwtDto>,
-    #[serde(default)]
     pub secrets: Vec<SecretDto>,
     /// How often KV v2 secrets are re-read, e.g. `"60s"`.
-    #[serde(default)]
     pub kv_refresh_interval: Option<String>,
     /// Backoff after failed calls; default 1 s doubling up to 5 min.
-    #[serde(default)]
     pub retry: Option<RetryDto>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(VaultConfigDto {
+    connection,
+    auth: optional,
+    per_user_jwt: optional,
+    secrets: default,
+    kv_refresh_interval: optional,
+    retry: optional,
+});
+
+#[derive(Clone, Debug)]
 pub struct RetryDto {
     /// First wait after a failure, e.g. `"1s"`; doubles with each failure.
-    #[serde(default)]
     pub initial: Option<String>,
     /// Longest wait, e.g. `"5m"`; also bounds a server's `Retry-After`.
-    #[serde(default)]
     pub max: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(RetryDto {
+    initial: optional,
+    max: optional,
+});
+
+#[derive(Clone, Debug)]
 pub struct ConnectionDto {
     /// Envoy cluster name the callouts go to.
     pub cluster: String,
     /// `:authority` of the callouts, e.g. `vault.vault.svc:8200`.
     pub authority: String,
-    #[serde(default)]
     pub namespace: Option<String>,
-    #[serde(default)]
     pub timeout: Option<String>,
-    #[serde(default)]
     pub path_prefix: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+from_config!(ConnectionDto {
+    cluster,
+    authority,
+    namespace: optional,
+    timeout: optional,
+    path_prefix: optional,
+});
+
+#[derive(Clone, Debug)]
 pub enum AuthDto {
     Kubernetes {
         role: String,
-        #[serde(default)]
         mount: Option<String>,
         jwt_env: String,
     },
     Approle {
-        #[serde(default)]
         mount: Option<String>,
         role_id_env: String,
         secret_id_env: String,
-        #[serde(default)]
         secret_id_wrapped: bool,
     },
     Jwt {
-        #[serde(default)]
         mount: Option<String>,
-        #[serde(default)]
         role: Option<String>,
         jwt_env: String,
     },
@@ -91,37 +96,55 @@ pub enum AuthDto {
     Token { token_env: String },
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl FromConfig for AuthDto {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        match node.tagged(&["kubernetes", "approle", "jwt", "token"])? {
+            (0, data) => read_fields!(data => Self::Kubernetes { role, mount: optional, jwt_env }),
+            (1, data) => read_fields!(data => Self::Approle {
+                mount: optional,
+                role_id_env,
+                secret_id_env,
+                secret_id_wrapped: default,
+            }),
+            (2, data) => {
+                read_fields!(data => Self::Jwt { mount: optional, role: optional, jwt_env })
+            }
+            (_, data) => read_fields!(data => Self::Token { token_env }),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct PerUserJwtDto {
-    #[serde(default)]
     pub mount: Option<String>,
-    #[serde(default)]
     pub role: Option<String>,
     /// Users whose Vault token (and secret values) are cached per VM; default 1000.
-    #[serde(default)]
     pub max_users: Option<usize>,
     /// Requests of one user that may wait for that user's Vault call in
     /// flight (per VM); more get 503 `credential_busy`. Default 100.
-    #[serde(default)]
     pub max_waiting: Option<usize>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+from_config!(PerUserJwtDto {
+    mount: optional,
+    role: optional,
+    max_users: optional,
+    max_waiting: optional,
+});
+
+#[derive(Clone, Debug)]
 pub struct SecretDto {
     pub name: String,
     pub kind: SecretKindDto,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+from_config!(SecretDto { name, kind });
+
+#[derive(Clone, Debug)]
 pub enum SecretKindDto {
     Kv2 {
-        #[serde(default)]
         mount: Option<String>,
         path: String,
-        #[serde(default)]
         version: Option<u64>,
         fields: Vec<String>,
     },
@@ -134,6 +157,21 @@ pub enum SecretKindDto {
     IdentityToken {
         role: String,
     },
+}
+
+impl FromConfig for SecretKindDto {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        match node.tagged(&["kv2", "dynamic", "identity_token"])? {
+            (0, data) => read_fields!(data => Self::Kv2 {
+                mount: optional,
+                path,
+                version: optional,
+                fields,
+            }),
+            (1, data) => read_fields!(data => Self::Dynamic { path, fields }),
+            (_, data) => read_fields!(data => Self::IdentityToken { role }),
+        }
+    }
 }
 
 /// Compiled, validated Vault configuration.

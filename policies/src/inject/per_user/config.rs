@@ -2,38 +2,41 @@
 //! the user's Vault token, and how long to cache its value.
 
 use super::path::SubjectPath;
-use crate::config::{parse_duration_ms, ConfigError};
+use crate::config::{from_config, parse_duration_ms, ConfigError};
 use crate::oidc::token_source::{TokenSource, TokenSourceConfig};
-use serde::Deserialize;
 
 const DEFAULT_CACHE_TTL: &str = "30s";
 /// Values are re-read at least this often: Vault's policies decide, and a
 /// policy change must take effect soon.
 const MAX_CACHE_TTL_MS: u64 = 3_600_000;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct VaultPerUserDto {
     /// KV v2 mount, default `secret`.
-    #[serde(default)]
     pub mount: Option<String>,
     /// Path under the mount; `{sub}` is replaced by the user's subject.
     pub path: String,
     /// Fields to read; each becomes a template placeholder.
     pub fields: Vec<String>,
     /// The field that becomes `{secret}`.
-    #[serde(default)]
     pub field: Option<String>,
     /// How long a user's value is served from memory, default `30s`; `0s`
     /// reads it on every request.
-    #[serde(default)]
     pub cache_ttl: Option<String>,
     /// Where the user's JWT is (the one oidc-auth verified), same syntax as
     /// oidc-auth's `token_sources`; default `Authorization: Bearer`. A
     /// header or a cookie, never the query string.
-    #[serde(default)]
     pub token_sources: Vec<TokenSourceConfig>,
 }
+
+from_config!(VaultPerUserDto {
+    mount: optional,
+    path,
+    fields,
+    field: optional,
+    cache_ttl: optional,
+    token_sources: default,
+});
 
 /// A compiled per-user KV v2 read.
 #[derive(Clone, Debug, PartialEq, Eq)]
