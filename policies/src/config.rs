@@ -1,12 +1,11 @@
 //! The configuration pattern every plugin uses: raw JSON → DTO read by
-//! [`FromConfig`] (unknown fields rejected) → validated, compiled policy,
+//! [`FromJson`] (unknown fields rejected) → validated, compiled policy,
 //! built once at configure time. Every error names the JSON path of the offending field.
 
-mod document;
-mod read;
+pub(crate) mod document;
 
-pub(crate) use read::{from_config, read_fields};
-pub use read::{FromConfig, Node, Object};
+pub(crate) use crate::json::{from_json, read_fields};
+pub use crate::json::{FromJson, Node, Object};
 
 use crate::secret::Secret;
 use std::fmt;
@@ -67,7 +66,7 @@ pub fn join_path(parent: &str, child: &str) -> String {
 
 /// Parses the plugin configuration bytes into a DTO. Empty input is an
 /// error: a plugin without configuration would silently enforce nothing.
-pub fn parse_json<T: FromConfig>(raw: &[u8]) -> Result<T, ConfigError> {
+pub fn parse_json<T: FromJson>(raw: &[u8]) -> Result<T, ConfigError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ConfigError::new(".", "the plugin configuration is empty")
             .with_hint("set `configuration` (Envoy) or `pluginConfig` (Istio WasmPlugin)"));
@@ -84,7 +83,7 @@ pub trait Compile {
 }
 
 /// Parses and compiles in one go.
-pub fn load<T: FromConfig + Compile>(raw: &[u8]) -> Result<T::Compiled, ConfigError> {
+pub fn load<T: FromJson + Compile>(raw: &[u8]) -> Result<T::Compiled, ConfigError> {
     parse_json::<T>(raw)?.compile()
 }
 
@@ -175,7 +174,7 @@ mod tests {
         items: Vec<Inner>,
     }
 
-    impl FromConfig for Outer {
+    impl FromJson for Outer {
         fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
             read_fields!(node => Self { items })
         }
@@ -187,7 +186,7 @@ mod tests {
         name: String,
     }
 
-    impl FromConfig for Inner {
+    impl FromJson for Inner {
         fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
             read_fields!(node => Self { name })
         }
@@ -255,7 +254,7 @@ mod tests {
             flag: Option<bool>,
             nested: Vec<Vec<String>>,
         }
-        impl FromConfig for Shape {
+        impl FromJson for Shape {
             fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
                 read_fields!(node => Self { count, ratio, negative, flag: optional, nested })
             }

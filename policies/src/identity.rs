@@ -3,7 +3,8 @@
 //! it, after verifying the token; a client cannot set filter state, so later
 //! plugins trust it without verifying again.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{from_json, read_untrusted};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Filter-state name (Envoy stores it as `wasm.oidc_identity`).
@@ -12,7 +13,7 @@ pub const IDENTITY_PROPERTY: &str = "oidc_identity";
 /// Largest identity document a reader accepts.
 pub const MAX_IDENTITY_BYTES: usize = 16 * 1024;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VerifiedIdentity {
     /// Provider name from the oidc-auth configuration.
     pub provider: String,
@@ -21,9 +22,19 @@ pub struct VerifiedIdentity {
     /// Token expiry (unix seconds): later plugins must not outlive it.
     pub expires_at: u64,
     /// The claims the operator chose to publish (`publish_claims`).
-    #[serde(default)]
     pub claims: Map<String, Value>,
 }
+
+from_json!(
+    #[ignore_unknown]
+    VerifiedIdentity {
+        provider,
+        issuer,
+        subject,
+        expires_at,
+        claims: default,
+    }
+);
 
 impl VerifiedIdentity {
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -36,7 +47,7 @@ impl VerifiedIdentity {
         if bytes.is_empty() || bytes.len() > MAX_IDENTITY_BYTES {
             return None;
         }
-        serde_json::from_slice(bytes).ok()
+        read_untrusted(bytes).ok()
     }
 }
 

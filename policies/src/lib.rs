@@ -13,6 +13,7 @@ pub mod env;
 pub mod http_date;
 pub mod identity;
 pub mod inject;
+pub mod json;
 pub mod jwt;
 pub mod oidc;
 pub mod refresh;

@@ -73,7 +73,7 @@ impl OAuth2Fetcher {
             let snap = shared::read(&token_key)
                 .ok()
                 .and_then(|e| e.bytes)
-                .and_then(|b| serde_json::from_slice::<OAuth2Snapshot>(&b).ok());
+                .and_then(|b| OAuth2Snapshot::from_bytes(&b));
             let Some((client, state)) = self.clients.get_mut(i) else {
                 continue;
             };

@@ -55,7 +55,7 @@ pub fn log_start(info: &PluginInfo) {
 /// the caller returns `false` from `on_configure`, so Envoy rejects the config.
 pub fn load_config<T>(info: &PluginInfo, raw: Option<Vec<u8>>) -> Option<T::Compiled>
 where
-    T: policies::config::FromConfig + Compile,
+    T: policies::config::FromJson + Compile,
 {
     let raw = raw.unwrap_or_default();
     match policies::config::load::<T>(&raw) {

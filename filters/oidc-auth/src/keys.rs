@@ -2,24 +2,35 @@
 //! share (proxy shared data), and the fetch steps that refresh it.
 
 use mesh_host::shared;
+use policies::config::ConfigError;
 use policies::env::{Now, Random};
+use policies::json::{read_untrusted, FromJson, Node};
 use policies::jwt::KeySet;
 use policies::oidc::decide::{KeyLookup, KeyState};
 use policies::oidc::discovery::UrlParts;
 use policies::oidc::fetch_plan::{self, FetchAnswer, FetchNext, FetchStep};
 use policies::oidc::policy::{OidcPolicy, Provider};
 use policies::refresh::{Current, Refresher, Schedule, Unavailable};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// What is stored in shared data per provider.
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Serialize, Default)]
 struct SharedKeys {
     schedule: Schedule,
-    #[serde(default)]
     jwks_url: Option<String>,
     /// The raw JWKS text; every VM compiles it once per change.
-    #[serde(default)]
     document: Option<String>,
+}
+
+impl FromJson for SharedKeys {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        let object = node.object_ignoring_unknown()?;
+        Ok(Self {
+            schedule: object.required("schedule")?,
+            jwks_url: object.optional("jwks_url")?,
+            document: object.optional("document")?,
+        })
+    }
 }
 
 pub struct ProviderKeys {
@@ -74,7 +85,7 @@ impl ProviderKeys {
             return false;
         }
         self.seen_cas = cas;
-        let Ok(stored) = serde_json::from_slice::<SharedKeys>(&bytes) else {
+        let Ok(stored) = read_untrusted::<SharedKeys>(&bytes) else {
             return false;
         };
         let keys = stored
@@ -97,7 +108,7 @@ impl ProviderKeys {
         let previous: SharedKeys = shared::read(&self.shared_key)
             .ok()
             .and_then(|e| e.bytes)
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| read_untrusted(&b).ok())
             .unwrap_or_default();
         let stored = SharedKeys {
             schedule: refresher.schedule().clone(),
@@ -145,7 +156,7 @@ impl ProviderKeys {
         let mut stored: SharedKeys = entry
             .bytes
             .as_deref()
-            .and_then(|b| serde_json::from_slice(b).ok())
+            .and_then(|b| read_untrusted(b).ok())
             .unwrap_or_default();
         stored.schedule = refresher.schedule().clone();
         let Ok(bytes) = serde_json::to_vec(&stored) else {

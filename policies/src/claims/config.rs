@@ -8,7 +8,7 @@
 //! ]}
 //! ```
 
-use crate::config::{from_config, Compile, ConfigError};
+use crate::config::{from_json, Compile, ConfigError};
 use serde_json::Value;
 
 use super::condition::{Condition, Leaf, Operator};
@@ -43,7 +43,7 @@ pub struct ConditionConfig {
     pub absent: Option<bool>,
 }
 
-from_config!(ConditionConfig {
+from_json!(ConditionConfig {
     all: optional,
     any: optional,
     not: optional,

@@ -1,6 +1,6 @@
 //! Rendering a claim as an HTTP header value (claim-to-header forwarding).
 
-use crate::config::{from_config, Compile, ConfigError, FromConfig, Node};
+use crate::config::{from_json, Compile, ConfigError, FromJson, Node};
 use serde_json::{Map, Value};
 
 use super::path::{ClaimPath, ClaimPathConfig};
@@ -18,7 +18,7 @@ pub enum ArrayFormat {
     Json,
 }
 
-impl FromConfig for ArrayFormat {
+impl FromJson for ArrayFormat {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         Ok(match node.one_of(&["joined", "json"])? {
             0 => Self::Joined,
@@ -36,7 +36,7 @@ pub struct ExtractConfig {
     pub max_length: Option<usize>,
 }
 
-from_config!(ExtractConfig {
+from_json!(ExtractConfig {
     claim,
     array: default,
     separator: optional,

@@ -1,6 +1,6 @@
 //! Addressing a claim inside the token payload.
 
-use crate::config::{ConfigError, FromConfig, Node};
+use crate::config::{ConfigError, FromJson, Node};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -12,7 +12,7 @@ pub enum ClaimPathConfig {
     Segments(Vec<String>),
 }
 
-impl FromConfig for ClaimPathConfig {
+impl FromJson for ClaimPathConfig {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         match node.value() {
             Value::String(dotted) => Ok(Self::Dotted(dotted.clone())),

@@ -10,15 +10,15 @@
 //! `Value` map keeps the last one silently, so `{"issuer": "a", "issuer": "b"}`
 //! would be accepted with whichever came last.
 
-use super::read::Path;
 use super::ConfigError;
+use crate::json::Path;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 use std::fmt;
 
 /// Parses one JSON document (nothing but whitespace after it).
-pub(super) fn parse_document(raw: &[u8]) -> Result<Value, ConfigError> {
+pub(crate) fn parse_document(raw: &[u8]) -> Result<Value, ConfigError> {
     let duplicate_at = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(raw);
     let seed = StrictValue {

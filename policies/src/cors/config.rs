@@ -6,7 +6,7 @@
 //!  "exposed_headers": ["x-request-id"], "allow_credentials": true, "max_age": "10m"}
 //! ```
 
-use crate::config::{from_config, parse_duration_ms, Compile, ConfigError};
+use crate::config::{from_json, parse_duration_ms, Compile, ConfigError};
 
 use super::origin::OriginPattern;
 use super::policy::CorsPolicy;
@@ -26,7 +26,7 @@ pub struct CorsConfig {
     pub max_age: Option<String>,
 }
 
-from_config!(CorsConfig {
+from_json!(CorsConfig {
     allowed_origins,
     allowed_methods: optional,
     allowed_headers: default,

@@ -8,8 +8,8 @@ use super::per_user::{PerUserSecret, VaultPerUserDto};
 use super::template::Template;
 use crate::claims::{Condition, ConditionConfig};
 use crate::config::{
-    from_config, join_path, parse_duration_ms, read_fields, secret_from_env, Compile, ConfigError,
-    FromConfig, Node,
+    from_json, join_path, parse_duration_ms, read_fields, secret_from_env, Compile, ConfigError,
+    FromJson, Node,
 };
 use crate::cors::{CorsConfig, CorsPolicy};
 use crate::routes::{check_path, PathConfig, QueryConfig, RouteMatchConfig, RouteTable};
@@ -40,7 +40,7 @@ pub struct InjectorConfigDto {
     pub vault: Option<VaultConfigDto>,
 }
 
-from_config!(InjectorConfigDto {
+from_json!(InjectorConfigDto {
     backends,
     cors: optional,
     csrf: optional,
@@ -69,7 +69,7 @@ pub struct BackendDto {
     pub max_body_bytes: Option<u64>,
 }
 
-from_config!(BackendDto {
+from_json!(BackendDto {
     name,
     routes,
     credential,
@@ -92,7 +92,7 @@ pub struct RouteDto {
     pub claims: Option<ConditionConfig>,
 }
 
-from_config!(RouteDto {
+from_json!(RouteDto {
     methods: optional,
     path,
     query: default,
@@ -122,13 +122,13 @@ pub enum CredentialDto {
     VaultPerUser(Box<VaultPerUserDto>),
 }
 
-impl FromConfig for CredentialDto {
+impl FromJson for CredentialDto {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         match node.tagged(&["static", "vault", "oauth2", "vault_per_user"])? {
             (0, data) => read_fields!(data => Self::Static { env: optional, fields: default }),
             (1, data) => read_fields!(data => Self::Vault { secret, field: optional }),
-            (2, data) => FromConfig::read(data).map(Self::Oauth2),
-            (_, data) => FromConfig::read(data).map(Self::VaultPerUser),
+            (2, data) => FromJson::read(data).map(Self::Oauth2),
+            (_, data) => FromJson::read(data).map(Self::VaultPerUser),
         }
     }
 }
@@ -149,7 +149,7 @@ pub struct OAuth2ClientDto {
     pub refresh_before: Option<String>,
 }
 
-from_config!(OAuth2ClientDto {
+from_json!(OAuth2ClientDto {
     token_endpoint,
     client_id_env,
     client_secret_env,
@@ -168,7 +168,7 @@ pub struct TokenEndpointDto {
     pub path: String,
 }
 
-from_config!(TokenEndpointDto {
+from_json!(TokenEndpointDto {
     cluster,
     authority,
     path,
@@ -184,7 +184,7 @@ pub struct InjectionDto {
     pub mode: Option<String>,
 }
 
-from_config!(InjectionDto {
+from_json!(InjectionDto {
     header,
     template: optional,
     mode: optional,
@@ -198,7 +198,7 @@ pub struct PathRewriteDto {
     pub to: String,
 }
 
-from_config!(PathRewriteDto { from, to });
+from_json!(PathRewriteDto { from, to });
 
 #[derive(Clone, Debug)]
 pub struct InjectCorsDto {
@@ -210,7 +210,7 @@ pub struct InjectCorsDto {
     pub exposed_headers: Vec<String>,
 }
 
-from_config!(InjectCorsDto {
+from_json!(InjectCorsDto {
     allowed_origins,
     allow_credentials: default,
     max_age: optional,
@@ -227,7 +227,7 @@ pub struct CsrfDto {
     pub required_header: Option<String>,
 }
 
-from_config!(CsrfDto {
+from_json!(CsrfDto {
     require_origin: optional,
     required_header: optional,
 });

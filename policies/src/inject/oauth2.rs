@@ -7,9 +7,10 @@
 use super::credential::CredentialUnavailable;
 use crate::backoff::Backoff;
 use crate::env::{Now, Random};
+use crate::json::{from_json, read_untrusted};
 use crate::secret::Secret;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Largest token endpoint answer read.
 pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
@@ -165,17 +166,29 @@ pub struct OAuth2Token {
     pub expires_in_s: u64,
 }
 
-#[derive(Deserialize)]
 struct TokenBody {
     access_token: Option<String>,
     token_type: Option<String>,
     expires_in: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+from_json!(
+    #[ignore_unknown]
+    TokenBody {
+        access_token: optional,
+        token_type: optional,
+        expires_in: optional,
+    }
+);
+
 struct ErrorBody {
     error: Option<String>,
 }
+
+from_json!(
+    #[ignore_unknown]
+    ErrorBody { error: optional }
+);
 
 /// Parses a token endpoint answer (`:status` and body).
 pub fn parse_token_response(status: u16, body: &[u8]) -> Result<OAuth2Token, OAuth2Error> {
@@ -185,7 +198,7 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<OAuth2Token, OAu
     match status {
         200 => {}
         400 | 401 => {
-            let code = serde_json::from_slice::<ErrorBody>(body)
+            let code = read_untrusted::<ErrorBody>(body)
                 .ok()
                 .and_then(|e| e.error)
                 .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_graphic()))
@@ -197,7 +210,7 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<OAuth2Token, OAu
         other => return Err(OAuth2Error::UnexpectedStatus(other)),
     }
     let parsed: TokenBody =
-        serde_json::from_slice(body).map_err(|_| OAuth2Error::Malformed("not a JSON object"))?;
+        read_untrusted(body).map_err(|_| OAuth2Error::Malformed("not a JSON object"))?;
     let token = parsed
         .access_token
         .filter(|t| !t.is_empty() && super::template::is_header_value(t))
@@ -231,25 +244,32 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<OAuth2Token, OAu
 
 /// A token as shared between VMs. Serialized in clear for proxy shared data
 /// only; `Debug` redacts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OAuth2Snapshot {
-    #[serde(with = "exposed")]
+    #[serde(serialize_with = "exposed")]
     pub access_token: Secret,
     pub fetched_at_ms: u64,
     pub expires_at_ms: u64,
 }
 
-mod exposed {
-    use crate::secret::Secret;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Secret, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v.expose())
+from_json!(
+    #[ignore_unknown]
+    OAuth2Snapshot {
+        access_token,
+        fetched_at_ms,
+        expires_at_ms,
     }
+);
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
-        Ok(Secret::new(String::deserialize(d)?))
+impl OAuth2Snapshot {
+    /// Reads a snapshot another VM wrote to shared data.
+    pub fn from_bytes(raw: &[u8]) -> Option<Self> {
+        read_untrusted(raw).ok()
     }
+}
+
+fn exposed<S: serde::Serializer>(v: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.expose())
 }
 
 /// Token cache for one client.

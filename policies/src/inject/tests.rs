@@ -1021,7 +1021,7 @@ fn oauth2_snapshots_are_adopted_only_when_newer() {
     assert!(!s.due(&client, Now::from_unix_ms(3_000)));
     let json = serde_json::to_string(&snap("t", 1)).unwrap();
     assert_eq!(
-        serde_json::from_str::<OAuth2Snapshot>(&json).unwrap(),
+        OAuth2Snapshot::from_bytes(json.as_bytes()).unwrap(),
         snap("t", 1)
     );
     assert!(!format!("{:?}", snap("visible?", 1)).contains("visible?"));

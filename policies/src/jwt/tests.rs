@@ -394,6 +394,27 @@ fn any_crit_header_is_rejected() {
 }
 
 #[test]
+fn a_header_with_a_member_twice_is_malformed() {
+    // Which `alg`/`kid` counts would depend on the parser: refuse the token,
+    // even when it is validly signed over those bytes.
+    for header in [
+        r#"{"alg":"HS256","alg":"ES256","kid":"p256"}"#,
+        r#"{"alg":"ES256","kid":"other","kid":"p256"}"#,
+    ] {
+        let input = format!(
+            "{}.{}",
+            b64::encode(header.as_bytes()),
+            b64::encode(good_claims().to_string().as_bytes())
+        );
+        let sig = sign_raw(Algorithm::Es256, input.as_bytes());
+        let t = format!("{input}.{}", b64::encode(&sig));
+        assert_eq!(reason(check(&t)), "malformed_token", "{header}");
+    }
+    let t = token(Algorithm::Es256, &good_claims());
+    assert!(check(&t).is_ok());
+}
+
+#[test]
 fn embedded_jwk_and_key_urls_are_ignored_for_key_choice() {
     // Signed with our P-256 key, but the header offers an attacker key and URL:
     // verification still uses the key set, so the token is valid...

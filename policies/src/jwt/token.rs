@@ -3,7 +3,7 @@
 use super::alg::Algorithm;
 use super::b64;
 use super::error::JwtError;
-use serde::Deserialize;
+use crate::json::{from_json, read_untrusted};
 
 /// Default largest token accepted, in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -27,15 +27,24 @@ pub struct UnverifiedJws<'a> {
     pub signature: Vec<u8>,
 }
 
-// serde's derive rejects duplicate `alg`/`kid`/`typ`/`crit` members, which
+// `read_untrusted` rejects duplicate members (a second `alg` or `kid`), which
 // RFC 7515 §4 allows us to do and which closes parser-differential tricks.
-#[derive(Deserialize)]
 struct RawHeader {
     alg: Option<String>,
     kid: Option<String>,
     typ: Option<String>,
-    crit: Option<serde::de::IgnoredAny>,
+    crit: Option<serde_json::Value>,
 }
+
+from_json!(
+    #[ignore_unknown]
+    RawHeader {
+        alg: optional,
+        kid: optional,
+        typ: optional,
+        crit: optional,
+    }
+);
 
 /// Splits and decodes a compact JWS. Checks size, segment count, strict
 /// base64url, a JSON-object header, a supported `alg` (never `none`) and no
@@ -74,12 +83,11 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedJws<'_>, JwtErro
 }
 
 fn parse_header(json: &[u8]) -> Result<Header, JwtError> {
-    // serde would also read a JSON array into a struct: insist on an object.
     if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(JwtError::MalformedToken("header is not a JSON object"));
     }
-    let raw: RawHeader = serde_json::from_slice(json)
-        .map_err(|_| JwtError::MalformedToken("header is not valid JSON"))?;
+    let raw: RawHeader =
+        read_untrusted(json).map_err(|_| JwtError::MalformedToken("header is not valid JSON"))?;
     let alg_name = raw
         .alg
         .ok_or(JwtError::MalformedToken("header has no alg"))?;

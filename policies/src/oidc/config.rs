@@ -9,7 +9,7 @@ use super::policy::{
 use super::token_source::{TokenSource, TokenSourceConfig};
 use crate::backoff::Backoff;
 use crate::claims::{ArrayFormat, ClaimPathConfig, ConditionConfig, ExtractConfig};
-use crate::config::{from_config, parse_duration_ms, Compile, ConfigError};
+use crate::config::{from_json, parse_duration_ms, Compile, ConfigError};
 use crate::cors::CorsConfig;
 use crate::jwt::{
     parse_alg_list, Algorithm, ClaimsPolicy, Jwk, JwksLimits, KeySet, LargeCurveKey, TokenPolicy,
@@ -45,7 +45,7 @@ pub struct OidcConfig {
     pub host_signature_verification: bool,
 }
 
-from_config!(OidcConfig {
+from_json!(OidcConfig {
     providers,
     rules: default,
     default_action: default,
@@ -98,7 +98,7 @@ pub struct ProviderConfig {
     pub max_jwks_bytes: usize,
 }
 
-from_config!(ProviderConfig {
+from_json!(ProviderConfig {
     name,
     issuer,
     audiences: default,
@@ -133,7 +133,7 @@ pub struct ClaimHeaderConfig {
     pub max_length: Option<usize>,
 }
 
-from_config!(ClaimHeaderConfig {
+from_json!(ClaimHeaderConfig {
     header,
     claim,
     array: default,
@@ -152,7 +152,7 @@ pub struct RuleConfig {
     pub claims: Option<ConditionConfig>,
 }
 
-from_config!(RuleConfig {
+from_json!(RuleConfig {
     matcher as "match",
     public: default,
     providers: optional,

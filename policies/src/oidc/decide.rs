@@ -10,10 +10,10 @@ use crate::claims::ClaimDenied;
 use crate::cors::is_preflight;
 use crate::env::Now;
 use crate::identity::VerifiedIdentity;
+use crate::json::{from_json, read_untrusted};
 use crate::jwt::{token, verify_token, JwtError, KeySet, SignatureBackend, VerifiedToken};
 use crate::routes::{split_path_and_query, RouteRequest, RouteVerdict};
 use crate::secret::Secret;
-use serde::Deserialize;
 use std::rc::Rc;
 
 /// What the filter read from the request (header names lower-case).
@@ -93,10 +93,14 @@ pub enum Verdict {
     },
 }
 
-#[derive(Deserialize)]
 struct IssuerOnly {
     iss: Option<serde_json::Value>,
 }
+
+from_json!(
+    #[ignore_unknown]
+    IssuerOnly { iss: optional }
+);
 
 impl OidcPolicy {
     pub fn decide(
@@ -227,7 +231,7 @@ impl OidcPolicy {
             .max()
             .unwrap_or(0);
         let jws = token::parse(token.expose(), max).map_err(|e| invalid_token(&e))?;
-        let iss = serde_json::from_slice::<IssuerOnly>(&jws.payload)
+        let iss = read_untrusted::<IssuerOnly>(&jws.payload)
             .map_err(|_| invalid_token(&JwtError::MalformedToken("payload is not a JSON object")))?
             .iss;
         match iss {

@@ -1,7 +1,7 @@
 //! OIDC discovery (`<issuer>/.well-known/openid-configuration`) and the URL
 //! pieces a callout needs (`:authority`, `:path`).
 
-use serde::Deserialize;
+use crate::json::{from_json, read_untrusted};
 
 /// Largest discovery document accepted from an IdP (attacker-reachable); the
 /// JWKS has its own, configurable limit (`max_jwks_bytes`).
@@ -49,11 +49,15 @@ pub fn discovery_url(issuer: &str) -> String {
     )
 }
 
-#[derive(Deserialize)]
 struct DiscoveryDocument {
     issuer: String,
     jwks_uri: String,
 }
+
+from_json!(
+    #[ignore_unknown]
+    DiscoveryDocument { issuer, jwks_uri }
+);
 
 /// Why a discovery document was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,8 +87,7 @@ pub fn parse_discovery(body: &[u8], issuer: &str) -> Result<UrlParts, DiscoveryE
     if body.len() > MAX_IDP_RESPONSE_BYTES {
         return Err(DiscoveryError::TooLarge);
     }
-    let doc: DiscoveryDocument =
-        serde_json::from_slice(body).map_err(|_| DiscoveryError::Malformed)?;
+    let doc: DiscoveryDocument = read_untrusted(body).map_err(|_| DiscoveryError::Malformed)?;
     if doc.issuer != issuer {
         return Err(DiscoveryError::IssuerMismatch);
     }

@@ -4,7 +4,7 @@
 use super::discovery::UrlParts;
 use super::token_source::TokenSource;
 use crate::claims::{ClaimExtractor, Condition};
-use crate::config::{ConfigError, FromConfig, Node};
+use crate::config::{ConfigError, FromJson, Node};
 use crate::cors::CorsPolicy;
 use crate::jwt::{Jwk, JwksLimits, KeySet, TokenPolicy};
 use crate::refresh::RefreshPolicy;
@@ -37,7 +37,7 @@ pub enum DefaultAction {
     Allow,
 }
 
-impl FromConfig for DefaultAction {
+impl FromJson for DefaultAction {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         Ok(match node.one_of(&["deny", "authenticated", "allow"])? {
             0 => Self::Deny,

@@ -2,7 +2,7 @@
 //! at most one: two tokens in two places (or two Authorization headers) are
 //! ambiguous, and an attacker could hope each check reads a different one.
 
-use crate::config::{from_config, ConfigError};
+use crate::config::{from_json, ConfigError};
 use crate::secret::Secret;
 
 /// Raw form: `{"header":"authorization","prefix":"Bearer "}`, `{"cookie":"at"}`, `{"query":"access_token"}`.
@@ -14,7 +14,7 @@ pub struct TokenSourceConfig {
     pub query: Option<String>,
 }
 
-from_config!(TokenSourceConfig {
+from_json!(TokenSourceConfig {
     header: optional,
     prefix: optional,
     cookie: optional,

@@ -6,7 +6,7 @@
 //! ```
 //! Every field is optional; the defaults suit a JWKS.
 
-use crate::config::{from_config, parse_duration_ms, Compile, ConfigError};
+use crate::config::{from_json, parse_duration_ms, Compile, ConfigError};
 
 use crate::backoff::Backoff;
 
@@ -27,7 +27,7 @@ pub struct RefreshConfig {
     pub backoff_max: Option<String>,
 }
 
-from_config!(RefreshConfig {
+from_json!(RefreshConfig {
     refresh_interval: optional,
     max_staleness: optional,
     min_forced_refetch_interval: optional,

@@ -8,17 +8,23 @@
 //! VM won the race. A lease expires by itself, so a VM that dies mid-fetch
 //! cannot block the others for longer than `lease_ms`.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{from_json, read_untrusted};
+use serde::Serialize;
 
 use super::schedule::SnapshotError;
 use crate::env::Now;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lease {
     /// A per-VM random id (root context ids repeat across VMs).
     pub owner: String,
     pub until_ms: u64,
 }
+
+from_json!(
+    #[ignore_unknown]
+    Lease { owner, until_ms }
+);
 
 impl Lease {
     pub fn is_held_by(&self, owner: &str, now: Now) -> bool {
@@ -43,7 +49,7 @@ impl Lease {
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, SnapshotError> {
-        serde_json::from_slice(bytes).map_err(|_| SnapshotError::Decode)
+        read_untrusted(bytes).map_err(|_| SnapshotError::Decode)
     }
 }
 

@@ -2,7 +2,8 @@
 //! the host can keep it in proxy shared data next to the value and every
 //! worker VM sees the same schedule.
 
-use serde::{Deserialize, Serialize};
+use crate::json::{from_json, read_untrusted};
+use serde::Serialize;
 
 use super::config::RefreshPolicy;
 use crate::env::{Now, Random};
@@ -21,7 +22,7 @@ pub enum Phase {
 }
 
 /// Scheduling state in unix milliseconds. `Default` is "never fetched, due now".
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Schedule {
     /// Last successful fetch.
     pub fetched_at_ms: Option<u64>,
@@ -36,6 +37,19 @@ pub struct Schedule {
     /// A fetch started and is awaited until then; no new one is due meanwhile.
     pub in_flight_until_ms: u64,
 }
+
+from_json!(
+    #[ignore_unknown]
+    Schedule {
+        fetched_at_ms: optional,
+        fresh_until_ms,
+        usable_until_ms,
+        next_fetch_at_ms,
+        consecutive_failures,
+        last_forced_at_ms: optional,
+        in_flight_until_ms,
+    }
+);
 
 impl Schedule {
     pub fn phase(&self, now: Now) -> Phase {
@@ -117,7 +131,7 @@ impl Schedule {
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, SnapshotError> {
-        serde_json::from_slice(bytes).map_err(|_| SnapshotError::Decode)
+        read_untrusted(bytes).map_err(|_| SnapshotError::Decode)
     }
 }
 

@@ -5,7 +5,7 @@
 //!  "query": [{"name": "format", "one_of": ["json", "csv"]}], "case_insensitive": false}
 //! ```
 
-use crate::config::{from_config, Compile, ConfigError, FromConfig, Node};
+use crate::config::{from_json, Compile, ConfigError, FromJson, Node};
 
 use super::matcher::{MethodSet, PathMatcher, QueryCondition, QueryTest, RouteMatcher};
 use super::path::check_path;
@@ -24,7 +24,7 @@ pub struct RouteMatchConfig {
     pub case_insensitive: bool,
 }
 
-from_config!(RouteMatchConfig {
+from_json!(RouteMatchConfig {
     methods: optional,
     path,
     query: default,
@@ -45,7 +45,7 @@ pub enum PathConfig {
     Regex(String),
 }
 
-impl FromConfig for PathConfig {
+impl FromJson for PathConfig {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         let (variant, data) = node.tagged(&["exact", "prefix", "template", "regex"])?;
         let text = String::read(data)?;
@@ -68,7 +68,7 @@ pub struct QueryConfig {
     pub one_of: Option<Vec<String>>,
 }
 
-from_config!(QueryConfig {
+from_json!(QueryConfig {
     name,
     present: optional,
     equals: optional,

@@ -10,7 +10,7 @@ use super::opened::OpenedCookies;
 use super::routes::{RouteRule, SessionSettings};
 use super::set_cookie::{CookieAttributes, SameSite};
 use crate::config::{
-    from_config, join_path, parse_duration_ms, parse_json, ConfigError, FromConfig, Node,
+    from_json, join_path, parse_duration_ms, parse_json, ConfigError, FromJson, Node,
 };
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -47,7 +47,7 @@ pub struct StickyConfig {
     pub opened_cookie_cache_entries: usize,
 }
 
-from_config!(StickyConfig {
+from_json!(StickyConfig {
     mode,
     pin_header: or_else(default_pin_header),
     cookie: default,
@@ -67,7 +67,7 @@ pub enum ModeDto {
     OverrideHost,
 }
 
-impl FromConfig for ModeDto {
+impl FromJson for ModeDto {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         Ok(match node.one_of(&["stateful-session", "override-host"])? {
             0 => Self::StatefulSession,
@@ -91,7 +91,7 @@ pub struct CookieDto {
     pub same_site: SameSite,
 }
 
-from_config!(CookieDto {
+from_json!(CookieDto {
     name: or_else(default_cookie_name),
     path: or_else(default_cookie_path),
     domain: optional,
@@ -125,7 +125,7 @@ pub struct KeyDto {
     pub env: String,
 }
 
-from_config!(KeyDto { id, env });
+from_json!(KeyDto { id, env });
 
 #[derive(Clone, Debug)]
 pub struct HashKeyDto {
@@ -136,7 +136,7 @@ pub struct HashKeyDto {
     pub session_cookie: Option<String>,
 }
 
-from_config!(HashKeyDto {
+from_json!(HashKeyDto {
     header: or_else(default_hash_header),
     identity: or_else(yes),
     session_cookie: optional,
@@ -163,7 +163,7 @@ pub struct HashKeyOverrideDto {
     pub session_cookie: Option<Option<String>>,
 }
 
-from_config!(HashKeyOverrideDto {
+from_json!(HashKeyOverrideDto {
     enabled: or_else(yes),
     header: optional,
     identity: optional,
@@ -201,7 +201,7 @@ pub struct RouteDto {
     pub hash_key: Option<Option<HashKeyOverrideDto>>,
 }
 
-from_config!(RouteDto {
+from_json!(RouteDto {
     path_prefix,
     enabled: or_else(yes),
     cookie: optional,
@@ -224,7 +224,7 @@ pub struct CookieOverrideDto {
     pub same_site: Option<SameSite>,
 }
 
-from_config!(CookieOverrideDto {
+from_json!(CookieOverrideDto {
     name: optional,
     path: optional,
     domain: present,

@@ -1,6 +1,6 @@
 //! Rendering the `Set-Cookie` response header value.
 
-use crate::config::{ConfigError, FromConfig, Node};
+use crate::config::{ConfigError, FromJson, Node};
 
 /// `SameSite` attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,7 +10,7 @@ pub enum SameSite {
     None,
 }
 
-impl FromConfig for SameSite {
+impl FromJson for SameSite {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         Ok(match node.one_of(&["Strict", "Lax", "None"])? {
             0 => Self::Strict,

@@ -6,8 +6,8 @@
 
 use crate::backoff::Backoff;
 use crate::config::{
-    from_config, join_path, parse_duration_ms, read_fields, secret_from_env, ConfigError,
-    FromConfig, Node,
+    from_json, join_path, parse_duration_ms, read_fields, secret_from_env, ConfigError, FromJson,
+    Node,
 };
 use crate::secret::Secret;
 
@@ -33,7 +33,7 @@ pub struct VaultConfigDto {
     pub retry: Option<RetryDto>,
 }
 
-from_config!(VaultConfigDto {
+from_json!(VaultConfigDto {
     connection,
     auth: optional,
     per_user_jwt: optional,
@@ -50,7 +50,7 @@ pub struct RetryDto {
     pub max: Option<String>,
 }
 
-from_config!(RetryDto {
+from_json!(RetryDto {
     initial: optional,
     max: optional,
 });
@@ -66,7 +66,7 @@ pub struct ConnectionDto {
     pub path_prefix: Option<String>,
 }
 
-from_config!(ConnectionDto {
+from_json!(ConnectionDto {
     cluster,
     authority,
     namespace: optional,
@@ -96,7 +96,7 @@ pub enum AuthDto {
     Token { token_env: String },
 }
 
-impl FromConfig for AuthDto {
+impl FromJson for AuthDto {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         match node.tagged(&["kubernetes", "approle", "jwt", "token"])? {
             (0, data) => read_fields!(data => Self::Kubernetes { role, mount: optional, jwt_env }),
@@ -125,7 +125,7 @@ pub struct PerUserJwtDto {
     pub max_waiting: Option<usize>,
 }
 
-from_config!(PerUserJwtDto {
+from_json!(PerUserJwtDto {
     mount: optional,
     role: optional,
     max_users: optional,
@@ -138,7 +138,7 @@ pub struct SecretDto {
     pub kind: SecretKindDto,
 }
 
-from_config!(SecretDto { name, kind });
+from_json!(SecretDto { name, kind });
 
 #[derive(Clone, Debug)]
 pub enum SecretKindDto {
@@ -159,7 +159,7 @@ pub enum SecretKindDto {
     },
 }
 
-impl FromConfig for SecretKindDto {
+impl FromJson for SecretKindDto {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         match node.tagged(&["kv2", "dynamic", "identity_token"])? {
             (0, data) => read_fields!(data => Self::Kv2 {

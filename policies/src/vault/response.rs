@@ -4,8 +4,8 @@
 use super::config::IDENTITY_TOKEN_FIELDS;
 use super::error::VaultError;
 use super::value::SecretValue;
+use crate::json::{from_json, read_untrusted};
 use crate::secret::Secret;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// Larger bodies are refused before parsing. The host should also cap what it
@@ -24,44 +24,59 @@ pub struct Reply<'a> {
 }
 
 /// The common success envelope; unknown fields are ignored (Vault adds some).
-#[derive(Default, Deserialize)]
+#[derive(Default)]
 struct Envelope {
-    #[serde(default)]
     lease_id: Option<String>,
-    #[serde(default)]
     renewable: Option<bool>,
-    #[serde(default)]
     lease_duration: Option<u64>,
-    #[serde(default)]
     data: Option<Value>,
-    #[serde(default)]
     auth: Option<AuthBody>,
-    #[serde(default)]
     warnings: Option<Vec<Value>>,
 }
 
-#[derive(Deserialize)]
+from_json!(
+    #[ignore_unknown]
+    Envelope {
+        lease_id: optional,
+        renewable: optional,
+        lease_duration: optional,
+        data: optional,
+        auth: optional,
+        warnings: optional,
+    }
+);
+
 struct AuthBody {
-    #[serde(default)]
     client_token: Option<String>,
-    #[serde(default)]
     accessor: Option<String>,
-    #[serde(default)]
     policies: Option<Vec<String>>,
-    #[serde(default)]
     lease_duration: Option<u64>,
-    #[serde(default)]
     renewable: Option<bool>,
-    #[serde(default)]
     entity_id: Option<String>,
-    #[serde(default)]
     token_type: Option<String>,
 }
 
-#[derive(Deserialize)]
+from_json!(
+    #[ignore_unknown]
+    AuthBody {
+        client_token: optional,
+        accessor: optional,
+        policies: optional,
+        lease_duration: optional,
+        renewable: optional,
+        entity_id: optional,
+        token_type: optional,
+    }
+);
+
 struct ErrorBody {
     errors: Vec<Value>,
 }
+
+from_json!(
+    #[ignore_unknown]
+    ErrorBody { errors }
+);
 
 /// A successful login.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,9 +138,9 @@ fn envelope(status: u16, body: &[u8]) -> Result<Envelope, VaultError> {
         if status == 204 || body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Envelope::default());
         }
-        return serde_json::from_slice(body).map_err(|e| VaultError::Malformed(shape_error(&e)));
+        return read_untrusted(body).map_err(VaultError::Malformed);
     }
-    let vault_errors = serde_json::from_slice::<ErrorBody>(body)
+    let vault_errors = read_untrusted::<ErrorBody>(body)
         .ok()
         .map(|e| messages(&e.errors));
     let message = vault_errors.clone().unwrap_or_default();
@@ -160,16 +175,6 @@ fn messages(errors: &[Value]) -> String {
         .filter(|c| !c.is_control())
         .take(MAX_MESSAGE_CHARS)
         .collect()
-}
-
-/// serde_json's message without echoing input (it names types, not values).
-fn shape_error(e: &serde_json::Error) -> String {
-    format!(
-        "{:?} error at line {} column {}",
-        e.classify(),
-        e.line(),
-        e.column()
-    )
 }
 
 fn malformed(what: &str) -> VaultError {

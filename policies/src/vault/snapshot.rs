@@ -8,13 +8,15 @@
 use super::error::VaultError;
 use super::secret_state::Loaded;
 use super::value::SecretValue;
+use crate::config::ConfigError;
 use crate::env::Now;
+use crate::json::{from_json, read_untrusted, FromJson, Node};
 use crate::secret::Secret;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One secret as last loaded by the owner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecretSnapshot {
     pub name: String,
     /// KV v2 version; `None` for dynamic secrets.
@@ -22,8 +24,22 @@ pub struct SecretSnapshot {
     pub fetched_at_ms: u64,
     /// The value must not be served at or after this instant.
     pub expires_at_ms: Option<u64>,
-    #[serde(with = "exposed")]
+    #[serde(serialize_with = "exposed::serialize")]
     pub values: SecretValue,
+}
+
+impl FromJson for SecretSnapshot {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        let object = node.object_ignoring_unknown()?;
+        let values: BTreeMap<String, Secret> = object.required("values")?;
+        Ok(Self {
+            name: object.required("name")?,
+            version: object.optional("version")?,
+            fetched_at_ms: object.required("fetched_at_ms")?,
+            expires_at_ms: object.optional("expires_at_ms")?,
+            values: SecretValue::new(values),
+        })
+    }
 }
 
 impl SecretSnapshot {
@@ -44,11 +60,16 @@ impl SecretSnapshot {
 
 /// Which VM may call Vault, until when. Claimed with a CAS write; a VM that
 /// stops refreshing it (crashed, reloaded) loses it after `until_ms`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OwnerLease {
     pub owner: String,
     pub until_ms: u64,
 }
+
+from_json!(
+    #[ignore_unknown]
+    OwnerLease { owner, until_ms }
+);
 
 impl OwnerLease {
     /// `me` may fetch when it owns the lease or the lease has lapsed.
@@ -67,21 +88,34 @@ impl OwnerLease {
 
 /// Why the owner cannot serve a secret right now (the reason code of its
 /// last failed call), so that every VM's 503 names the same cause.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecretFailure {
     pub name: String,
     pub last_error: String,
 }
 
+from_json!(
+    #[ignore_unknown]
+    SecretFailure { name, last_error }
+);
+
 /// The whole shared-data record: owner plus every loaded secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SharedState {
     pub owner: Option<OwnerLease>,
     pub secrets: Vec<SecretSnapshot>,
     /// Secrets the owner's last calls failed for (absent in older records).
-    #[serde(default)]
     pub failures: Vec<SecretFailure>,
 }
+
+from_json!(
+    #[ignore_unknown]
+    SharedState {
+        owner: optional,
+        secrets,
+        failures: default,
+    }
+);
 
 impl SharedState {
     pub fn to_bytes(&self) -> Result<Vec<u8>, VaultError> {
@@ -91,25 +125,17 @@ impl SharedState {
 
     /// Parses shared data written by another VM (same plugin build).
     pub fn from_bytes(raw: &[u8]) -> Result<Self, VaultError> {
-        serde_json::from_slice(raw)
-            .map_err(|_| VaultError::Malformed("unreadable shared state".into()))
+        read_untrusted(raw).map_err(|_| VaultError::Malformed("unreadable shared state".into()))
     }
 }
 
 /// Serializes field values in clear; only used for the shared-data record.
 mod exposed {
     use super::*;
-    use serde::{Deserializer, Serializer};
+    use serde::Serializer;
 
     pub fn serialize<S: Serializer>(v: &SecretValue, s: S) -> Result<S::Ok, S::Error> {
         let raw: BTreeMap<&str, &str> = v.fields().map(|(k, v)| (k, v.expose())).collect();
         raw.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretValue, D::Error> {
-        let raw = BTreeMap::<String, String>::deserialize(d)?;
-        Ok(SecretValue::new(
-            raw.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
-        ))
     }
 }

@@ -2,7 +2,7 @@
 //! the user's Vault token, and how long to cache its value.
 
 use super::path::SubjectPath;
-use crate::config::{from_config, parse_duration_ms, ConfigError};
+use crate::config::{from_json, parse_duration_ms, ConfigError};
 use crate::oidc::token_source::{TokenSource, TokenSourceConfig};
 
 const DEFAULT_CACHE_TTL: &str = "30s";
@@ -29,7 +29,7 @@ pub struct VaultPerUserDto {
     pub token_sources: Vec<TokenSourceConfig>,
 }
 
-from_config!(VaultPerUserDto {
+from_json!(VaultPerUserDto {
     mount: optional,
     path,
     fields,

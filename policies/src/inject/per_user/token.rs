@@ -4,21 +4,26 @@
 
 use super::error::UserVaultError;
 use crate::identity::VerifiedIdentity;
+use crate::json::{from_json, read_untrusted};
 use crate::jwt::b64;
 use crate::jwt::token::DEFAULT_MAX_TOKEN_BYTES;
 use crate::oidc::token_source::{extract, ExtractError, RequestTokens, TokenSource};
 use crate::secret::Secret;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
 struct Binding {
-    #[serde(default)]
     iss: Option<String>,
-    #[serde(default)]
     sub: Option<String>,
-    #[serde(default)]
     exp: Option<u64>,
 }
+
+from_json!(
+    #[ignore_unknown]
+    Binding {
+        iss: optional,
+        sub: optional,
+        exp: optional,
+    }
+);
 
 /// The user's token, taken from the configured `sources` (one token in one
 /// place, as oidc-auth requires), when it is a JWT whose `iss`, `sub` and
@@ -38,8 +43,7 @@ pub fn user_token(
         }
     };
     let payload = compact_jws_payload(token.expose()).ok_or(UserVaultError::TokenMissing)?;
-    let claims: Binding =
-        serde_json::from_slice(&payload).map_err(|_| UserVaultError::TokenMismatch)?;
+    let claims: Binding = read_untrusted(&payload).map_err(|_| UserVaultError::TokenMismatch)?;
     let same = claims.iss.as_deref() == Some(identity.issuer.as_str())
         && claims.sub.as_deref() == Some(identity.subject.as_str())
         && claims.exp == Some(identity.expires_at);

@@ -1,19 +1,26 @@
-//! Reads the configuration DTOs from the parsed document, naming the JSON
-//! path of the first error (`providers[1].issuer`).
+//! Reads typed data from a parsed JSON tree (`serde_json::Value`), naming
+//! the JSON path of the first error (`providers[1].issuer`): the plugin
+//! configuration DTOs, and the JSON the plugins receive (Vault and token
+//! endpoint answers, shared-data snapshots, JOSE headers).
 //!
-//! Why not serde derive: configuration is read once per VM, yet the derived
-//! visitors (and the document deserializer instantiated for each of them)
-//! were the largest part of every module after the crypto, ≈ 70–100 KB after
-//! wasm-opt. A DTO here lists its fields once in [`read_fields!`]; the
-//! readers per field type are shared by every DTO.
+//! Why not serde derive: each derived type instantiates its own visitor and
+//! deserializer code. Configuration alone was ≈ 35–60 KB of every module
+//! after wasm-opt. Here a type lists its fields once in [`read_fields!`];
+//! the readers per field type are shared by every type.
+//!
+//! Errors are [`ConfigError`]s (a path and what is wrong). Their message
+//! shows the offending value, so code reading untrusted JSON that may carry
+//! secrets keeps only the path (e.g. `vault::response`).
 
-use super::ConfigError;
+use crate::config::document::parse_document;
+use crate::config::ConfigError;
+use crate::secret::Secret;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// A DTO that can be read from a node of the configuration document.
-pub trait FromConfig: Sized {
+pub trait FromJson: Sized {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError>;
 }
 
@@ -46,7 +53,7 @@ pub struct Node<'a, 'p> {
 }
 
 impl<'a> Node<'a, 'static> {
-    pub(super) fn root(value: &'a Value) -> Self {
+    pub fn root(value: &'a Value) -> Self {
         Self {
             value,
             path: Path::Root,
@@ -82,10 +89,25 @@ impl<'a, 'p> Node<'a, 'p> {
     /// An object with only the `fields` listed (an unknown one is named by
     /// its own path).
     pub fn object<'n>(&'n self, fields: &[&'static str]) -> Result<Object<'a, 'n>, ConfigError> {
+        self.object_of(fields, true)
+    }
+
+    /// An object that may have more members than the `fields` read (answers
+    /// of servers that add fields over time).
+    pub fn object_ignoring_unknown<'n>(&'n self) -> Result<Object<'a, 'n>, ConfigError> {
+        self.object_of(&[], false)
+    }
+
+    fn object_of<'n>(
+        &'n self,
+        fields: &[&'static str],
+        strict: bool,
+    ) -> Result<Object<'a, 'n>, ConfigError> {
         let Value::Object(members) = self.value else {
             return Err(self.invalid_type("an object"));
         };
-        if let Some(unknown) = members.keys().find(|key| !fields.contains(&key.as_str())) {
+        let unknown = members.keys().find(|key| !fields.contains(&key.as_str()));
+        if let Some(unknown) = unknown.filter(|_| strict) {
             return Err(ConfigError::new(
                 Path::Key(&self.path, unknown).to_string(),
                 format!("unknown field `{unknown}`, expected {}", OneOf(fields)),
@@ -163,7 +185,7 @@ impl<'a> Object<'a, '_> {
     }
 
     /// A field that must be present.
-    pub fn required<T: FromConfig>(&self, key: &'static str) -> Result<T, ConfigError> {
+    pub fn required<T: FromJson>(&self, key: &'static str) -> Result<T, ConfigError> {
         match self.node(key) {
             Some(node) => T::read(node),
             None => Err(ConfigError::new(
@@ -174,14 +196,14 @@ impl<'a> Object<'a, '_> {
     }
 
     /// A field that may be absent or `null`.
-    pub fn optional<T: FromConfig>(&self, key: &'static str) -> Result<Option<T>, ConfigError> {
+    pub fn optional<T: FromJson>(&self, key: &'static str) -> Result<Option<T>, ConfigError> {
         self.or(key, None)
     }
 
     /// A field whose `null` means something else than its absence (an
     /// override that removes a setting): absent → `None`, `null` →
     /// `Some(None)`.
-    pub fn present<T: FromConfig>(
+    pub fn present<T: FromJson>(
         &self,
         key: &'static str,
     ) -> Result<Option<Option<T>>, ConfigError> {
@@ -189,12 +211,12 @@ impl<'a> Object<'a, '_> {
     }
 
     /// A field that takes `T::default()` when absent.
-    pub fn default<T: FromConfig + Default>(&self, key: &'static str) -> Result<T, ConfigError> {
+    pub fn default<T: FromJson + Default>(&self, key: &'static str) -> Result<T, ConfigError> {
         self.or_else(key, T::default)
     }
 
     /// A field that takes `value` when absent.
-    pub fn or<T: FromConfig>(&self, key: &'static str, value: T) -> Result<T, ConfigError> {
+    pub fn or<T: FromJson>(&self, key: &'static str, value: T) -> Result<T, ConfigError> {
         match self.node(key) {
             Some(node) => T::read(node),
             None => Ok(value),
@@ -202,7 +224,7 @@ impl<'a> Object<'a, '_> {
     }
 
     /// A field that takes `make()` when absent.
-    pub fn or_else<T: FromConfig>(
+    pub fn or_else<T: FromJson>(
         &self,
         key: &'static str,
         make: impl FnOnce() -> T,
@@ -226,12 +248,22 @@ impl<'a> Object<'a, '_> {
 ///     matches as "match",           // the JSON name differs
 /// })
 /// ```
+///
+/// `read_fields!(ignore_unknown node => ..)` accepts members it does not read.
 macro_rules! read_fields {
-    ($node:expr => $($ty:ident)::+ { $($field:ident $(as $key:literal)? $(: $how:ident $(($arg:expr))?)?),* $(,)? }) => {{
-        let object = $node.object(&[$($crate::config::read_fields!(@key $field $($key)?)),*])?;
+    (ignore_unknown $node:expr => $($ty:ident)::+ { $($field:ident $(as $key:literal)? $(: $how:ident $(($arg:expr))?)?),* $(,)? }) => {{
+        let object = $node.object_ignoring_unknown()?;
         Ok($($ty)::+ {
-            $($field: $crate::config::read_fields!(
-                @get object, $crate::config::read_fields!(@key $field $($key)?) $(, $how $(, $arg)?)?
+            $($field: $crate::json::read_fields!(
+                @get object, $crate::json::read_fields!(@key $field $($key)?) $(, $how $(, $arg)?)?
+            )?),*
+        })
+    }};
+    ($node:expr => $($ty:ident)::+ { $($field:ident $(as $key:literal)? $(: $how:ident $(($arg:expr))?)?),* $(,)? }) => {{
+        let object = $node.object(&[$($crate::json::read_fields!(@key $field $($key)?)),*])?;
+        Ok($($ty)::+ {
+            $($field: $crate::json::read_fields!(
+                @get object, $crate::json::read_fields!(@key $field $($key)?) $(, $how $(, $arg)?)?
             )?),*
         })
     }};
@@ -243,20 +275,37 @@ macro_rules! read_fields {
 }
 pub(crate) use read_fields;
 
-/// `impl FromConfig` for a struct whose fields are read as in [`read_fields!`]:
-/// `from_config!(TokenEndpointDto { cluster, authority, path });`
-macro_rules! from_config {
-    ($ty:ident { $($fields:tt)* }) => {
-        impl $crate::config::FromConfig for $ty {
+/// Parses an untrusted answer (one JSON document, no duplicate keys: a
+/// second `alg` or `sub` must not change what a reader sees) and reads a `T`
+/// from it. The error says where the JSON went wrong (serde_json's line and
+/// column, or the JSON path), never what it held: answers may carry tokens.
+pub fn read_untrusted<T: FromJson>(raw: &[u8]) -> Result<T, String> {
+    let value = parse_document(raw).map_err(|e| format!("{} at `{}`", e.message, e.path))?;
+    T::read(Node::root(&value)).map_err(|e| {
+        // Our own field names only; a type error's message would show the value.
+        if e.message.starts_with("missing field") {
+            format!("{} at `{}`", e.message, e.path)
+        } else {
+            format!("unexpected value at `{}`", e.path)
+        }
+    })
+}
+
+/// `impl FromJson` for a struct whose fields are read as in [`read_fields!`]:
+/// `from_json!(TokenEndpointDto { cluster, authority, path });`, or
+/// `from_json!(#[ignore_unknown] Envelope { .. })` for a server's answer.
+macro_rules! from_json {
+    ($(#[$how:ident])? $ty:ident { $($fields:tt)* }) => {
+        impl $crate::json::FromJson for $ty {
             fn read(
-                node: $crate::config::Node<'_, '_>,
+                node: $crate::json::Node<'_, '_>,
             ) -> Result<Self, $crate::config::ConfigError> {
-                $crate::config::read_fields!(node => Self { $($fields)* })
+                $crate::json::read_fields!($($how)? node => Self { $($fields)* })
             }
         }
     };
 }
-pub(crate) use from_config;
+pub(crate) use from_json;
 
 /// A value as serde's errors show it.
 struct Shown<'a>(&'a Value);
@@ -301,13 +350,20 @@ impl fmt::Display for OneOf<'_> {
     }
 }
 
-impl FromConfig for String {
+impl FromJson for String {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         node.str().map(str::to_string)
     }
 }
 
-impl FromConfig for bool {
+/// A string that must never be shown (a value from shared data or an answer).
+impl FromJson for Secret {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        node.str().map(Secret::new)
+    }
+}
+
+impl FromJson for bool {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         node.value
             .as_bool()
@@ -318,7 +374,7 @@ impl FromConfig for bool {
 /// Non-negative integers, range-checked ("invalid value: integer `70000`, expected u16").
 macro_rules! unsigned {
     ($($ty:ty),*) => {$(
-        impl FromConfig for $ty {
+        impl FromJson for $ty {
             fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
                 let expected = stringify!($ty);
                 let n = node.value.as_u64().ok_or_else(|| node.invalid_type(expected))?;
@@ -332,13 +388,23 @@ macro_rules! unsigned {
 unsigned!(u64, u32, u16, usize);
 
 /// Any JSON value, kept as it is (claim values compared at request time).
-impl FromConfig for Value {
+impl FromJson for Value {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         Ok(node.value.clone())
     }
 }
 
-impl<T: FromConfig> FromConfig for Option<T> {
+/// A JSON object kept as it is (published claims).
+impl FromJson for Map<String, Value> {
+    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
+        match node.value {
+            Value::Object(members) => Ok(members.clone()),
+            _ => Err(node.invalid_type("an object")),
+        }
+    }
+}
+
+impl<T: FromJson> FromJson for Option<T> {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         match node.value {
             Value::Null => Ok(None),
@@ -347,13 +413,13 @@ impl<T: FromConfig> FromConfig for Option<T> {
     }
 }
 
-impl<T: FromConfig> FromConfig for Box<T> {
+impl<T: FromJson> FromJson for Box<T> {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         T::read(node).map(Box::new)
     }
 }
 
-impl<T: FromConfig> FromConfig for Vec<T> {
+impl<T: FromJson> FromJson for Vec<T> {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         let items = node.items()?;
         let mut out = Vec::with_capacity(items.len());
@@ -367,7 +433,7 @@ impl<T: FromConfig> FromConfig for Vec<T> {
     }
 }
 
-impl<T: FromConfig> FromConfig for BTreeMap<String, T> {
+impl<T: FromJson> FromJson for BTreeMap<String, T> {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         let Value::Object(members) = node.value else {
             return Err(node.invalid_type("an object"));
@@ -397,7 +463,7 @@ mod tests {
         Token { env: String },
     }
 
-    impl FromConfig for Kind {
+    impl FromJson for Kind {
         fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
             match node.tagged(&["kv", "token"])? {
                 (0, data) => read_fields!(data => Self::Kv { path, version: optional }),
@@ -412,7 +478,7 @@ mod tests {
         B,
     }
 
-    impl FromConfig for Mode {
+    impl FromJson for Mode {
         fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
             Ok(match node.one_of(&["a", "b"])? {
                 0 => Self::A,
@@ -432,7 +498,7 @@ mod tests {
         mode: Mode,
     }
 
-    impl FromConfig for Dto {
+    impl FromJson for Dto {
         fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
             read_fields!(node => Self {
                 name,
@@ -564,5 +630,33 @@ mod tests {
         assert_eq!(e.message, "invalid type: integer `7`, expected a string");
         let e = err(r#"{"name":"a","tags":{"x":1}}"#);
         assert_eq!(e.message, "invalid type: an object, expected an array");
+    }
+
+    #[derive(Debug)]
+    struct Answer {
+        #[allow(dead_code)]
+        ttl: Option<u64>,
+    }
+
+    from_json!(
+        #[ignore_unknown]
+        Answer { ttl: optional }
+    );
+
+    #[test]
+    fn untrusted_answers_ignore_extra_members_and_never_echo_a_value() {
+        let answer = read_untrusted::<Answer>(br#"{"ttl":5,"added_later":true}"#).unwrap();
+        assert_eq!(answer.ttl, Some(5));
+        // A token where a number belongs: the error names the place only.
+        let e = read_untrusted::<Answer>(br#"{"ttl":"hvs.SECRET-TOKEN"}"#).unwrap_err();
+        assert_eq!(e, "unexpected value at `ttl`");
+        let e = read_untrusted::<Answer>(br#"{"ttl":1,"ttl":"hvs.SECRET-TOKEN"}"#).unwrap_err();
+        assert!(e.contains("duplicate key `ttl`"), "{e}");
+        assert!(!e.contains("SECRET"), "{e}");
+        let e = read_untrusted::<Answer>(br#"{"ttl":"hvs.SECRET-TOKEN""#).unwrap_err();
+        assert!(e.contains("EOF while parsing"), "{e}");
+        assert!(!e.contains("SECRET"), "{e}");
+        let e = read_untrusted::<Answer>(b"[1]").unwrap_err();
+        assert_eq!(e, "unexpected value at `.`");
     }
 }
