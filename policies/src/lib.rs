@@ -22,3 +22,4 @@ pub mod secret;
 pub mod secret_keyed_cache;
 pub mod sticky;
 pub mod vault;
+pub mod vec_map;

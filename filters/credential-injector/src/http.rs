@@ -14,10 +14,10 @@ use policies::inject::{
 };
 use policies::routes::split_path_and_query;
 use policies::secret::Secret;
+use policies::vec_map::VecMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 pub(crate) enum State {
@@ -58,8 +58,8 @@ struct Waiter {
 /// which the waiter takes on its next callback.
 #[derive(Default)]
 pub struct Parked {
-    waiting: BTreeMap<RequestId, Waiter>,
-    settled: BTreeMap<RequestId, State>,
+    waiting: VecMap<RequestId, Waiter>,
+    settled: VecMap<RequestId, State>,
 }
 
 pub struct Request {

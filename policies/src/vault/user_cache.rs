@@ -5,7 +5,7 @@
 use super::response::AuthInfo;
 use crate::env::Now;
 use crate::secret::Secret;
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 /// A token is dropped this long before Vault would expire it, so a request
 /// never leaves with a token that dies in flight.
@@ -21,14 +21,14 @@ struct Entry {
 #[derive(Clone, Debug)]
 pub struct UserTokenCache {
     capacity: usize,
-    entries: BTreeMap<String, Entry>,
+    entries: VecMap<String, Entry>,
 }
 
 impl UserTokenCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            entries: BTreeMap::new(),
+            entries: VecMap::new(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! waiters per flight is bounded.
 
 use crate::env::Now;
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 /// The caller's id of a paused request (the filter uses its HTTP context id).
 pub type RequestId = u32;
@@ -37,14 +37,14 @@ pub(super) enum Joined {
 /// In-flight per-user Vault work of one VM. `Debug` shows user keys only.
 #[derive(Clone, Debug)]
 pub(super) struct Flights {
-    by_key: BTreeMap<FlightKey, Flight>,
+    by_key: VecMap<FlightKey, Flight>,
     max_waiting: usize,
 }
 
 impl Flights {
     pub(super) fn new(max_waiting: usize) -> Self {
         Self {
-            by_key: BTreeMap::new(),
+            by_key: VecMap::new(),
             max_waiting,
         }
     }

@@ -29,7 +29,7 @@ use crate::vault::{
     parse_kv2, parse_login, Connection, Endpoint, PerUserJwt, SecretValue, ServerGate,
     UserTokenCache, VaultError, VaultRequest,
 };
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 /// What one request needs from [`UserVault`]; built by `Injector::decide`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +156,7 @@ pub struct UserVault {
     connection: Connection,
     login: PerUserJwt,
     tokens: UserTokenCache,
-    values: BTreeMap<FlightKey, CachedValue>,
+    values: VecMap<FlightKey, CachedValue>,
     flights: Flights,
     gate: ServerGate,
     /// How long a flight may take before its waiters are released.
@@ -171,7 +171,7 @@ impl UserVault {
             connection: connection.clone(),
             login: login.clone(),
             tokens: UserTokenCache::new(login.max_users),
-            values: BTreeMap::new(),
+            values: VecMap::new(),
             flights: Flights::new(login.max_waiting),
             gate: ServerGate::new(retry),
             flight_ms: connection
