@@ -232,7 +232,11 @@ impl OidcPolicy {
             .unwrap_or(0);
         let jws = token::parse(token.expose(), max).map_err(|e| invalid_token(&e))?;
         let iss = read_untrusted::<IssuerOnly>(&jws.payload)
-            .map_err(|_| invalid_token(&JwtError::MalformedToken("payload is not a JSON object")))?
+            .map_err(|_| {
+                invalid_token(&JwtError::MalformedToken(
+                    "payload is not a JSON object with unique claim names",
+                ))
+            })?
             .iss;
         match iss {
             Some(serde_json::Value::String(iss)) => self

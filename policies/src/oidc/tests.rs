@@ -52,6 +52,15 @@ fn sign(claims: Value) -> String {
     format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
 }
 
+/// Signs a payload given as raw text (e.g. with a member twice).
+fn sign_raw_payload(payload: &str) -> String {
+    let header = B64.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
+    let input = format!("{header}.{}", B64.encode(payload));
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+}
+
 fn claims(extra: Value) -> Value {
     let mut c = json!({"iss": "https://idp.corp", "aud": "api", "sub": "alice", "exp": NOW + 300, "iat": NOW - 10,
         "scope": "openid orders:read", "email": "alice@corp", "realm_access": {"roles": ["user"]}});
@@ -337,6 +346,28 @@ fn decisions_follow_rules_and_token_checks() {
         let got = outcome(&decide_at(&p, method, path, &hs, now));
         assert_eq!((got.0, got.1.as_str()), want, "{name}");
     }
+}
+
+#[test]
+fn a_validly_signed_token_with_a_claim_twice_is_refused() {
+    // RFC 7519 §4 lets a parser refuse duplicate claim names; whether a
+    // backend sees the first or the last `sub` must not matter.
+    let p = policy();
+    let good = claims(json!({})).to_string();
+    let twice = good.replacen(
+        "\"sub\":\"alice\"",
+        "\"sub\":\"alice\",\"sub\":\"admin\"",
+        1,
+    );
+    assert_ne!(good, twice);
+    for (payload, expected) in [(good.as_str(), 200), (twice.as_str(), 401)] {
+        let auth = format!("Bearer {}", sign_raw_payload(payload));
+        let v = decide_at(&p, "GET", "/api/x", &[("authorization", &auth)], NOW);
+        assert_eq!(outcome(&v).0, expected, "{payload}");
+    }
+    let auth = format!("Bearer {}", sign_raw_payload(&twice));
+    let v = decide_at(&p, "GET", "/api/x", &[("authorization", &auth)], NOW);
+    assert_eq!(outcome(&v), (401, "malformed_token".to_string()));
 }
 
 #[test]
