@@ -307,6 +307,25 @@ macro_rules! from_json {
 }
 pub(crate) use from_json;
 
+/// `impl FromJson` for an enum written as one of a few names:
+/// `from_json_names!(ArrayFormat { "joined" => Joined, "json" => Json });`
+macro_rules! from_json_names {
+    ($ty:ident { $($name:literal => $variant:ident),+ $(,)? }) => {
+        impl $crate::json::FromJson for $ty {
+            fn read(
+                node: $crate::json::Node<'_, '_>,
+            ) -> Result<Self, $crate::config::ConfigError> {
+                let index = node.one_of(&[$($name),+])?;
+                [$(Self::$variant),+]
+                    .into_iter()
+                    .nth(index)
+                    .ok_or_else(|| node.error("unknown variant"))
+            }
+        }
+    };
+}
+pub(crate) use from_json_names;
+
 /// A value as serde's errors show it.
 struct Shown<'a>(&'a Value);
 
@@ -478,14 +497,7 @@ mod tests {
         B,
     }
 
-    impl FromJson for Mode {
-        fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
-            Ok(match node.one_of(&["a", "b"])? {
-                0 => Self::A,
-                _ => Self::B,
-            })
-        }
-    }
+    from_json_names!(Mode { "a" => A, "b" => B });
 
     #[derive(Debug, PartialEq)]
     struct Dto {

@@ -1,6 +1,7 @@
 //! Rendering a claim as an HTTP header value (claim-to-header forwarding).
 
-use crate::config::{from_json, Compile, ConfigError, FromJson, Node};
+use crate::config::{from_json, Compile, ConfigError};
+use crate::json::from_json_names;
 use serde_json::{Map, Value};
 
 use super::path::{ClaimPath, ClaimPathConfig};
@@ -18,14 +19,7 @@ pub enum ArrayFormat {
     Json,
 }
 
-impl FromJson for ArrayFormat {
-    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
-        Ok(match node.one_of(&["joined", "json"])? {
-            0 => Self::Joined,
-            _ => Self::Json,
-        })
-    }
-}
+from_json_names!(ArrayFormat { "joined" => Joined, "json" => Json });
 
 /// `{"claim": "realm_access.roles", "array": "joined", "separator": ",", "max_length": 4096}`
 #[derive(Clone, Debug)]

@@ -4,8 +4,8 @@
 use super::discovery::UrlParts;
 use super::token_source::TokenSource;
 use crate::claims::{ClaimExtractor, Condition};
-use crate::config::{ConfigError, FromJson, Node};
 use crate::cors::CorsPolicy;
+use crate::json::from_json_names;
 use crate::jwt::{Jwk, JwksLimits, KeySet, TokenPolicy};
 use crate::refresh::RefreshPolicy;
 use crate::routes::RouteTable;
@@ -37,15 +37,7 @@ pub enum DefaultAction {
     Allow,
 }
 
-impl FromJson for DefaultAction {
-    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
-        Ok(match node.one_of(&["deny", "authenticated", "allow"])? {
-            0 => Self::Deny,
-            1 => Self::Authenticated,
-            _ => Self::Allow,
-        })
-    }
-}
+from_json_names!(DefaultAction { "deny" => Deny, "authenticated" => Authenticated, "allow" => Allow });
 
 #[derive(Debug)]
 pub struct Provider {

@@ -9,9 +9,8 @@ use super::keys::{CookieKey, KeyRing, KEY_LEN};
 use super::opened::OpenedCookies;
 use super::routes::{RouteRule, SessionSettings};
 use super::set_cookie::{CookieAttributes, SameSite};
-use crate::config::{
-    from_json, join_path, parse_duration_ms, parse_json, ConfigError, FromJson, Node,
-};
+use crate::config::{from_json, join_path, parse_duration_ms, parse_json, ConfigError};
+use crate::json::from_json_names;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -67,14 +66,7 @@ pub enum ModeDto {
     OverrideHost,
 }
 
-impl FromJson for ModeDto {
-    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
-        Ok(match node.one_of(&["stateful-session", "override-host"])? {
-            0 => Self::StatefulSession,
-            _ => Self::OverrideHost,
-        })
-    }
-}
+from_json_names!(ModeDto { "stateful-session" => StatefulSession, "override-host" => OverrideHost });
 
 #[derive(Clone, Debug)]
 pub struct CookieDto {

@@ -1,6 +1,6 @@
 //! Rendering the `Set-Cookie` response header value.
 
-use crate::config::{ConfigError, FromJson, Node};
+use crate::json::from_json_names;
 
 /// `SameSite` attribute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,15 +10,7 @@ pub enum SameSite {
     None,
 }
 
-impl FromJson for SameSite {
-    fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
-        Ok(match node.one_of(&["Strict", "Lax", "None"])? {
-            0 => Self::Strict,
-            1 => Self::Lax,
-            _ => Self::None,
-        })
-    }
-}
+from_json_names!(SameSite { "Strict" => Strict, "Lax" => Lax, "None" => None });
 
 impl SameSite {
     fn as_str(self) -> &'static str {
