@@ -280,15 +280,24 @@ pub(crate) use read_fields;
 /// from it. The error says where the JSON went wrong (serde_json's line and
 /// column, or the JSON path), never what it held: answers may carry tokens.
 pub fn read_untrusted<T: FromJson>(raw: &[u8]) -> Result<T, String> {
-    let value = parse_document(raw).map_err(|e| format!("{} at `{}`", e.message, e.path))?;
-    T::read(Node::root(&value)).map_err(|e| {
-        // Our own field names only; a type error's message would show the value.
-        if e.message.starts_with("missing field") {
-            format!("{} at `{}`", e.message, e.path)
-        } else {
-            format!("unexpected value at `{}`", e.path)
-        }
-    })
+    let value = parse_untrusted(raw)?;
+    T::read(Node::root(&value)).map_err(untrusted_error)
+}
+
+// Out of line: shared by every `read_untrusted::<T>`.
+#[inline(never)]
+fn parse_untrusted(raw: &[u8]) -> Result<Value, String> {
+    parse_document(raw).map_err(|e| format!("{} at `{}`", e.message, e.path))
+}
+
+#[inline(never)]
+fn untrusted_error(e: ConfigError) -> String {
+    // Our own field names only; a type error's message would show the value.
+    if e.message.starts_with("missing field") {
+        format!("{} at `{}`", e.message, e.path)
+    } else {
+        format!("unexpected value at `{}`", e.path)
+    }
 }
 
 /// `impl FromJson` for a struct whose fields are read as in [`read_fields!`]:
