@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A DTO that can be read from a node of the configuration document.
+/// A type that can be read from a node of a parsed JSON document.
 pub trait FromJson: Sized {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError>;
 }
@@ -106,12 +106,13 @@ impl<'a, 'p> Node<'a, 'p> {
         let Value::Object(members) = self.value else {
             return Err(self.invalid_type("an object"));
         };
-        let unknown = members.keys().find(|key| !fields.contains(&key.as_str()));
-        if let Some(unknown) = unknown.filter(|_| strict) {
-            return Err(ConfigError::new(
-                Path::Key(&self.path, unknown).to_string(),
-                format!("unknown field `{unknown}`, expected {}", OneOf(fields)),
-            ));
+        if strict {
+            if let Some(unknown) = members.keys().find(|key| !fields.contains(&key.as_str())) {
+                return Err(ConfigError::new(
+                    Path::Key(&self.path, unknown).to_string(),
+                    format!("unknown field `{unknown}`, expected {}", OneOf(fields)),
+                ));
+            }
         }
         Ok(Object {
             members,
@@ -251,16 +252,17 @@ impl<'a> Object<'a, '_> {
 ///
 /// `read_fields!(ignore_unknown node => ..)` accepts members it does not read.
 macro_rules! read_fields {
-    (ignore_unknown $node:expr => $($ty:ident)::+ { $($field:ident $(as $key:literal)? $(: $how:ident $(($arg:expr))?)?),* $(,)? }) => {{
-        let object = $node.object_ignoring_unknown()?;
-        Ok($($ty)::+ {
-            $($field: $crate::json::read_fields!(
-                @get object, $crate::json::read_fields!(@key $field $($key)?) $(, $how $(, $arg)?)?
-            )?),*
-        })
-    }};
-    ($node:expr => $($ty:ident)::+ { $($field:ident $(as $key:literal)? $(: $how:ident $(($arg:expr))?)?),* $(,)? }) => {{
-        let object = $node.object(&[$($crate::json::read_fields!(@key $field $($key)?)),*])?;
+    (ignore_unknown $node:expr => $($body:tt)+) => {
+        $crate::json::read_fields!(@build $node.object_ignoring_unknown(), $($body)+)
+    };
+    ($node:expr => $($ty:ident)::+ { $($field:ident $(as $key:literal)? $(: $how:ident $(($arg:expr))?)?),* $(,)? }) => {
+        $crate::json::read_fields!(
+            @build $node.object(&[$($crate::json::read_fields!(@key $field $($key)?)),*]),
+            $($ty)::+ { $($field $(as $key)? $(: $how $(($arg))?)?),* }
+        )
+    };
+    (@build $object:expr, $($ty:ident)::+ { $($field:ident $(as $key:literal)? $(: $how:ident $(($arg:expr))?)?),* $(,)? }) => {{
+        let object = $object?;
         Ok($($ty)::+ {
             $($field: $crate::json::read_fields!(
                 @get object, $crate::json::read_fields!(@key $field $($key)?) $(, $how $(, $arg)?)?
