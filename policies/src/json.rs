@@ -286,9 +286,10 @@ pub fn read_untrusted<T: FromJson>(raw: &[u8]) -> Result<T, String> {
     T::read(Node::root(&value)).map_err(untrusted_error)
 }
 
-// Out of line: shared by every `read_untrusted::<T>`.
+/// Parses an untrusted document as [`read_untrusted`] does, into a `Value`
+/// (out of line: shared by every `read_untrusted::<T>`).
 #[inline(never)]
-fn parse_untrusted(raw: &[u8]) -> Result<Value, String> {
+pub(crate) fn parse_untrusted(raw: &[u8]) -> Result<Value, String> {
     parse_document(raw).map_err(|e| format!("{} at `{}`", e.message, e.path))
 }
 

@@ -35,7 +35,9 @@ pub use key::{Jwk, KeyMaterial, SkipReason};
 pub use large_curve::{LargeCurve, LargeCurveKey};
 pub use signature::{verify_signature, verify_signature_with, InVm, SignatureBackend};
 pub use token::{Header, UnverifiedJws, DEFAULT_MAX_TOKEN_BYTES};
-pub use verifier::{verify_jws, verify_token, TokenPolicy, VerifiedJws, VerifiedToken};
+pub use verifier::{
+    verify_jws, verify_parsed_token, verify_token, TokenPolicy, VerifiedJws, VerifiedToken,
+};
 
 #[cfg(test)]
 mod tests;

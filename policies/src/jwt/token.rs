@@ -25,6 +25,8 @@ pub struct UnverifiedJws<'a> {
     pub signing_input: &'a str,
     pub payload: Vec<u8>,
     pub signature: Vec<u8>,
+    /// The whole token's length in bytes (each provider has its own limit).
+    pub len: usize,
 }
 
 // `read_untrusted` rejects duplicate members (a second `alg` or `kid`), which
@@ -79,6 +81,7 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedJws<'_>, JwtErro
         signing_input,
         payload,
         signature,
+        len: token.len(),
     })
 }
 

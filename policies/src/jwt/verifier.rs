@@ -6,7 +6,7 @@ use super::claims::{self, ClaimsPolicy};
 use super::error::JwtError;
 use super::jwks::KeySet;
 use super::signature::{verify_signature_with, SignatureBackend};
-use super::token::{self, Header, DEFAULT_MAX_TOKEN_BYTES};
+use super::token::{self, Header, UnverifiedJws, DEFAULT_MAX_TOKEN_BYTES};
 use crate::env::Now;
 use serde_json::{Map, Value};
 
@@ -61,6 +61,16 @@ pub fn verify_jws(
     backend: &dyn SignatureBackend,
 ) -> Result<VerifiedJws, JwtError> {
     let jws = token::parse(token, policy.max_token_bytes)?;
+    verify_parsed_jws(jws, keys, policy, backend)
+}
+
+/// Verifies the signature of an already parsed token with the provider's keys.
+fn verify_parsed_jws(
+    jws: UnverifiedJws<'_>,
+    keys: &KeySet,
+    policy: &TokenPolicy,
+    backend: &dyn SignatureBackend,
+) -> Result<VerifiedJws, JwtError> {
     let alg = jws.header.alg;
     if !policy.allowed_algs.contains(&alg) {
         return Err(JwtError::AlgNotAllowed);
@@ -101,11 +111,40 @@ pub fn verify_token(
     let Ok(Value::Object(claims)) = serde_json::from_slice::<Value>(&jws.payload) else {
         return Err(JwtError::MalformedToken("payload is not a JSON object"));
     };
+    check_claims(jws.header, claims, policy, now)
+}
+
+/// The full check of a token the caller already parsed, with its payload
+/// already read as `claims` (oidc-auth reads them first to choose the
+/// provider by `iss`): size, signature, then claims.
+pub fn verify_parsed_token(
+    jws: UnverifiedJws<'_>,
+    claims: Map<String, Value>,
+    keys: &KeySet,
+    policy: &TokenPolicy,
+    now: Now,
+    backend: &dyn SignatureBackend,
+) -> Result<VerifiedToken, JwtError> {
+    if jws.len > policy.max_token_bytes {
+        return Err(JwtError::TokenTooLarge {
+            limit: policy.max_token_bytes,
+        });
+    }
+    let jws = verify_parsed_jws(jws, keys, policy, backend)?;
+    check_claims(jws.header, claims, policy, now)
+}
+
+fn check_claims(
+    header: Header,
+    claims: Map<String, Value>,
+    policy: &TokenPolicy,
+    now: Now,
+) -> Result<VerifiedToken, JwtError> {
     let registered = claims::validate(&claims, &policy.claims, now)?;
     Ok(VerifiedToken {
-        alg: jws.header.alg,
-        kid: jws.header.kid,
-        typ: jws.header.typ,
+        alg: header.alg,
+        kid: header.kid,
+        typ: header.typ,
         claims,
         issuer: registered.issuer,
         subject: registered.subject,

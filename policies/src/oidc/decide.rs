@@ -10,10 +10,13 @@ use crate::claims::ClaimDenied;
 use crate::cors::is_preflight;
 use crate::env::Now;
 use crate::identity::VerifiedIdentity;
-use crate::json::{from_json, read_untrusted};
-use crate::jwt::{token, verify_token, JwtError, KeySet, SignatureBackend, VerifiedToken};
+use crate::json::parse_untrusted;
+use crate::jwt::{
+    token, verify_parsed_token, JwtError, KeySet, SignatureBackend, UnverifiedJws, VerifiedToken,
+};
 use crate::routes::{split_path_and_query, RouteRequest, RouteVerdict};
 use crate::secret::Secret;
+use serde_json::{Map, Value};
 use std::rc::Rc;
 
 /// What the filter read from the request (header names lower-case).
@@ -92,15 +95,6 @@ pub enum Verdict {
         reason: &'static str,
     },
 }
-
-struct IssuerOnly {
-    iss: Option<serde_json::Value>,
-}
-
-from_json!(
-    #[ignore_unknown]
-    IssuerOnly { iss: optional }
-);
 
 impl OidcPolicy {
     pub fn decide(
@@ -221,9 +215,13 @@ impl OidcPolicy {
         ))
     }
 
-    /// The provider whose issuer is the token's `iss` (read before verifying,
-    /// only to choose the keys; the verified `iss` is checked again).
-    fn provider_for(&self, token: &Secret) -> Result<usize, Denial> {
+    /// The token parsed once, for both steps: its claims (a name given twice
+    /// is refused) and the provider whose issuer is its `iss` (read before
+    /// verifying, only to choose the keys; the verified `iss` is checked again).
+    fn parse_for_provider<'t>(
+        &self,
+        token: &'t Secret,
+    ) -> Result<(usize, UnverifiedJws<'t>, Map<String, Value>), Denial> {
         let max = self
             .providers
             .iter()
@@ -231,22 +229,21 @@ impl OidcPolicy {
             .max()
             .unwrap_or(0);
         let jws = token::parse(token.expose(), max).map_err(|e| invalid_token(&e))?;
-        let iss = read_untrusted::<IssuerOnly>(&jws.payload)
-            .map_err(|_| {
-                invalid_token(&JwtError::MalformedToken(
-                    "payload is not a JSON object with unique claim names",
-                ))
-            })?
-            .iss;
-        match iss {
-            Some(serde_json::Value::String(iss)) => self
+        let Ok(Value::Object(claims)) = parse_untrusted(&jws.payload) else {
+            return Err(invalid_token(&JwtError::MalformedToken(
+                "payload is not a JSON object with unique claim names",
+            )));
+        };
+        let provider = match claims.get("iss") {
+            Some(Value::String(iss)) => self
                 .providers
                 .iter()
-                .position(|p| p.issuer == iss)
+                .position(|p| p.issuer == *iss)
                 .ok_or(Denial::UnknownIssuer),
+            None | Some(Value::Null) => Err(Denial::UnknownIssuer),
             Some(_) => Err(invalid_token(&JwtError::BadClaimType("iss"))),
-            None => Err(Denial::UnknownIssuer),
-        }
+        }?;
+        Ok((provider, jws, claims))
     }
 
     fn allowed(
@@ -311,7 +308,7 @@ impl OidcPolicy {
         may_fetch: bool,
     ) -> Result<Checked, Verdict> {
         let deny = |denial| self.deny(req, denial);
-        let provider_idx = self.provider_for(token).map_err(deny)?;
+        let (provider_idx, jws, claims) = self.parse_for_provider(token).map_err(deny)?;
         let provider = self
             .providers
             .get(provider_idx)
@@ -325,7 +322,7 @@ impl OidcPolicy {
             KeyState::Unavailable(reason) if may_fetch => return Err(fetch(reason)),
             KeyState::Unavailable(code) => return Err(deny(Denial::KeysUnavailable { code })),
         };
-        match verify_token(token.expose(), set, &provider.token, now, backend) {
+        match verify_parsed_token(jws, claims, set, &provider.token, now, backend) {
             Ok(v) => Ok(Checked {
                 provider: provider_idx,
                 identity: self.identity(provider, &v).to_bytes().into(),

@@ -371,6 +371,38 @@ fn a_validly_signed_token_with_a_claim_twice_is_refused() {
 }
 
 #[test]
+fn each_provider_keeps_its_own_token_size_limit() {
+    // The token is parsed once under the largest limit (to find its
+    // provider); the provider's own limit still applies.
+    let p = policy_from(json!({
+        "providers": [
+            {"name": "corp", "issuer": "https://idp.corp", "audiences": ["api"],
+             "algorithms": ["HS256"], "hmac_secret_env": "HS_SECRET"},
+            {"name": "small", "issuer": "https://small", "audiences": ["api"],
+             "algorithms": ["HS256"], "hmac_secret_env": "HS_SECRET", "max_token_bytes": 400}
+        ],
+        "rules": [{"match": {"path": {"prefix": "/api"}}}]
+    }));
+    let padding = "x".repeat(200);
+    for (iss, expected) in [("https://idp.corp", 200), ("https://small", 401)] {
+        let token = sign(claims(json!({"iss": iss, "note": padding})));
+        assert!(token.len() > 400);
+        let auth = format!("Bearer {token}");
+        let v = decide_at(&p, "GET", "/api/x", &[("authorization", &auth)], NOW);
+        let (status, reason) = outcome(&v);
+        assert_eq!(status, expected, "{iss}: {reason}");
+        if expected == 401 {
+            assert_eq!(reason, "token_too_large");
+        }
+    }
+    let token = sign(claims(json!({"iss": "https://small"})));
+    assert!(token.len() <= 400, "{}", token.len());
+    let auth = format!("Bearer {token}");
+    let v = decide_at(&p, "GET", "/api/x", &[("authorization", &auth)], NOW);
+    assert_eq!(outcome(&v).0, 200);
+}
+
+#[test]
 fn allowed_requests_get_claim_headers_identity_and_lose_spoofed_copies() {
     let p = policy();
     let token = sign(claims(json!({"realm_access": {"roles": ["user", "dev"]}})));
