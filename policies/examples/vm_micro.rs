@@ -21,7 +21,6 @@ use policies::oidc::token_cache::TokenCache;
 use policies::secret::Secret;
 use policies::sticky::{self, ResponseEvent, ResponseInput};
 use policies::vault::SecretValue;
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -135,9 +134,8 @@ fn injector_allow() -> Result<f64, String> {
     let injector = parse_json::<InjectorConfigDto>(config)
         .and_then(|dto| dto.compile(&env))
         .map_err(|e| e.to_string())?;
-    let mut fields = BTreeMap::new();
-    fields.insert("api_key".to_string(), Secret::new("bench-api-key-1"));
-    let source = VaultSnapshot(SecretValue::new(fields));
+    let fields = [("api_key".to_string(), Secret::new("bench-api-key-1"))];
+    let source = VaultSnapshot(SecretValue::new(fields.into_iter().collect()));
     let headers = [
         ("host", "bench.local"),
         ("user-agent", "wrk"),

@@ -15,8 +15,8 @@
 use crate::config::document::parse_document;
 use crate::config::ConfigError;
 use crate::secret::Secret;
+use crate::vec_map::VecMap;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A type that can be read from a node of a parsed JSON document.
@@ -464,12 +464,12 @@ impl<T: FromJson> FromJson for Vec<T> {
     }
 }
 
-impl<T: FromJson> FromJson for BTreeMap<String, T> {
+impl<T: FromJson> FromJson for VecMap<String, T> {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         let Value::Object(members) = node.value else {
             return Err(node.invalid_type("an object"));
         };
-        let mut out = BTreeMap::new();
+        let mut out = VecMap::new();
         for (key, value) in members {
             let item = T::read(Node {
                 value,

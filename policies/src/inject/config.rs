@@ -14,7 +14,7 @@ use crate::config::{
 use crate::cors::{CorsConfig, CorsPolicy};
 use crate::routes::{check_path, PathConfig, QueryConfig, RouteMatchConfig, RouteTable};
 use crate::vault::{EnvResolver, SecretValue, VaultConfig, VaultConfigDto};
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 /// Methods allowed in CORS when a route accepts any method.
 const ANY_METHOD_CORS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
@@ -106,7 +106,7 @@ pub enum CredentialDto {
     /// (`{secret}`), `fields` maps more placeholder names to variables.
     Static {
         env: Option<String>,
-        fields: BTreeMap<String, String>,
+        fields: VecMap<String, String>,
     },
     /// A secret of the `vault` section; `field` becomes `{secret}`, every
     /// configured field of the secret is available as `{field}`.
@@ -494,7 +494,7 @@ impl BackendDto {
         }
         let (credential, available, client) = match self.credential {
             CredentialDto::Static { env: var, fields } => {
-                let mut values = BTreeMap::new();
+                let mut values = VecMap::new();
                 if let Some(var) = var {
                     values.insert(
                         "secret".to_string(),

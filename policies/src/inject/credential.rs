@@ -5,7 +5,7 @@ use super::config::CredentialSpec;
 use crate::env::Now;
 use crate::secret::Secret;
 use crate::vault::{SecretValue, Unavailable};
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 /// Why a credential cannot be used now: the request fails closed with 503.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +68,7 @@ pub trait CredentialSource {
             }
             CredentialSpec::OAuth2 { index } => {
                 let token = self.oauth2_token(*index, now)?;
-                let mut fields = BTreeMap::new();
+                let mut fields = VecMap::new();
                 fields.insert("secret".to_string(), token.clone());
                 fields.insert("access_token".to_string(), token);
                 Ok(SecretValue::new(fields))

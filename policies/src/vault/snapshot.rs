@@ -12,8 +12,8 @@ use crate::config::ConfigError;
 use crate::env::Now;
 use crate::json::{from_json, read_untrusted, FromJson, Node};
 use crate::secret::Secret;
+use crate::vec_map::VecMap;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// One secret as last loaded by the owner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -31,7 +31,7 @@ pub struct SecretSnapshot {
 impl FromJson for SecretSnapshot {
     fn read(node: Node<'_, '_>) -> Result<Self, ConfigError> {
         let object = node.object_ignoring_unknown()?;
-        let values: BTreeMap<String, Secret> = object.required("values")?;
+        let values: VecMap<String, Secret> = object.required("values")?;
         Ok(Self {
             name: object.required("name")?,
             version: object.optional("version")?,
@@ -135,7 +135,6 @@ mod exposed {
     use serde::Serializer;
 
     pub fn serialize<S: Serializer>(v: &SecretValue, s: S) -> Result<S::Ok, S::Error> {
-        let raw: BTreeMap<&str, &str> = v.fields().map(|(k, v)| (k, v.expose())).collect();
-        raw.serialize(s)
+        s.collect_map(v.fields().map(|(k, v)| (k, v.expose())))
     }
 }

@@ -2,7 +2,7 @@
 
 use super::error::VaultError;
 use crate::secret::Secret;
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 use std::sync::Arc;
 
 /// The configured fields of one secret. `Debug` shows field names only.
@@ -11,14 +11,14 @@ use std::sync::Arc;
 /// takes the current value.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretValue {
-    fields: Arc<BTreeMap<String, Secret>>,
+    fields: Arc<VecMap<String, Secret>>,
     /// What `secret` names when a backend picks a primary field
     /// ([`Self::with_primary`]); the field names stay as they are.
     primary: Option<Secret>,
 }
 
 impl SecretValue {
-    pub fn new(fields: BTreeMap<String, Secret>) -> Self {
+    pub fn new(fields: VecMap<String, Secret>) -> Self {
         Self {
             fields: Arc::new(fields),
             primary: None,
@@ -53,7 +53,7 @@ impl SecretValue {
         data: &serde_json::Map<String, serde_json::Value>,
         wanted: &[String],
     ) -> Result<Self, VaultError> {
-        let mut fields = BTreeMap::new();
+        let mut fields = VecMap::new();
         for name in wanted {
             let text = match data.get(name) {
                 None => return Err(VaultError::FieldMissing(name.clone())),
@@ -75,7 +75,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn value() -> SecretValue {
-        SecretValue::new(BTreeMap::from([
+        SecretValue::new(VecMap::from_iter([
             ("username".to_string(), Secret::new("app")),
             ("password".to_string(), Secret::new("hunter2")),
         ]))

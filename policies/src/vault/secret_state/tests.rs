@@ -1,7 +1,7 @@
 use super::*;
 use crate::env::SeededRandom;
 use crate::secret::Secret;
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -12,7 +12,7 @@ fn at(secs: u64) -> Now {
 }
 
 fn value(password: &str) -> SecretValue {
-    SecretValue::new(BTreeMap::from([(
+    SecretValue::new(VecMap::from_iter([(
         "password".to_string(),
         Secret::new(password),
     )]))
