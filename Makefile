@@ -15,13 +15,14 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Envoy's verify_signature (~150 KB more module); without it Envoy verifies them natively.
 OIDC_FEATURES ?=
 
-.PHONY: help setup build oci push run stop lint unit wasm-unit e2e test bench bench-filter bench-vm clean soak fuzz fuzz-smoke
+.PHONY: help setup build size oci push run stop lint unit wasm-unit e2e test bench bench-filter bench-vm clean soak fuzz fuzz-smoke
 
 help:
 	@echo "make run    - build the plugins and start the local stack (Envoy + IdP + OpenBao + upstreams) with a walk-through"
 	@echo "make stop   - stop the local stack"
 	@echo "make test   - fmt, clippy (native + wasm), unit tests (native + wasm32), end-to-end tests in real Envoy"
 	@echo "make build  - optimized plugins in $(DIST)/ with sha256 files"
+	@echo "make size   - where each module's bytes go, per crate and function -> bench/size.md"
 	@echo "make oci    - Istio-loadable Wasm OCI image layouts in $(DIST)/oci/<plugin>/ (no Docker)"
 	@echo "make push REGISTRY=registry.example.com [INSECURE=1]  - push them (ORAS SDK), digests unchanged"
 	@echo "make fuzz   - every fuzz target for FUZZ_SECONDS (default 10) each; fails on any crash"
@@ -62,6 +63,21 @@ build: setup
 	  (cd $(DIST) && sha256sum $$f.wasm > $$f.wasm.sha256) && \
 	  printf '%-28s %8d bytes  sha256 %s\n' "$(DIST)/$$f.wasm" $$(stat -c %s $(DIST)/$$f.wasm) $$(cut -d' ' -f1 $(DIST)/$$f.wasm.sha256); \
 	done
+
+# Where each module's bytes go (bench/size.md): the builds of `make build` with their symbols kept (own
+# target dir), then the same keep_callbacks and wasm-opt, whose --symbolmap names the measured functions.
+SIZE_DIR := target/size
+size: setup
+	@$(if $(SPEED_FILTERS),GIT_HASH=$(GIT_HASH) CARGO_PROFILE_RELEASE_STRIP=false cargo build -q --release --target $(WASM_TARGET) \
+	  --target-dir $(SIZE_DIR) $(addprefix -p ,$(SPEED_FILTERS)) $(if $(OIDC_FEATURES),--features $(addprefix oidc-auth/,$(OIDC_FEATURES))))
+	@$(if $(SIZE_FILTERS),GIT_HASH=$(GIT_HASH) CARGO_PROFILE_WASM_SMALL_STRIP=false cargo build -q --profile wasm-small \
+	  --target $(WASM_TARGET) --target-dir $(SIZE_DIR) $(addprefix -p ,$(SIZE_FILTERS)))
+	@set -o pipefail; { $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(call profile_of,$(f)) $(CALLBACKS_$(f));) } | while read f profile callbacks; do \
+	  d=$(SIZE_DIR)/$(WASM_TARGET)/$$profile; \
+	  KEEP_NAMES=1 bash scripts/keep_callbacks.sh $$d/$$f.wasm $$d/$$f.kept.wasm $$callbacks && \
+	  wasm-opt $(WASM_OPT_FLAGS) --symbolmap=$$d/$$f.map $$d/$$f.kept.wasm -o $$d/$$f.opt.wasm && \
+	  echo $$d/$$f.opt.wasm:$$d/$$f.map || exit 1; \
+	done | xargs python3 scripts/size_report.py bench/size.md
 
 # Wasm OCI images (Istio "OCI artifact" variant) as OCI image layouts on disk, plus
 # dist/oci/<plugin>.digest (the manifest digest = WasmPlugin sha256) and

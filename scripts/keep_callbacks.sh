@@ -30,6 +30,7 @@ exports=$(wasm-dis "$in" | sed -n 's/^ (export "\([^"]*\)".*/\1/p')
 for name in "${keep[@]}"; do
   grep -qx "$name" <<<"$exports" || { echo "keep_callbacks: $in exports no $name" >&2; exit 1; }
 done
+# KEEP_NAMES=1 keeps the name section (`make size` names the functions it measures).
 wasm-metadce --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
-  -f "$graph" "$in" -o "$out" > /dev/null
+  ${KEEP_NAMES:+-g} -f "$graph" "$in" -o "$out" > /dev/null
