@@ -60,6 +60,8 @@ wait_for() {
 }
 
 backends_healthy() { [ "$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/clusters" | grep -c '^backend::.*health_flags::healthy$')" -ge 3 ]; }
+# The browser gate's credential-injector has read its key from OpenBao (its first tick logs in and reads).
+gate_key_loaded() { curl -fsS "http://127.0.0.1:$ADMIN_PORT/stats?filter=^wasmcustom\.credential_injector\.vault\.fetches$" | grep -Eq ': [1-9]'; }
 envoy_live() { [ "$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/ready")" = LIVE ] && port_busy "$ENVOY_PORT"; }
 
 stop_one() {
@@ -147,6 +149,7 @@ up() {
   wait_for envoy "ready (admin /ready LIVE and listener accepting)" 60 envoy_live
   # stateful_session honours a pin only for a host that passed its health check.
   wait_for envoy "backends healthy" 20 backends_healthy
+  wait_for envoy "holding the browser gate's key from OpenBao" 20 gate_key_loaded
   # The example SPA and its own gate (oidc-auth + credential-injector, CORS for the SPA's origin).
   start spa-gate "$VENV/bin/envoy" -c mesh-config/envoy/browser-gate.yaml --base-id 11 --concurrency 1 \
     --file-flush-interval-msec 100 --log-level info --component-log-level wasm:debug

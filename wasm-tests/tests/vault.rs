@@ -169,6 +169,21 @@ fn wait_for(
     }
 }
 
+/// Milliseconds since midnight of the first Envoy log line containing `needle`
+/// (`[2026-11-24 15:08:30.032][…`).
+fn logged_at_ms(log: &str, needle: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains(needle))?;
+    let clock = line.get(12..24)?; // HH:MM:SS.mmm
+    let parts: Vec<u64> = clock
+        .split([':', '.'])
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match parts[..] {
+        [h, m, s, ms] => Some(((h * 60 + m) * 60 + s) * 1000 + ms),
+        _ => None,
+    }
+}
+
 /// (username, password) from `Basic base64(user:pass)`.
 fn basic_credentials(header: &str) -> (String, String) {
     let b64 = header.strip_prefix("Basic ").unwrap();
@@ -238,6 +253,17 @@ fn approle_login_gets_the_kv_secret_to_the_backend_and_nothing_secret_is_logged(
         |v| v == "pay-key-SECRET-1",
     );
     eprintln!("AppRole: KV secret at the backend {took:?} after Envoy was ready");
+    // The read goes out as soon as the login answers, not on the next 1 s tick: a cold start
+    // serves its first credential one tick after start, not two.
+    let log = envoy.log();
+    let (login, read) = (
+        logged_at_ms(&log, "vault: login succeeded"),
+        logged_at_ms(&log, "vault: secret fetch succeeded"),
+    );
+    assert!(
+        read.zip(login).is_some_and(|(r, l)| r >= l && r - l < 500),
+        "login logged at {login:?} ms, first read at {read:?} ms: the read waited for a tick\n{log}"
+    );
     assert_eq!(bao.count_requests("auth/approle/login"), 1);
     assert_eq!(metric(&envoy, "logins"), 1);
     assert!(metric(&envoy, "fetches") >= 1);
