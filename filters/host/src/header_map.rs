@@ -105,17 +105,27 @@ impl HeaderMap {
 
     /// The values of header `name` (lower case), in order.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v)
+        self.named(name).map(|&(_, v)| self.str(v))
+    }
+
+    /// The entries named `name`. Lookups compare names only: a value is
+    /// sliced out of `text` only for a header that matched.
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a (Span, Span)> + 'a {
+        self.entries
+            .iter()
+            .filter(move |&&(n, _)| self.str(n) == name)
     }
 
     /// The first value of header `name` (lower case), or "".
     pub fn first(&self, name: &str) -> &str {
-        self.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
+        self.named(name).next().map_or("", |&(_, v)| self.str(v))
     }
 
     /// Whether the map has header `name`, in any case.
     pub fn has(&self, name: &str) -> bool {
-        self.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        self.entries
+            .iter()
+            .any(|&(n, _)| self.str(n).eq_ignore_ascii_case(name))
     }
 }
 
