@@ -53,12 +53,18 @@ CALLBACKS_bench-filter        := proxy_on_request_headers proxy_on_response_head
 optimize = bash scripts/keep_callbacks.sh $(1)/$(2).wasm $(1)/$(2).kept.wasm $(3) && \
 	wasm-opt $(WASM_OPT_FLAGS) $(1)/$(2).kept.wasm -o $(DIST)/$(2).wasm
 
+# $(call cargo_wasm,<environment>,<cargo arguments>): the plugins' cargo builds, each with its profile.
+cargo_wasm = $(if $(SPEED_FILTERS),GIT_HASH=$(GIT_HASH) $(1) cargo build --release --target $(WASM_TARGET) $(2) \
+	  $(addprefix -p ,$(SPEED_FILTERS)) $(if $(OIDC_FEATURES),--features $(addprefix oidc-auth/,$(OIDC_FEATURES))) &&) \
+	$(if $(SIZE_FILTERS),GIT_HASH=$(GIT_HASH) $(1) cargo build --profile wasm-small --target $(WASM_TARGET) $(2) \
+	  $(addprefix -p ,$(SIZE_FILTERS)) &&) true
+# Lines of `<module name> <cargo profile> <callbacks>`, one per plugin.
+plugin_lines = { $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(call profile_of,$(f)) $(CALLBACKS_$(f));) }
+
 build: setup
-	@$(if $(SPEED_FILTERS),GIT_HASH=$(GIT_HASH) cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(SPEED_FILTERS)) \
-	  $(if $(OIDC_FEATURES),--features $(addprefix oidc-auth/,$(OIDC_FEATURES))))
-	@$(if $(SIZE_FILTERS),GIT_HASH=$(GIT_HASH) cargo build --profile wasm-small --target $(WASM_TARGET) $(addprefix -p ,$(SIZE_FILTERS)))
+	@$(call cargo_wasm)
 	@mkdir -p $(DIST)
-	@{ $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(call profile_of,$(f)) $(CALLBACKS_$(f));) } | while read f profile callbacks; do \
+	@$(plugin_lines) | while read f profile callbacks; do \
 	  $(call optimize,target/$(WASM_TARGET)/$$profile,$$f,$$callbacks) && \
 	  (cd $(DIST) && sha256sum $$f.wasm > $$f.wasm.sha256) && \
 	  printf '%-28s %8d bytes  sha256 %s\n' "$(DIST)/$$f.wasm" $$(stat -c %s $(DIST)/$$f.wasm) $$(cut -d' ' -f1 $(DIST)/$$f.wasm.sha256); \
@@ -68,11 +74,8 @@ build: setup
 # target dir), then the same keep_callbacks and wasm-opt, whose --symbolmap names the measured functions.
 SIZE_DIR := target/size
 size: setup
-	@$(if $(SPEED_FILTERS),GIT_HASH=$(GIT_HASH) CARGO_PROFILE_RELEASE_STRIP=false cargo build -q --release --target $(WASM_TARGET) \
-	  --target-dir $(SIZE_DIR) $(addprefix -p ,$(SPEED_FILTERS)) $(if $(OIDC_FEATURES),--features $(addprefix oidc-auth/,$(OIDC_FEATURES))))
-	@$(if $(SIZE_FILTERS),GIT_HASH=$(GIT_HASH) CARGO_PROFILE_WASM_SMALL_STRIP=false cargo build -q --profile wasm-small \
-	  --target $(WASM_TARGET) --target-dir $(SIZE_DIR) $(addprefix -p ,$(SIZE_FILTERS)))
-	@set -o pipefail; { $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(call profile_of,$(f)) $(CALLBACKS_$(f));) } | while read f profile callbacks; do \
+	@$(call cargo_wasm,CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_WASM_SMALL_STRIP=false,-q --target-dir $(SIZE_DIR))
+	@set -o pipefail; $(plugin_lines) | while read f profile callbacks; do \
 	  d=$(SIZE_DIR)/$(WASM_TARGET)/$$profile; \
 	  KEEP_NAMES=1 bash scripts/keep_callbacks.sh $$d/$$f.wasm $$d/$$f.kept.wasm $$callbacks && \
 	  wasm-opt $(WASM_OPT_FLAGS) --symbolmap=$$d/$$f.map $$d/$$f.kept.wasm -o $$d/$$f.opt.wasm && \
