@@ -415,6 +415,25 @@ fn a_header_with_a_member_twice_is_malformed() {
 }
 
 #[test]
+fn a_validly_signed_payload_with_a_claim_twice_is_malformed() {
+    // Which `sub` counts would depend on the parser (oidc-auth refuses it the same way).
+    let signed = |payload: &str| {
+        let header = br#"{"alg":"ES256","kid":"p256"}"#;
+        let input = format!(
+            "{}.{}",
+            b64::encode(header),
+            b64::encode(payload.as_bytes())
+        );
+        let sig = sign_raw(Algorithm::Es256, input.as_bytes());
+        format!("{input}.{}", b64::encode(&sig))
+    };
+    let claims = good_claims().to_string();
+    let twice = claims.replacen('{', r#"{"sub":"mallory","#, 1);
+    assert_eq!(reason(check(&signed(&twice))), "malformed_token");
+    assert!(check(&signed(&claims)).is_ok());
+}
+
+#[test]
 fn embedded_jwk_and_key_urls_are_ignored_for_key_choice() {
     // Signed with our P-256 key, but the header offers an attacker key and URL:
     // verification still uses the key set, so the token is valid...

@@ -8,6 +8,7 @@ use super::jwks::KeySet;
 use super::signature::{verify_signature_with, SignatureBackend};
 use super::token::{self, Header, UnverifiedJws, DEFAULT_MAX_TOKEN_BYTES};
 use crate::env::Now;
+use crate::json::parse_untrusted;
 use serde_json::{Map, Value};
 
 /// Per-provider token policy, compiled once from configuration.
@@ -106,9 +107,10 @@ pub fn verify_token(
     backend: &dyn SignatureBackend,
 ) -> Result<VerifiedToken, JwtError> {
     let jws = verify_jws(token, keys, policy, backend)?;
-    // As a `Value` first: a typed `Map` would link serde's float printer
-    // (≈ 15 KB) for an error message we do not show.
-    let Ok(Value::Object(claims)) = serde_json::from_slice::<Value>(&jws.payload) else {
+    // Read as oidc-auth reads it (`parse_for_provider`): a claim named twice
+    // is refused here too. As a `Value` first: a typed `Map` would link
+    // serde's float printer (≈ 15 KB) for an error message we do not show.
+    let Ok(Value::Object(claims)) = parse_untrusted(&jws.payload) else {
         return Err(JwtError::MalformedToken("payload is not a JSON object"));
     };
     check_claims(jws.header, claims, policy, now)
