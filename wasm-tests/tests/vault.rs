@@ -318,6 +318,8 @@ fn jwt_login_gets_the_kv_secret_to_the_backend_and_nothing_secret_is_logged() {
 // ---------------------------------------------------------------- (b) (c) dynamic credentials
 
 struct DbStack {
+    /// The first injected `authorization` header, and how long after Envoy's start it came.
+    first: (String, Duration),
     pg: Postgres,
     bao: OpenBao,
     envoy: Envoy,
@@ -326,6 +328,8 @@ struct DbStack {
     _upstream: Upstream,
 }
 
+/// PostgreSQL, OpenBao with its database engine (`app` role), and Envoy serving its first
+/// database credential.
 fn db_stack(default_ttl: &str, max_ttl: &str, concurrency: u32) -> DbStack {
     let pg = Postgres::start().unwrap();
     pg.require_passwords().unwrap();
@@ -347,7 +351,15 @@ fn db_stack(default_ttl: &str, max_ttl: &str, concurrency: u32) -> DbStack {
         &[("VAULT_ROLE_ID", &role_id), ("VAULT_SECRET_ID", &secret_id)],
         concurrency,
     );
+    let first = wait_for(
+        &envoy,
+        "/db/q",
+        "authorization",
+        Duration::from_secs(10),
+        |_| true,
+    );
     DbStack {
+        first,
         pg,
         bao,
         envoy,
@@ -389,13 +401,7 @@ fn serve_without_failure(envoy: &Envoy, span: Duration) -> Vec<((String, String)
 #[test]
 fn dynamic_postgres_credentials_log_in_and_are_renewed_across_short_ttls() {
     let s = db_stack("4s", "1h", 1);
-    let (first, took) = wait_for(
-        &s.envoy,
-        "/db/q",
-        "authorization",
-        Duration::from_secs(10),
-        |_| true,
-    );
+    let (first, took) = s.first.clone();
     eprintln!("first DB credential after {took:?}");
     let renewals_before = metric(&s.envoy, "renewals");
     let seen = serve_without_failure(&s.envoy, Duration::from_secs(13));
@@ -424,6 +430,24 @@ fn dynamic_postgres_credentials_log_in_and_are_renewed_across_short_ttls() {
     );
 }
 
+/// A 2 s TTL is below the renewal margin: every renewal's answer makes the next one due at once.
+/// The plugin sends an answer's follow-ups right away (a login's reads), so without a bound this
+/// would renew in a tight loop, as fast as OpenBao answers. It renews once per 1 s tick instead.
+#[test]
+fn a_lease_shorter_than_the_renewal_margin_is_renewed_once_a_tick_not_in_a_loop() {
+    let s = db_stack("2s", "1h", 1);
+    let before = s.bao.count_requests("sys/leases/renew");
+    let seen = serve_without_failure(&s.envoy, Duration::from_secs(6));
+    let renewals = s.bao.count_requests("sys/leases/renew") - before;
+    eprintln!("{renewals} lease renewals audited in 6 s (TTL 2 s, 1 s tick)");
+    assert!(
+        (3..=8).contains(&renewals),
+        "{renewals} renewals in 6 s: one per tick expected"
+    );
+    assert_eq!(seen.len(), 1, "renewed, never replaced: {seen:?}");
+    assert_eq!(s.bao.count_requests("database/creds/app"), 1);
+}
+
 #[test]
 fn lease_at_max_ttl_is_replaced_before_expiry_and_the_old_lease_is_revoked() {
     // TTL 10 s, max_ttl 14 s: the first renewal (at 6-8 s, 60-75 % of the TTL on 1 s ticks)
@@ -432,13 +456,6 @@ fn lease_at_max_ttl_is_replaced_before_expiry_and_the_old_lease_is_revoked() {
     // TTL and 12 s max_ttl the truncation could leave 0-6 s, and with under ~2 s the old lease
     // rightly expired on its own before its revocation was due: a flaky assertion.)
     let s = db_stack("10s", "14s", 1);
-    wait_for(
-        &s.envoy,
-        "/db/q",
-        "authorization",
-        Duration::from_secs(10),
-        |_| true,
-    );
     let seen = serve_without_failure(&s.envoy, Duration::from_secs(14));
     let users: BTreeSet<&str> = seen.iter().map(|((u, _), _)| u.as_str()).collect();
     assert!(
@@ -496,13 +513,6 @@ fn lease_at_max_ttl_is_replaced_before_expiry_and_the_old_lease_is_revoked() {
 #[test]
 fn openbao_outage_serves_the_cached_lease_until_expiry_then_503_then_recovers() {
     let mut s = db_stack("5s", "1h", 1);
-    wait_for(
-        &s.envoy,
-        "/db/q",
-        "authorization",
-        Duration::from_secs(10),
-        |_| true,
-    );
     serve_without_failure(&s.envoy, Duration::from_secs(2));
     let port = s.bao.port();
     s.bao.stop();
@@ -639,13 +649,6 @@ fn revoked_vault_token_leads_to_a_new_login_and_serving_continues() {
 #[test]
 fn one_login_and_one_call_per_refresh_with_three_workers() {
     let s = db_stack("5s", "1h", 3);
-    wait_for(
-        &s.envoy,
-        "/db/q",
-        "authorization",
-        Duration::from_secs(10),
-        |_| true,
-    );
     let (kv0, renew0) = (
         s.bao.count_requests("secret/data/payments"),
         s.bao.count_requests("sys/leases/renew"),

@@ -239,7 +239,9 @@ impl VaultDriver {
         // serves its first credential one tick after start instead of two.
         // After a failure the client's backoff decides, on the next tick.
         if succeeded && self.owner {
-            self.dispatch_due(now);
+            for action in self.client.follow_up_actions(now, &mut self.rng) {
+                self.send(action, now);
+            }
         }
         self.publish(now);
         self.record_gauges(now);

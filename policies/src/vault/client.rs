@@ -46,6 +46,9 @@ pub struct VaultClient {
     unwrapped_secret_id: Option<Secret>,
     secrets: Vec<SecretState>,
     in_flight: Vec<(Action, Now)>,
+    /// Calls sent since the last [`Self::next_actions`] (tick): follow-ups
+    /// never repeat one of them.
+    sent_since_tick: Vec<Action>,
     gate: ServerGate,
     /// The token generation whose refused read (403) led to a new login,
     /// until no secret is refused any more: a newer token refused too means
@@ -76,6 +79,7 @@ impl VaultClient {
             unwrapped_secret_id: None,
             secrets,
             in_flight: Vec::new(),
+            sent_since_tick: Vec::new(),
             gate: ServerGate::new(retry),
             relogin_after_denial: None,
             shared_failures: Vec::new(),
@@ -110,10 +114,25 @@ impl VaultClient {
         )
     }
 
-    /// Calls due at `now`. Each returned action is marked in flight until
-    /// [`Self::on_response`] or [`Self::on_dispatch_failed`] is called for it;
-    /// calls unanswered past the timeout are failed here as timeouts.
+    /// Calls due at `now`, on the host's tick. Each returned action is marked
+    /// in flight until [`Self::on_response`] or [`Self::on_dispatch_failed`]
+    /// is called for it; calls unanswered past the timeout are failed here as
+    /// timeouts.
     pub fn next_actions(&mut self, now: Now, rng: &mut dyn Random) -> Vec<Action> {
+        self.sent_since_tick.clear();
+        self.due_actions(now, rng)
+    }
+
+    /// Calls a successful answer just made due (a login makes the reads due),
+    /// to send at once instead of on the next tick. A call already sent since
+    /// the last tick waits for the next one: an answer that makes its own call
+    /// due again (a lease shorter than the renewal margin, a replacement that
+    /// comes back as short) then repeats once per tick, never in a tight loop.
+    pub fn follow_up_actions(&mut self, now: Now, rng: &mut dyn Random) -> Vec<Action> {
+        self.due_actions(now, rng)
+    }
+
+    fn due_actions(&mut self, now: Now, rng: &mut dyn Random) -> Vec<Action> {
         let lost_after = self
             .config
             .connection
@@ -144,7 +163,7 @@ impl VaultClient {
                 Some(TokenAction::Lookup) => Some(Action::LookupToken),
                 None => None,
             };
-            out.extend(action);
+            out.extend(action.filter(|a| !self.sent_since_tick.contains(a)));
         }
         // While a (re)login is under way, calls would go out with the token
         // being replaced, which was likely just refused: wait for the new one.
@@ -161,17 +180,21 @@ impl VaultClient {
                 {
                     continue;
                 }
-                match s.due(now) {
-                    Some(SecretAction::Fetch) => out.push(Action::Fetch(i)),
-                    Some(SecretAction::Renew) => out.push(Action::RenewLease(i)),
-                    None => {}
+                let action = match s.due(now) {
+                    Some(SecretAction::Fetch) => Action::Fetch(i),
+                    Some(SecretAction::Renew) => Action::RenewLease(i),
+                    None => continue,
+                };
+                if !self.sent_since_tick.contains(&action) {
+                    out.push(action);
                 }
             }
             // Revocations are best effort and start state (`revoking`) that a
             // dropped action would leave stuck: none while probing.
             let probing = self.gate.probing();
             for (i, s) in self.secrets.iter_mut().enumerate() {
-                if !probing && s.start_revocation(now) {
+                let sent = self.sent_since_tick.contains(&Action::RevokeLease(i));
+                if !probing && !sent && s.start_revocation(now) {
                     out.push(Action::RevokeLease(i));
                 }
             }
@@ -188,6 +211,7 @@ impl VaultClient {
             }
         }
         self.in_flight.extend(out.iter().map(|a| (*a, now)));
+        self.sent_since_tick.extend_from_slice(&out);
         out
     }
 

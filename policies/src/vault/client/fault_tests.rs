@@ -1,6 +1,7 @@
 //! The client under server faults, on a fake clock: Retry-After, the
-//! client-wide backoff (one probe at a time), and a policy that refuses
-//! reads even after a new login.
+//! client-wide backoff (one probe at a time), a policy that refuses reads
+//! even after a new login, and leases so short that every answer makes the
+//! next call due at once.
 
 use super::*;
 use crate::config::parse_json;
@@ -61,8 +62,10 @@ fn value(c: &VaultClient, name: &str, field: &str, now: Now) -> Result<String, &
         .map_err(|u| u.code())
 }
 
-/// Ticks every 100 ms from `from` to `until`, answering each call with
-/// `answer` (status, Retry-After, body); returns every call made, with its time.
+/// Drives the client as the host does, with a server that answers at once:
+/// ticks every 100 ms from `from` to `until`, answers each call with `answer`
+/// (status, Retry-After, body) and sends the follow-ups of each successful
+/// answer right away. Returns every call made, with its time.
 fn run(
     c: &mut VaultClient,
     from: Now,
@@ -73,7 +76,9 @@ fn run(
     let mut calls = Vec::new();
     let mut now = from;
     while now < until {
-        for a in c.next_actions(now, rng) {
+        let mut queue = c.next_actions(now, rng);
+        while let Some(a) = queue.pop() {
+            assert!(calls.len() < 10_000, "calls in a loop: {calls:?}");
             calls.push((now, a));
             let (status, retry_after, body) = answer(a, now);
             let reply = Reply {
@@ -81,7 +86,9 @@ fn run(
                 retry_after,
                 body: body.as_bytes(),
             };
-            let _ = c.on_reply(a, &reply, now, rng);
+            if c.on_reply(a, &reply, now, rng).is_ok() {
+                queue.extend(c.follow_up_actions(now, rng));
+            }
         }
         now = now.plus_ms(TICK_MS);
     }
@@ -375,4 +382,79 @@ fn other_vms_name_the_owners_last_error_in_their_refusals() {
     run(&mut owner, at_ms(5_000), at_ms(6_000), &mut rng, healthy);
     assert_eq!(value(&owner, "api", "key", at_ms(6_000)), Ok("k1".into()));
     assert_eq!(owner.failures(at_ms(6_000)), vec![]);
+}
+
+/// A role handing out leases shorter than the renewal margin (1 s here):
+/// every answer makes its next call due at once. The host sends an answer's
+/// follow-ups right away, so without a bound this would be a tight loop of
+/// calls, as fast as Vault answers (creating a database user each time for
+/// non-renewable leases). It repeats once per tick instead, and serves.
+#[test]
+fn leases_shorter_than_the_renewal_margin_repeat_once_per_tick_not_in_a_loop() {
+    for renewable in [true, false] {
+        let mut rng = SeededRandom(19);
+        let one_second = move |a: Action, _: Now| {
+            let body = format!(
+                r#"{{"lease_id":"database/creds/app/L1","renewable":{renewable},"lease_duration":1,"data":{{"password":"pw1"}}}}"#
+            );
+            match a {
+                Action::Fetch(0) => (200, None, body),
+                Action::RenewLease(0) => {
+                    (200, None, body.replace(r#","data":{"password":"pw1"}"#, ""))
+                }
+                _ => (200, None, ok_body(a, 1)),
+            }
+        };
+        let mut c = client(r#"{"initial": "1s", "max": "4s"}"#);
+        let calls = run(&mut c, at_ms(0), at_ms(2_000), &mut rng, one_second);
+        let db_calls: Vec<u64> = calls
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Fetch(0) | Action::RenewLease(0)))
+            .map(|(now, _)| since(*now))
+            .collect();
+        let ticks = 2_000 / TICK_MS;
+        assert!(
+            db_calls.len() as u64 <= ticks + 1,
+            "renewable {renewable}: {} calls in {ticks} ticks",
+            db_calls.len()
+        );
+        assert!(
+            db_calls.windows(2).skip(1).all(|w| w[0] < w[1]),
+            "renewable {renewable}: two calls in one tick after the first fetch's: {db_calls:?}"
+        );
+        assert_eq!(value(&c, "db", "password", at_ms(2_000)), Ok("pw1".into()));
+    }
+}
+
+/// The follow-ups of a cold start: the unwrapped secret-id's login, then the
+/// reads, all within the first tick.
+#[test]
+fn a_cold_start_unwraps_logs_in_and_reads_within_one_tick() {
+    let mut rng = SeededRandom(20);
+    let json = r#"{"connection": {"cluster": "vault", "authority": "vault:8200"},
+         "auth": {"approle": {"role_id_env": "ROLE_ID", "secret_id_env": "SECRET_ID", "secret_id_wrapped": true}},
+         "secrets": [{"name": "api", "kind": {"kv2": {"path": "web", "fields": ["key"]}}}]}"#;
+    let mut c = VaultClient::new(
+        parse_json::<VaultConfigDto>(json.as_bytes())
+            .unwrap()
+            .compile(&env)
+            .unwrap(),
+    );
+    let calls = run(
+        &mut c,
+        at_ms(0),
+        at_ms(TICK_MS),
+        &mut rng,
+        |a, now| match a {
+            Action::Unwrap => (200, None, r#"{"data":{"secret_id":"sid-SECRET"}}"#.into()),
+            Action::Fetch(0) => (200, None, ok_body(Action::Fetch(1), 1)),
+            _ => healthy(a, now),
+        },
+    );
+    let actions: Vec<Action> = calls.iter().map(|(_, a)| *a).collect();
+    assert_eq!(
+        actions,
+        vec![Action::Unwrap, Action::Login, Action::Fetch(0)]
+    );
+    assert_eq!(value(&c, "api", "key", at_ms(0)), Ok("k1".into()));
 }
