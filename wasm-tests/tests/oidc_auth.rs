@@ -438,7 +438,10 @@ fn new_keys_after_an_idp_restart_are_fetched_on_the_first_unknown_kid() {
         json!({"unknown_kid_refetch_interval": "30s"}),
     )]);
     let old = mint(&idp, "ES256", json!({}));
-    assert_eq!(stack.get("/api/x", Some(&old)).status, 200);
+    for _ in 0..6 {
+        // Verified, then cached (by both worker VMs, most likely).
+        assert_eq!(stack.get("/api/x", Some(&old)).status, 200);
+    }
     let idp = idp.restart(&[]).unwrap();
     let fresh = mint(&idp, "ES256", json!({}));
     let r = stack.get("/api/x", Some(&fresh));
@@ -456,6 +459,14 @@ fn new_keys_after_an_idp_restart_are_fetched_on_the_first_unknown_kid() {
             .unwrap_or(0)
             >= 1
     );
+    // The restarted IdP no longer serves the old key: once every VM has the new key set (a
+    // 500 ms tick), the old token is refused, cached or not (Envoy's jwt_authn cache would keep
+    // accepting it until its exp).
+    std::thread::sleep(Duration::from_millis(1_200));
+    for _ in 0..6 {
+        let r = stack.get("/api/x", Some(&old));
+        assert_eq!((r.status, reason(&r)), (401, "unknown_kid".to_string()));
+    }
     // A flood of random kids does not hammer the IdP: at most one refetch per interval.
     let before = idp.jwks_requests().unwrap();
     for i in 0..20 {

@@ -158,8 +158,8 @@ pub fn continue_fetch(
                 set.len(),
                 skipped
             );
-            // Tokens verified with the old keys stay valid until their exp;
-            // nothing to clear on rotation.
+            // Nothing to clear: a cached token verified under other keys
+            // is checked again on its next use (`KeySet::fingerprint`).
             shared::release_lease(k.lease_key(), shared.vm_owner);
             None
         }

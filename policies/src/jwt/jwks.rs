@@ -37,6 +37,8 @@ pub struct SkippedKey {
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
     keys: Vec<Jwk>,
+    /// Which keys these are (see [`KeySet::fingerprint`]).
+    fingerprint: u64,
 }
 
 impl KeySet {
@@ -52,7 +54,10 @@ impl KeySet {
                 return Err(JwtError::InvalidKey("two keys share one kid"));
             }
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys,
+            fingerprint: 0,
+        })
     }
 
     /// Parses a JWKS document. Fails only when the document itself is
@@ -77,7 +82,7 @@ impl KeySet {
             .and_then(Value::as_array)
             .ok_or(JwtError::MalformedJwks("no `keys` array"))?;
 
-        let mut compiled: Vec<(usize, Jwk)> = Vec::new();
+        let mut compiled: Vec<(usize, Jwk, u64)> = Vec::new();
         let mut skipped = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
             let kid = entry.get("kid").and_then(Value::as_str).map(str::to_owned);
@@ -87,18 +92,19 @@ impl KeySet {
                 Jwk::from_json(entry)
             };
             match result {
-                Ok(key) => compiled.push((index, key)),
+                Ok(key) => compiled.push((index, key, entry_hash(entry))),
                 Err(reason) => skipped.push(SkippedKey { index, kid, reason }),
             }
         }
 
         let mut keys = Vec::with_capacity(compiled.len());
-        for (pos, (index, key)) in compiled.iter().enumerate() {
+        let mut fingerprint = 0u64;
+        for (pos, (index, key, hash)) in compiled.iter().enumerate() {
             let duplicate = key.kid().is_some_and(|kid| {
                 compiled
                     .iter()
                     .enumerate()
-                    .any(|(other, (_, k))| other != pos && k.kid() == Some(kid))
+                    .any(|(other, (_, k, _))| other != pos && k.kid() == Some(kid))
             });
             if duplicate {
                 skipped.push(SkippedKey {
@@ -108,10 +114,33 @@ impl KeySet {
                 });
             } else {
                 keys.push(key.clone());
+                // A sum: the same keys in another order are the same set.
+                fingerprint = fingerprint.wrapping_add(*hash);
             }
         }
         skipped.sort_by_key(|s| s.index);
-        Ok((KeySet { keys }, skipped))
+        Ok((KeySet { keys, fingerprint }, skipped))
+    }
+
+    /// These keys and configured `extra` ones (fixed while the policy lives):
+    /// the fingerprint stays that of the document.
+    pub fn with_extra_keys(self, extra: &[Jwk]) -> Result<Self, JwtError> {
+        let mut keys = self.keys;
+        keys.extend(extra.iter().cloned());
+        Ok(Self {
+            fingerprint: self.fingerprint,
+            ..Self::from_keys(keys)?
+        })
+    }
+
+    /// Identifies the keys of a JWKS document: equal for the same usable
+    /// entries (in any order, whatever else the document holds), different
+    /// once one is added, changed or removed. A token cache keeps a
+    /// verification only while its provider serves the same set, so a key the
+    /// issuer withdrew (rotated out, or revoked after a compromise) stops
+    /// vouching for cached tokens at once. 0 for configured keys.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn len(&self) -> usize {
@@ -163,4 +192,12 @@ impl KeySet {
         }
         Ok(found)
     }
+}
+
+/// A JWK entry's hash, from its canonical text (serde_json sorts members).
+fn entry_hash(entry: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    entry.to_string().hash(&mut h);
+    h.finish()
 }

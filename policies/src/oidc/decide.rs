@@ -76,6 +76,8 @@ struct Checked {
     verified: Rc<VerifiedToken>,
     /// The identity to publish, serialized.
     identity: Rc<[u8]>,
+    /// [`crate::jwt::KeySet::fingerprint`] of the keys that verified it.
+    key_set: u64,
     cache: CacheUse,
 }
 
@@ -154,20 +156,26 @@ impl OidcPolicy {
             Err(ExtractError::WrongScheme) => return self.deny(req, Denial::MissingToken),
         };
 
-        let checked = match cache.get(token.expose(), now.unix_secs()) {
-            // A cached token still needs its provider's keys to be usable:
-            // past `max_staleness` every token fails closed, cached or not.
-            Some(hit) => match keys.keys(hit.provider) {
-                KeyState::Usable(_) => Checked {
+        let hit = cache.get(token.expose(), now.unix_secs()).and_then(|hit| {
+            match keys.keys(hit.provider) {
+                // Verified with the keys the provider still serves.
+                KeyState::Usable(set) if set.fingerprint() == hit.key_set => Some(Ok(Checked {
                     provider: hit.provider,
                     verified: Rc::clone(&hit.token),
                     identity: Rc::clone(&hit.identity),
+                    key_set: hit.key_set,
                     cache: CacheUse::Hit,
-                },
-                KeyState::Unavailable(code) => {
-                    return self.deny(req, Denial::KeysUnavailable { code })
-                }
-            },
+                })),
+                // The keys changed since (rotation, or a key withdrawn after a
+                // compromise): checked again in full, as any other VM would.
+                KeyState::Usable(_) => None,
+                // Past `max_staleness` every token fails closed, cached or not.
+                KeyState::Unavailable(code) => Some(Err(code)),
+            }
+        });
+        let checked = match hit {
+            Some(Ok(checked)) => checked,
+            Some(Err(code)) => return self.deny(req, Denial::KeysUnavailable { code }),
             None => match self.verify_uncached(req, &token, keys, backend, now, may_fetch) {
                 Ok(checked) => {
                     cache.insert(
@@ -175,6 +183,7 @@ impl OidcPolicy {
                         checked.provider,
                         Rc::clone(&checked.verified),
                         Rc::clone(&checked.identity),
+                        checked.key_set,
                         now.unix_secs(),
                     );
                     checked
@@ -187,6 +196,7 @@ impl OidcPolicy {
             verified,
             identity,
             cache: cache_use,
+            ..
         } = checked;
         let Some(provider) = self.providers.get(provider_idx) else {
             return self.deny(req, Denial::UnknownIssuer);
@@ -296,8 +306,8 @@ impl OidcPolicy {
         }
     }
 
-    /// A token not in the cache: its provider (by `iss`), that provider's
-    /// keys, the full check. Err: a key fetch to wait for, or the denial.
+    /// A token not in the cache (or cached under keys its provider no longer
+    /// serves): its provider (by `iss`), that provider's keys, the full check. Err: a key fetch to wait for, or the denial.
     fn verify_uncached(
         &self,
         req: &RequestFacts<'_>,
@@ -327,6 +337,7 @@ impl OidcPolicy {
                 provider: provider_idx,
                 identity: self.identity(provider, &v).to_bytes().into(),
                 verified: Rc::new(v),
+                key_set: set.fingerprint(),
                 cache: CacheUse::Miss,
             }),
             Err(JwtError::UnknownKid) if may_fetch => Err(fetch("unknown_kid")),

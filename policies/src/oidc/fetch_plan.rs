@@ -151,9 +151,7 @@ pub fn keys_from_document(
     if set.is_empty() {
         return Err("jwks_no_usable_key");
     }
-    let mut keys = set.keys().to_vec();
-    keys.extend(extra_keys.iter().cloned());
-    let set = KeySet::from_keys(keys).map_err(|e| e.reason())?;
+    let set = set.with_extra_keys(extra_keys).map_err(|e| e.reason())?;
     Ok((set, skipped.len()))
 }
 

@@ -98,6 +98,15 @@ fn headers<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     pairs.to_vec()
 }
 
+/// `GET /api/x` with these headers.
+fn get_api_x<'a>(h: &'a [(&'a str, &'a str)]) -> RequestFacts<'a> {
+    RequestFacts {
+        method: "GET",
+        path: "/api/x",
+        headers: h,
+    }
+}
+
 fn decide_at(p: &OidcPolicy, method: &str, path: &str, hs: &[(&str, &str)], now: u64) -> Verdict {
     let h = headers(hs);
     let mut cache = TokenCache::new(16);
@@ -483,11 +492,7 @@ fn missing_keys_ask_for_a_fetch_once_then_fail_closed_with_503() {
     let p = policy();
     let auth = format!("Bearer {}", sign(claims(json!({}))));
     let h = headers(&[("authorization", &auth)]);
-    let facts = RequestFacts {
-        method: "GET",
-        path: "/api/x",
-        headers: &h,
-    };
+    let facts = get_api_x(&h);
     let mut cache = TokenCache::new(4);
     let now = Now::from_unix_secs(NOW);
     let v = p.decide(
@@ -529,11 +534,7 @@ fn verified_tokens_are_cached_until_exp_and_not_past_it() {
     let p = policy();
     let auth = format!("Bearer {}", sign(claims(json!({}))));
     let h = headers(&[("authorization", &auth)]);
-    let facts = RequestFacts {
-        method: "GET",
-        path: "/api/x",
-        headers: &h,
-    };
+    let facts = get_api_x(&h);
     let mut cache = TokenCache::new(4);
     let keys = Keys(&p, None);
     let at = |s| Now::from_unix_secs(s);
@@ -585,6 +586,88 @@ fn verified_tokens_are_cached_until_exp_and_not_past_it() {
         false,
     );
     assert_eq!(outcome(&v).0, 503);
+}
+
+/// A provider's keys as the filter holds them after fetching its JWKS: Ed25519
+/// keys from `(seed, kid)`.
+struct Fetched(KeySet);
+
+impl Fetched {
+    fn jwks(p: &OidcPolicy, keys: &[(u8, &str)]) -> Self {
+        let entries: Vec<Value> = keys
+            .iter()
+            .map(|(seed, kid)| {
+                let pk =
+                    ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([*seed; 32])).pk;
+                json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": B64.encode(pk.as_ref())})
+            })
+            .collect();
+        let doc = json!({ "keys": entries }).to_string();
+        Self(
+            super::fetch_plan::keys_from_document(&p.providers[0], doc.as_bytes())
+                .unwrap()
+                .0,
+        )
+    }
+}
+
+impl KeyLookup for Fetched {
+    fn keys(&self, _: usize) -> KeyState<'_> {
+        KeyState::Usable(&self.0)
+    }
+}
+
+fn sign_ed(seed: u8, kid: &str, claims: Value) -> String {
+    let header = B64.encode(json!({"alg": "EdDSA", "kid": kid}).to_string());
+    let input = format!("{header}.{}", B64.encode(claims.to_string()));
+    let pair = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32]));
+    format!(
+        "{input}.{}",
+        B64.encode(pair.sk.sign(input.as_bytes(), None).as_ref())
+    )
+}
+
+/// Envoy's jwt_authn keeps a cached token valid whatever its JWKS becomes. Here a
+/// verification is reused only while the provider serves the same keys: a key the
+/// issuer withdrew (after a compromise, say) stops vouching for cached tokens at
+/// once, as it already did for the VMs that had not cached them.
+#[test]
+fn a_cached_token_stops_being_accepted_once_its_key_is_withdrawn() {
+    let p = policy_from(
+        json!({"providers": [{"name": "idp", "issuer": "https://idp.corp",
+        "cluster": "idp", "audiences": ["api"], "algorithms": ["EdDSA"]}],
+        "default_action": "authenticated"}),
+    );
+    let auth = format!("Bearer {}", sign_ed(1, "old", claims(json!({}))));
+    let h = headers(&[("authorization", &auth)]);
+    let facts = get_api_x(&h);
+    let mut cache = TokenCache::new(4);
+    let now = Now::from_unix_secs(NOW);
+    let mut decide = |keys: &Fetched, may_fetch: bool| match p
+        .decide(&facts, keys, &mut cache, &InVm, now, may_fetch)
+    {
+        Verdict::Allow(a) => format!("{:?}", a.cache),
+        other => format!("{:?}", outcome(&other)),
+    };
+    let old = Fetched::jwks(&p, &[(1, "old")]);
+    assert_eq!(decide(&old, true), "Miss");
+    assert_eq!(decide(&old, true), "Hit");
+    // Refetched unchanged, or with its keys in another order: still the same keys.
+    assert_eq!(decide(&Fetched::jwks(&p, &[(1, "old")]), true), "Hit");
+    let rotated = Fetched::jwks(&p, &[(2, "new"), (1, "old")]);
+    assert_eq!(
+        decide(&rotated, true),
+        "Miss",
+        "a new key: checked once more"
+    );
+    assert_eq!(
+        decide(&Fetched::jwks(&p, &[(1, "old"), (2, "new")]), true),
+        "Hit"
+    );
+    // The old key is withdrawn: the cached verification no longer counts.
+    let withdrawn = Fetched::jwks(&p, &[(2, "new")]);
+    assert_eq!(decide(&withdrawn, true), "(0, \"fetch:unknown_kid\")");
+    assert_eq!(decide(&withdrawn, false), "(401, \"unknown_kid\")");
 }
 
 #[test]

@@ -20,6 +20,9 @@ pub struct CachedToken {
     /// The identity the plugin publishes for this token, serialized once.
     pub identity: Rc<[u8]>,
     pub expires_at: u64,
+    /// [`crate::jwt::KeySet::fingerprint`] of the provider's keys that verified it: a hit
+    /// counts only while the provider still serves the same keys.
+    pub key_set: u64,
 }
 
 #[derive(Debug)]
@@ -50,6 +53,7 @@ impl TokenCache {
         provider: usize,
         verified: Rc<VerifiedToken>,
         identity: Rc<[u8]>,
+        key_set: u64,
         now_secs: u64,
     ) {
         let Some(expires_at) = verified.expires_at else {
@@ -60,13 +64,9 @@ impl TokenCache {
             token: verified,
             identity,
             expires_at,
+            key_set,
         };
         self.0.insert(token, entry, expires_at, now_secs);
-    }
-
-    /// Forgets everything (e.g. after a provider's keys were replaced).
-    pub fn clear(&mut self) {
-        self.0.clear();
     }
 }
 
@@ -91,7 +91,7 @@ mod tests {
     }
 
     fn put(c: &mut TokenCache, token: &str, exp: u64, now: u64) {
-        c.insert(token, 0, verified(Some(exp)), Rc::from(&b"id"[..]), now);
+        c.insert(token, 0, verified(Some(exp)), Rc::from(&b"id"[..]), 0, now);
     }
 
     #[test]
@@ -104,7 +104,7 @@ mod tests {
         assert!(c.get("aaa.bbb.ccc", 200).is_none());
         // Already expired or without `exp`: never cached.
         put(&mut c, "x.y.z", 100, 100);
-        c.insert("u.v.w", 0, verified(None), Rc::from(&b""[..]), 100);
+        c.insert("u.v.w", 0, verified(None), Rc::from(&b""[..]), 0, 100);
         assert!(c.get("x.y.z", 50).is_none() && c.get("u.v.w", 50).is_none());
     }
 }
