@@ -100,12 +100,6 @@ impl<V> SecretKeyedCache<V> {
             self.order.retain(|k| entries.contains_key(k));
         }
     }
-
-    /// Forgets everything (e.g. after a provider's keys were replaced).
-    pub fn clear(&mut self) {
-        self.entries.clear();
-        self.order.clear();
-    }
 }
 
 /// Constant-time equality: how long a comparison takes tells nothing about

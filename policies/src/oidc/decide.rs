@@ -307,7 +307,8 @@ impl OidcPolicy {
     }
 
     /// A token not in the cache (or cached under keys its provider no longer
-    /// serves): its provider (by `iss`), that provider's keys, the full check. Err: a key fetch to wait for, or the denial.
+    /// serves): its provider (by `iss`), that provider's keys, the full check.
+    /// Err: a key fetch to wait for, or the denial.
     fn verify_uncached(
         &self,
         req: &RequestFacts<'_>,
