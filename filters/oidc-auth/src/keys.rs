@@ -93,15 +93,17 @@ impl ProviderKeys {
             .as_deref()
             .and_then(|doc| fetch_plan::keys_from_document(provider, doc.as_bytes()).ok())
             .map(|(k, _)| k);
-        if let Some(url) = stored.jwks_url.as_deref().and_then(UrlParts::parse) {
-            self.jwks_url = Some(url);
-        }
+        // None once a VM's fetch from the learned URL failed: every VM then
+        // starts its next fetch with discovery again.
+        self.jwks_url = stored.jwks_url.as_deref().and_then(UrlParts::parse);
         refresher.adopt(stored.schedule, keys);
         true
     }
 
     /// Writes our schedule (and, after a fetch, the document) for all VMs.
-    fn publish(&mut self, document: Option<&[u8]>) {
+    /// The learned JWKS URL is kept as another VM stored it unless
+    /// `forget_url` (the URL failed: all VMs rediscover).
+    fn publish(&mut self, document: Option<&[u8]>, forget_url: bool) {
         let Some(refresher) = self.refresher.as_ref() else {
             return;
         };
@@ -112,7 +114,11 @@ impl ProviderKeys {
             .unwrap_or_default();
         let stored = SharedKeys {
             schedule: refresher.schedule().clone(),
-            jwks_url: self.jwks_url.as_ref().map(url_text).or(previous.jwks_url),
+            jwks_url: if forget_url {
+                None
+            } else {
+                self.jwks_url.as_ref().map(url_text).or(previous.jwks_url)
+            },
             document: document
                 .map(|d| String::from_utf8_lossy(d).into_owned())
                 .or(previous.document),
@@ -136,7 +142,7 @@ impl ProviderKeys {
         if let Some(r) = self.refresher.as_mut() {
             r.start_fetch(now);
         }
-        self.publish(None);
+        self.publish(None, false);
     }
 
     /// Grants an unknown-`kid` / not-loaded refetch at most once per
@@ -192,24 +198,29 @@ impl ProviderKeys {
                 if let Some(r) = self.refresher.as_mut() {
                     r.record_success(keys.clone(), now);
                 }
-                self.publish(Some(document));
+                self.publish(Some(document), false);
             }
             FetchNext::Failed(_) => {
-                if matches!(step, FetchStep::Jwks { .. }) && self.jwks_url.is_some() {
-                    // A learned JWKS URL may have moved: rediscover next time.
+                // A learned JWKS URL may have moved: every VM rediscovers next time.
+                let moved = matches!(step, FetchStep::Jwks { .. }) && self.jwks_url.is_some();
+                if moved {
                     self.jwks_url = None;
                 }
-                self.fail(now, rng);
+                self.record_failure(now, rng, moved);
             }
         }
         next
     }
 
     pub fn fail(&mut self, now: Now, rng: &mut dyn Random) {
+        self.record_failure(now, rng, false);
+    }
+
+    fn record_failure(&mut self, now: Now, rng: &mut dyn Random, forget_url: bool) {
         if let Some(r) = self.refresher.as_mut() {
             r.record_failure(now, rng);
         }
-        self.publish(None);
+        self.publish(None, forget_url);
     }
 
     /// True when this VM has keys it may still serve (fresh or stale).
