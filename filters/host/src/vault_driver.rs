@@ -198,7 +198,8 @@ impl VaultDriver {
         }
         self.record_gauges(now);
         if self.owner {
-            self.dispatch_due(now);
+            let due = self.client.next_actions(now, &mut self.rng);
+            self.send_all(due, now);
         }
     }
 
@@ -239,17 +240,16 @@ impl VaultDriver {
         // serves its first credential one tick after start instead of two.
         // After a failure the client's backoff decides, on the next tick.
         if succeeded && self.owner {
-            for action in self.client.follow_up_actions(now, &mut self.rng) {
-                self.send(action, now);
-            }
+            let follow_ups = self.client.follow_up_actions(now, &mut self.rng);
+            self.send_all(follow_ups, now);
         }
         self.publish(now);
         self.record_gauges(now);
         true
     }
 
-    fn dispatch_due(&mut self, now: Now) {
-        for action in self.client.next_actions(now, &mut self.rng) {
+    fn send_all(&mut self, actions: Vec<Action>, now: Now) {
+        for action in actions {
             self.send(action, now);
         }
     }

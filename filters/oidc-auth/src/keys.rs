@@ -202,10 +202,8 @@ impl ProviderKeys {
             }
             FetchNext::Failed(_) => {
                 // A learned JWKS URL may have moved: every VM rediscovers next time.
-                let moved = matches!(step, FetchStep::Jwks { .. }) && self.jwks_url.is_some();
-                if moved {
-                    self.jwks_url = None;
-                }
+                let moved =
+                    matches!(step, FetchStep::Jwks { .. }) && self.jwks_url.take().is_some();
                 self.record_failure(now, rng, moved);
             }
         }
