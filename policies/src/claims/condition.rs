@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::path::ClaimPath;
-use super::value::{Members, Scalar};
+use super::value::{Members, Scalar, StringAsSet};
 use crate::routes::FullMatchRegex;
 
 /// A compiled condition tree.
@@ -20,8 +20,8 @@ pub enum Condition {
 pub struct Leaf {
     pub path: ClaimPath,
     pub op: Operator,
-    /// Whether a string claim is read as a space-separated set by `contains*`.
-    pub space_separated: bool,
+    /// How `contains*` read a string claim.
+    pub strings: StringAsSet,
 }
 
 #[derive(Clone, Debug)]
@@ -174,6 +174,6 @@ impl Leaf {
     }
 
     fn members<'v>(&self, value: &'v Value) -> Option<Members<'v>> {
-        Members::of(value, self.space_separated)
+        Members::of(value, self.strings)
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::condition::{Condition, Leaf, Operator};
 use super::path::{ClaimPath, ClaimPathConfig};
-use super::value::Scalar;
+use super::value::{Scalar, StringAsSet};
 use crate::routes::FullMatchRegex;
 
 /// Deepest nesting of `all`/`any`/`not` we accept (bounds evaluation recursion).
@@ -30,6 +30,7 @@ pub struct ConditionConfig {
     pub claim: Option<ClaimPathConfig>,
     /// Treat a string claim as a space-separated set for the `contains*`
     /// operators. Defaults to true for the top-level `scope` and `scp` claims.
+    /// Otherwise a string top-level `aud` is a set of one.
     pub space_separated: Option<bool>,
 
     pub equals: Option<Value>,
@@ -138,9 +139,12 @@ fn compile_leaf(c: ConditionConfig) -> Result<Leaf, ConfigError> {
         return Err(ConfigError::new(".", "an operator needs a `claim`"));
     };
     let path = ClaimPath::compile("claim", claim)?;
-    let space_separated = c
-        .space_separated
-        .unwrap_or_else(|| path.is_top_level("scope") || path.is_top_level("scp"));
+    let strings = match c.space_separated {
+        Some(true) => StringAsSet::Words,
+        None if path.is_top_level("scope") || path.is_top_level("scp") => StringAsSet::Words,
+        _ if path.is_top_level("aud") => StringAsSet::One,
+        _ => StringAsSet::No,
+    };
     let mut ops = Vec::new();
     if let Some(v) = c.equals {
         ops.push(scalar("equals", v).map(Operator::Equals));
@@ -171,7 +175,7 @@ fn compile_leaf(c: ConditionConfig) -> Result<Leaf, ConfigError> {
         (Some(op), None) => Ok(Leaf {
             path,
             op: op?,
-            space_separated,
+            strings,
         }),
         (None, _) => Err(ConfigError::new(".", "the claim has no operator").with_hint(
             "add one of equals, one_of, contains, contains_any, contains_all, regex, present, absent",

@@ -16,7 +16,7 @@ pub use extract::{
     extract, ArrayFormat, ClaimExtractor, ExtractConfig, ExtractSkipped, DEFAULT_MAX_LENGTH,
 };
 pub use path::{ClaimPath, ClaimPathConfig};
-pub use value::Scalar;
+pub use value::{Scalar, StringAsSet};
 
 #[cfg(test)]
 mod tests;

@@ -345,3 +345,68 @@ fn extract_config_errors_name_the_json_path() {
         assert_eq!(err.path, path, "{json}");
     }
 }
+
+/// Regression: RFC 7519 §4.1.3 makes a single-string `aud` the same as a
+/// one-element array, and IdPs (Keycloak, Auth0) send a string when there is
+/// one audience and an array otherwise. A rule `aud contains X` allowed a
+/// token for [X, Y] but refused a token for X alone.
+#[test]
+fn aud_as_a_string_satisfies_contains_like_a_one_element_array() {
+    let rule = condition(r#"{"claim":"aud","contains":"orders"}"#);
+    let as_array = json!({"aud": ["orders", "billing"]});
+    let as_string = json!({"aud": "orders"});
+    assert!(rule.evaluate(as_array.as_object().unwrap()).is_ok());
+    assert!(
+        rule.evaluate(as_string.as_object().unwrap()).is_ok(),
+        "aud: \"orders\" fails `contains: orders`"
+    );
+    // A set of one: the whole string, never its words or a part of it.
+    for (rule, aud, holds) in [
+        (
+            r#"{"claim":"aud","contains":"orders"}"#,
+            json!("orders billing"),
+            false,
+        ),
+        (
+            r#"{"claim":"aud","contains":"order"}"#,
+            json!("orders"),
+            false,
+        ),
+        (
+            r#"{"claim":"aud","contains_any":["x","orders"]}"#,
+            json!("orders"),
+            true,
+        ),
+        (
+            r#"{"claim":"aud","contains_all":["orders","billing"]}"#,
+            json!("orders"),
+            false,
+        ),
+        (
+            r#"{"claim":"aud","contains":"orders","space_separated":false}"#,
+            json!("orders"),
+            true,
+        ),
+        (
+            r#"{"claim":"aud","contains":"b","space_separated":true}"#,
+            json!("a b"),
+            true,
+        ),
+        (r#"{"claim":"aud","contains":1}"#, json!("1"), false),
+        // Only the registered top-level `aud`, not any claim of that name.
+        (
+            r#"{"claim":"x.aud","contains":"orders"}"#,
+            json!(null),
+            false,
+        ),
+    ] {
+        let claims = json!({"aud": aud, "x": {"aud": "orders"}});
+        assert_eq!(
+            condition(rule)
+                .evaluate(claims.as_object().unwrap())
+                .is_ok(),
+            holds,
+            "{rule} on {aud}"
+        );
+    }
+}

@@ -53,18 +53,31 @@ fn numbers_equal(a: &Number, b: &Number) -> bool {
     false
 }
 
-/// A claim seen as a set of members: an array's elements, or the words of
-/// a space-separated string when the claim is declared as such (`scope`).
+/// How the `contains*` operators read a claim that is a single string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StringAsSet {
+    /// Not as a set: only an array has members.
+    No,
+    /// Its space-separated words (`scope`, `scp`, or `space_separated: true`).
+    Words,
+    /// A set of one, the string itself: `aud` (RFC 7519 §4.1.3 allows a
+    /// single audience as a string instead of a one-element array).
+    One,
+}
+
+/// A claim seen as a set of members: an array's elements, or a string read
+/// as [`StringAsSet`] says.
 pub enum Members<'v> {
     Array(&'v [Value]),
     Words(&'v str),
 }
 
 impl<'v> Members<'v> {
-    pub fn of(value: &'v Value, space_separated: bool) -> Option<Self> {
-        match value {
-            Value::Array(items) => Some(Self::Array(items)),
-            Value::String(s) if space_separated => Some(Self::Words(s)),
+    pub fn of(value: &'v Value, strings: StringAsSet) -> Option<Self> {
+        match (value, strings) {
+            (Value::Array(items), _) => Some(Self::Array(items)),
+            (Value::String(s), StringAsSet::Words) => Some(Self::Words(s)),
+            (Value::String(_), StringAsSet::One) => Some(Self::Array(std::slice::from_ref(value))),
             _ => None,
         }
     }

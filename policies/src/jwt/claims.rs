@@ -38,6 +38,10 @@ pub struct RegisteredClaims {
     pub subject: Option<String>,
     /// `exp` in whole seconds since the epoch (fractions truncated).
     pub expires_at: Option<u64>,
+    /// Until when (whole seconds, exclusive) these checks may be taken as
+    /// passed: `expires_at`, or sooner when `max_age_secs` (plus the leeway)
+    /// refuses the token first. None without `exp`.
+    pub valid_until: Option<u64>,
 }
 
 // Far beyond any real date; keeps the ms arithmetic below in range.
@@ -101,12 +105,15 @@ pub fn validate(
     if iat.is_some_and(|iat| now_ms.saturating_add(leeway) < iat) {
         return Err(JwtError::TokenNotYetValid);
     }
+    // The last millisecond `max_age_secs` accepts the token.
+    let mut too_old_after_ms = None;
     if let Some(max_age) = policy.max_age_secs {
         let iat = iat.ok_or(JwtError::MissingClaim("iat"))?;
-        let age = now_ms.saturating_sub(iat);
-        if age > max_age.saturating_mul(1000).saturating_add(leeway) {
+        let limit = iat.saturating_add(max_age.saturating_mul(1000).saturating_add(leeway));
+        if now_ms > limit {
             return Err(JwtError::TokenTooOld);
         }
+        too_old_after_ms = Some(limit);
     }
     if let Some(expected) = &policy.issuer {
         if issuer.as_deref() != Some(expected.as_str()) {
@@ -120,10 +127,18 @@ pub fn validate(
     {
         return Err(JwtError::BadAudience);
     }
+    let expires_at = exp.map(|ms| ms / 1000);
+    // Whole seconds, rounded down: a second that ends after the limit is not
+    // part of it (a cache checks `now_secs < valid_until`).
+    let valid_until = match (expires_at, too_old_after_ms) {
+        (Some(exp), Some(limit)) => Some(exp.min(limit / 1000)),
+        (exp, _) => exp,
+    };
     Ok(RegisteredClaims {
         issuer,
         subject,
-        expires_at: exp.map(|ms| ms / 1000),
+        expires_at,
+        valid_until,
     })
 }
 

@@ -43,15 +43,12 @@ pub struct KeySet {
 
 impl KeySet {
     /// A key set from already compiled keys (e.g. configured HMAC secrets).
-    /// Two keys with the same `kid` are a configuration error: which one a
-    /// token means would be ambiguous.
+    /// Two keys of the same type with the same `kid` are a configuration
+    /// error: which one a token means would be ambiguous.
     pub fn from_keys(keys: Vec<Jwk>) -> Result<Self, JwtError> {
         for (i, key) in keys.iter().enumerate() {
-            let dup = key
-                .kid()
-                .is_some_and(|kid| keys.iter().skip(i + 1).any(|k| k.kid() == Some(kid)));
-            if dup {
-                return Err(JwtError::InvalidKey("two keys share one kid"));
+            if keys.iter().skip(i + 1).any(|k| same_kid_and_type(k, key)) {
+                return Err(JwtError::InvalidKey("two keys of one type share one kid"));
             }
         }
         Ok(Self {
@@ -62,8 +59,9 @@ impl KeySet {
 
     /// Parses a JWKS document. Fails only when the document itself is
     /// unusable (too large, not JSON, no `keys` array); bad entries are skipped
-    /// and reported. Keys sharing a `kid` are all skipped: which one the
-    /// issuer meant is ambiguous.
+    /// and reported. Keys of the same type sharing a `kid` are all skipped:
+    /// which one the issuer meant is ambiguous. Keys of different types may
+    /// share one (RFC 7517 §4.5): the token's `alg` tells them apart.
     pub fn from_jwks(
         document: &[u8],
         limits: JwksLimits,
@@ -100,12 +98,10 @@ impl KeySet {
         let mut keys = Vec::with_capacity(compiled.len());
         let mut fingerprint = 0u64;
         for (pos, (index, key, hash)) in compiled.iter().enumerate() {
-            let duplicate = key.kid().is_some_and(|kid| {
-                compiled
-                    .iter()
-                    .enumerate()
-                    .any(|(other, (_, k, _))| other != pos && k.kid() == Some(kid))
-            });
+            let duplicate = compiled
+                .iter()
+                .enumerate()
+                .any(|(other, (_, k, _))| other != pos && same_kid_and_type(k, key));
             if duplicate {
                 skipped.push(SkippedKey {
                     index: *index,
@@ -160,38 +156,42 @@ impl KeySet {
         self.keys.iter().any(|k| k.kid() == Some(kid))
     }
 
-    /// The keys to try for a token. With a `kid`: the key with that kid, if it
-    /// fits `alg`; [`JwtError::UnknownKid`] when no key has the kid (the caller
-    /// may refetch the JWKS, rate-limited). Without a `kid`: at most
-    /// `max_untagged` keys that fit `alg`.
+    /// The keys to try for a token, of `alg`'s type. With a `kid`: the key
+    /// with that kid, then (as in Envoy's `jwt_authn`) at most `max_untagged`
+    /// keys without a kid, such as a configured HMAC secret;
+    /// [`JwtError::UnknownKid`] when neither exists and no key has the kid
+    /// (the caller may refetch the JWKS, rate-limited). Without a `kid`: at
+    /// most `max_untagged` keys, tagged or not.
     pub fn candidates(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
         max_untagged: usize,
     ) -> Result<Vec<&Jwk>, JwtError> {
+        let fitting = || self.keys.iter().filter(move |k| k.accepts(alg));
         let found: Vec<&Jwk> = match kid {
             Some(kid) => {
-                if !self.has_kid(kid) {
+                let tagged = fitting().filter(|k| k.kid() == Some(kid));
+                let untagged = fitting().filter(|k| k.kid().is_none()).take(max_untagged);
+                let found: Vec<&Jwk> = tagged.chain(untagged).collect();
+                if found.is_empty() && !self.has_kid(kid) {
                     return Err(JwtError::UnknownKid);
                 }
-                self.keys
-                    .iter()
-                    .filter(|k| k.kid() == Some(kid) && k.accepts(alg))
-                    .collect()
+                found
             }
-            None => self
-                .keys
-                .iter()
-                .filter(|k| k.accepts(alg))
-                .take(max_untagged)
-                .collect(),
+            None => fitting().take(max_untagged).collect(),
         };
         if found.is_empty() {
             return Err(JwtError::NoMatchingKey);
         }
         Ok(found)
     }
+}
+
+/// Two keys a token could not tell apart: the same `kid` and the same type
+/// (and curve), so the same `alg`s.
+fn same_kid_and_type(a: &Jwk, b: &Jwk) -> bool {
+    a.kid().is_some() && a.kid() == b.kid() && a.kind() == b.kind()
 }
 
 /// A JWK entry's hash, from its canonical text (serde_json sorts members).

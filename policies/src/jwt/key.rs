@@ -91,7 +91,7 @@ pub enum SkipReason {
     UnsupportedCurve,
     /// The EC point is not on the curve (or is the identity).
     PointNotOnCurve,
-    /// Several usable keys share this `kid`: ambiguous, all are skipped.
+    /// Several usable keys of one type share this `kid`: ambiguous, all are skipped.
     DuplicateKid,
     /// The key set already holds the maximum number of keys.
     TooManyKeys,
@@ -114,6 +114,30 @@ impl SkipReason {
             Self::PointNotOnCurve => "point_not_on_curve",
             Self::DuplicateKid => "duplicate_kid",
             Self::TooManyKeys => "too_many_keys",
+        }
+    }
+
+    /// What the code means, for an operator (e.g. a configuration error).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::NotAnObject => "the entry is not a JSON object",
+            Self::UnsupportedKty => "`kty` is missing or not RSA, EC or OKP",
+            Self::SymmetricKeyInJwks => {
+                "`oct` keys are never taken from a JWKS (use `hmac_secret_env`)"
+            }
+            Self::NotForSignatures => "`use` or `key_ops` exclude verifying signatures",
+            Self::UnsupportedAlg => "`alg` names an algorithm this plugin does not verify",
+            Self::AlgKeyMismatch => "`alg` does not fit the key type or curve",
+            Self::BadKeyMaterial => {
+                "a key parameter is missing, not base64url or of the wrong length"
+            }
+            Self::WeakRsaKey => "the RSA modulus is shorter than 2048 bits",
+            Self::RsaKeyTooLarge => "the RSA modulus is longer than 4096 bits",
+            Self::VulnerableRsaKey => "the RSA modulus has the ROCA (CVE-2017-15361) fingerprint",
+            Self::UnsupportedCurve => "`crv` is not P-256, P-384, P-521 or Ed25519",
+            Self::PointNotOnCurve => "the point is not on the curve",
+            Self::DuplicateKid => "another key of the same type has the same `kid`",
+            Self::TooManyKeys => "more keys than a key set holds (32)",
         }
     }
 }

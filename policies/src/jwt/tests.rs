@@ -616,6 +616,84 @@ fn kid_selection_reports_unknown_kid_distinctly() {
     );
 }
 
+/// As in Envoy's `jwt_authn`: a key without a kid (a configured HMAC secret,
+/// a JWKS entry without one) is a candidate for a token naming any kid, after
+/// the key with that kid and at most `max_untagged` of them.
+#[test]
+fn keys_without_a_kid_are_candidates_for_any_kid() {
+    let untagged = |i: u8| Jwk::hmac_secret(None, Algorithm::Hs256, &[i; 32]).unwrap();
+    let tagged = Jwk::hmac_secret(Some("k1".into()), Algorithm::Hs256, &[9; 32]).unwrap();
+    let rsa = Jwk::from_json(&rsa_jwk(&rsa2048(), "rsa")).unwrap();
+    let set = KeySet::from_keys(vec![untagged(1), untagged(2), untagged(3), tagged, rsa]).unwrap();
+    let count = |kid, alg, max| set.candidates(kid, alg, max).map(|v| v.len());
+    assert_eq!(
+        count(Some("k1"), Algorithm::Hs256, 2),
+        Ok(3),
+        "k1 first, then 2 untagged"
+    );
+    assert_eq!(count(Some("other"), Algorithm::Hs256, 2), Ok(2));
+    assert_eq!(count(Some("other"), Algorithm::Hs256, 1), Ok(1));
+    assert_eq!(
+        set.candidates(Some("k1"), Algorithm::Hs256, 2).unwrap()[0].kid(),
+        Some("k1")
+    );
+    // No key of the type: an unknown kid stays unknown (the JWKS may be refetched).
+    assert_eq!(
+        count(Some("other"), Algorithm::Es256, 2),
+        Err(JwtError::UnknownKid)
+    );
+    assert_eq!(
+        count(Some("rsa"), Algorithm::Es256, 2),
+        Err(JwtError::NoMatchingKey)
+    );
+
+    // Verification: an untagged key that verifies wins; one that does not
+    // leaves an unknown kid unknown (not `bad_signature`), so that a rotated
+    // key can still be fetched.
+    let set = KeySet::from_keys(vec![
+        Jwk::hmac_secret(None, Algorithm::Hs256, HS_SECRET).unwrap(),
+        Jwk::from_json(&ed_jwk("ed")).unwrap(),
+    ])
+    .unwrap();
+    let hs = token_with(
+        Algorithm::Hs256,
+        &json!({"alg": "HS256", "kid": "any"}),
+        &good_claims(),
+    );
+    assert_eq!(
+        reason(verify_token(&hs, &set, &policy(), now(), &InVm)),
+        "ok"
+    );
+    let mut other = HS_SECRET.to_vec();
+    other[0] ^= 1;
+    let wrong = KeySet::from_keys(vec![
+        Jwk::hmac_secret(None, Algorithm::Hs256, &other).unwrap()
+    ])
+    .unwrap();
+    assert_eq!(
+        reason(verify_token(&hs, &wrong, &policy(), now(), &InVm)),
+        "unknown_kid"
+    );
+    // A known kid whose key does not verify stays a bad signature.
+    let mut claims = good_claims();
+    claims["sub"] = json!("mallory");
+    let forged = token_with(
+        Algorithm::EdDsa,
+        &json!({"alg": "EdDSA", "kid": "ed"}),
+        &good_claims(),
+    );
+    let (input, sig) = forged.rsplit_once('.').unwrap();
+    let (head, _) = input.split_once('.').unwrap();
+    let tampered = format!(
+        "{head}.{}.{sig}",
+        b64::encode(claims.to_string().as_bytes())
+    );
+    assert_eq!(
+        reason(verify_token(&tampered, &set, &policy(), now(), &InVm)),
+        "bad_signature"
+    );
+}
+
 #[test]
 fn token_without_kid_verifies_against_matching_keys() {
     let t = token_with(Algorithm::EdDsa, &json!({"alg": "EdDSA"}), &good_claims());
@@ -936,6 +1014,42 @@ fn claims_options_exp_optional_and_max_age() {
     c.as_object_mut().unwrap().remove("iat");
     let r = verify_token(&token(Algorithm::EdDsa, &c), &keyset(), &p, now(), &InVm);
     assert_eq!(reason(r), "missing_claim");
+
+    // How long a cache may reuse the verification: `exp`, or the end of the
+    // age limit (+ skew) when that comes first; without `exp`, not at all.
+    for (iat, exp, max_age, valid_until) in [
+        (NOW - 10, Some(NOW + 300), Some(3600), Some(NOW + 300)),
+        (
+            NOW - 10,
+            Some(NOW + 300),
+            Some(60),
+            Some(NOW - 10 + 60 + 60),
+        ),
+        (NOW - 10, Some(NOW + 300), None, Some(NOW + 300)),
+        (NOW - 10, None, Some(60), None),
+    ] {
+        let mut p = policy();
+        p.claims.max_age_secs = max_age;
+        p.claims.require_exp = false;
+        let mut c = good_claims();
+        c["iat"] = json!(iat);
+        match exp {
+            Some(exp) => c["exp"] = json!(exp),
+            None => drop(c.as_object_mut().unwrap().remove("exp")),
+        }
+        let v = verify_token(&token(Algorithm::EdDsa, &c), &keyset(), &p, now(), &InVm).unwrap();
+        assert_eq!(
+            v.valid_until, valid_until,
+            "exp {exp:?} max_age {max_age:?}"
+        );
+    }
+    // A fractional `iat`: the limit's last whole second is not part of it.
+    let mut p = policy();
+    p.claims.max_age_secs = Some(60);
+    let mut c = good_claims();
+    c["iat"] = json!(NOW as f64 - 10.5);
+    let v = verify_token(&token(Algorithm::EdDsa, &c), &keyset(), &p, now(), &InVm).unwrap();
+    assert_eq!(v.valid_until, Some(NOW - 11 + 60 + 60));
 }
 
 #[test]
@@ -1015,4 +1129,40 @@ fn verify_timings() {
             samples[rounds * 9 / 10]
         );
     }
+}
+
+/// Regression: RFC 7517 §4.5 allows keys of different `kty` to share a `kid`
+/// ("if they have different kty values but are considered to be equivalent
+/// alternatives"). The token's `alg` fixes the key type, so nothing is
+/// ambiguous, yet both keys were dropped and a correctly signed token got
+/// `unknown_kid` (and each such token asked for a JWKS refetch). Keys of the
+/// same type sharing a kid are still dropped.
+#[test]
+fn keys_of_different_types_may_share_a_kid() {
+    let doc = json!({"keys": [rsa_jwk(&rsa2048(), "k1"), ed_jwk("k1")]});
+    let (set, skipped) =
+        KeySet::from_jwks(doc.to_string().as_bytes(), JwksLimits::default()).unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(set.len(), 2);
+    for alg in [Algorithm::EdDsa, Algorithm::Rs256] {
+        let t = token_with(
+            alg,
+            &json!({"alg": alg.name(), "kid": "k1"}),
+            &good_claims(),
+        );
+        let r = verify_token(&t, &set, &policy(), now(), &AsDeployed);
+        assert_eq!(reason(r), "ok", "{}", alg.name());
+    }
+    // The same type twice under one kid: ambiguous, both skipped.
+    let doc = json!({"keys": [ed_jwk("k1"), rsa_jwk(&rsa2048(), "k1"), ed_jwk("k1")]});
+    let (set, skipped) =
+        KeySet::from_jwks(doc.to_string().as_bytes(), JwksLimits::default()).unwrap();
+    let dropped: Vec<(usize, &str)> = skipped.iter().map(|s| (s.index, s.reason.code())).collect();
+    assert_eq!(dropped, [(0, "duplicate_kid"), (2, "duplicate_kid")]);
+    assert_eq!(set.len(), 1);
+    // Configured keys follow the same rule.
+    let hs = Jwk::hmac_secret(Some("k1".into()), Algorithm::Hs256, HS_SECRET).unwrap();
+    let ed = Jwk::from_json(&ed_jwk("k1")).unwrap();
+    assert!(KeySet::from_keys(vec![hs.clone(), ed]).is_ok());
+    assert!(KeySet::from_keys(vec![hs.clone(), hs]).is_err());
 }

@@ -50,8 +50,12 @@ pub struct VerifiedToken {
     pub claims: Map<String, Value>,
     pub issuer: Option<String>,
     pub subject: Option<String>,
-    /// `exp`, in whole seconds since the epoch: the longest a cache may keep it.
+    /// `exp`, in whole seconds since the epoch.
     pub expires_at: Option<u64>,
+    /// The longest a cache may reuse this verification (whole seconds,
+    /// exclusive): `exp`, or sooner when the token becomes too old
+    /// (`max_age_secs`); None without `exp`. See [`claims::RegisteredClaims`].
+    pub valid_until: Option<u64>,
 }
 
 /// Parses the token and verifies its signature with the provider's keys.
@@ -76,7 +80,8 @@ fn verify_parsed_jws(
     if !policy.allowed_algs.contains(&alg) {
         return Err(JwtError::AlgNotAllowed);
     }
-    let candidates = keys.candidates(jws.header.kid.as_deref(), alg, policy.max_untagged_keys)?;
+    let kid = jws.header.kid.as_deref();
+    let candidates = keys.candidates(kid, alg, policy.max_untagged_keys)?;
     let mut last = JwtError::BadSignature;
     for key in candidates {
         match verify_signature_with(
@@ -94,6 +99,11 @@ fn verify_parsed_jws(
             }
             Err(e) => last = e,
         }
+    }
+    // A kid no key carries, and no key without a kid verified it: the issuer
+    // may have rotated its keys, so the caller may still refetch them.
+    if kid.is_some_and(|kid| !keys.has_kid(kid)) {
+        return Err(JwtError::UnknownKid);
     }
     Err(last)
 }
@@ -151,5 +161,6 @@ fn check_claims(
         issuer: registered.issuer,
         subject: registered.subject,
         expires_at: registered.expires_at,
+        valid_until: registered.valid_until,
     })
 }

@@ -8,6 +8,9 @@ pub enum Denial {
     MissingToken,
     /// Tokens in more than one place, or a repeated header.
     AmbiguousToken,
+    /// The token was found where its provider (chosen by `iss`) does not read
+    /// tokens from: another provider's header, cookie or query parameter.
+    TokenSourceNotAllowed,
     /// The token failed verification; the code says why (`token_expired`, ...).
     InvalidToken {
         code: &'static str,
@@ -32,6 +35,7 @@ impl Denial {
         match self {
             Self::MissingToken
             | Self::AmbiguousToken
+            | Self::TokenSourceNotAllowed
             | Self::InvalidToken { .. }
             | Self::UnknownIssuer => 401,
             Self::ProviderNotAllowed | Self::InsufficientClaims { .. } | Self::NoMatchingRule => {
@@ -46,6 +50,7 @@ impl Denial {
         match self {
             Self::MissingToken => "missing_token",
             Self::AmbiguousToken => "ambiguous_token",
+            Self::TokenSourceNotAllowed => "token_source_not_allowed",
             Self::InvalidToken { code, .. } => code,
             Self::UnknownIssuer => "unknown_issuer",
             Self::ProviderNotAllowed => "provider_not_allowed",
@@ -60,6 +65,9 @@ impl Denial {
         match self {
             Self::MissingToken => "a bearer token is required",
             Self::AmbiguousToken => "the request carries more than one token",
+            Self::TokenSourceNotAllowed => {
+                "tokens of this issuer are not accepted where this one was sent"
+            }
             Self::InvalidToken { description, .. } => description,
             Self::UnknownIssuer => "the token's issuer is not trusted here",
             Self::ProviderNotAllowed => "tokens from this issuer are not accepted on this route",
@@ -75,7 +83,7 @@ impl Denial {
         let realm = realm.replace(['"', '\\'], "");
         match self {
             Self::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
-            Self::AmbiguousToken => Some(format!(
+            Self::AmbiguousToken | Self::TokenSourceNotAllowed => Some(format!(
                 "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{}\"",
                 self.message()
             )),

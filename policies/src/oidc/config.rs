@@ -207,6 +207,11 @@ pub const DEFAULT_MAX_JWKS_BYTES: usize = 64 * 1024;
 pub const JWKS_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
 /// Shortest accepted `providers[].fetch_backoff_max`: the first retry waits up to 1 s.
 const MIN_BACKOFF_MAX_MS: u64 = 1_000;
+/// Accepted range of `providers[].fetch_timeout`, in ms.
+const FETCH_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=60_000;
+/// Accepted range of `providers[].max_untagged_keys`: each is one more
+/// signature check for a token that names no key.
+const UNTAGGED_KEYS_RANGE: std::ops::RangeInclusive<usize> = 1..=8;
 
 /// Parses and compiles with the process environment (`std::env::var`), as the filter does.
 pub fn load(raw: &[u8], env: EnvResolver<'_>) -> Result<OidcPolicy, ConfigError> {
@@ -414,12 +419,18 @@ impl ProviderConfig {
                 "unknown_kid_refetch_interval",
                 &self.unknown_kid_refetch_interval,
             )?,
-            fetch_timeout_ms: ms("fetch_timeout", &self.fetch_timeout)?.clamp(100, 60_000),
+            fetch_timeout_ms: ms("fetch_timeout", &self.fetch_timeout)?,
             backoff: Backoff::new(
                 MIN_BACKOFF_MAX_MS,
                 ms("fetch_backoff_max", &self.fetch_backoff_max)?,
             ),
         };
+        if !FETCH_TIMEOUT_MS_RANGE.contains(&refresh.fetch_timeout_ms) {
+            return Err(ConfigError::new(
+                field("fetch_timeout"),
+                "must be between 100ms and 60s",
+            ));
+        }
         if refresh.backoff.max_ms < MIN_BACKOFF_MAX_MS {
             return Err(
                 ConfigError::new(field("fetch_backoff_max"), "must be at least 1s")
@@ -453,7 +464,13 @@ impl ProviderConfig {
                 "must be between 256 and 65536",
             ));
         }
-        token.max_untagged_keys = self.max_untagged_keys.clamp(1, 8);
+        if !UNTAGGED_KEYS_RANGE.contains(&self.max_untagged_keys) {
+            return Err(ConfigError::new(
+                field("max_untagged_keys"),
+                "must be between 1 and 8",
+            ));
+        }
+        token.max_untagged_keys = self.max_untagged_keys;
         let token_sources = if self.token_sources.is_empty() {
             vec![TokenSource::authorization_bearer()]
         } else {
@@ -569,9 +586,22 @@ impl ProviderConfig {
                 ));
             }
             let text = serde_json::to_vec(inline).unwrap_or_default();
-            let (set, _skipped) = KeySet::from_jwks(&text, self.jwks_limits()).map_err(|e| {
+            let (set, skipped) = KeySet::from_jwks(&text, self.jwks_limits()).map_err(|e| {
                 ConfigError::new(field("inline_jwks"), format!("not a usable JWKS: {e}"))
             })?;
+            // Unlike a fetched JWKS (bad entries skipped, the good ones kept), a
+            // configured key that cannot be used is a mistake to report now,
+            // not a silent `unknown_kid` for its tokens later.
+            if let Some(bad) = skipped.first() {
+                return Err(ConfigError::new(
+                    field(&format!("inline_jwks.keys[{}]", bad.index)),
+                    format!(
+                        "unusable key ({}): {}",
+                        bad.reason.code(),
+                        bad.reason.description()
+                    ),
+                ));
+            }
             let mut keys: Vec<Jwk> = set.keys().to_vec();
             keys.extend(extra);
             if keys.is_empty() {

@@ -4,7 +4,8 @@ use super::answer::Denial;
 use super::policy::{DefaultAction, OidcPolicy, Provider, Requirement};
 use super::token_cache::TokenCache;
 use super::token_source::{
-    extract, strip_cookie, strip_query_param, ExtractError, RequestTokens, TokenSource,
+    extract_with_source, strip_cookie, strip_query_param, ExtractError, Found, RequestTokens,
+    TokenSource,
 };
 use crate::claims::ClaimDenied;
 use crate::cors::is_preflight;
@@ -143,20 +144,24 @@ impl OidcPolicy {
         };
 
         let (_, query) = split_path_and_query(req.path);
-        let token = match extract(
+        let found = match extract_with_source(
             &self.token_sources,
             &RequestTokens {
                 headers: req.headers,
                 query,
             },
         ) {
-            Ok(Some(t)) => t,
+            Ok(Some(found)) => found,
             Ok(None) => return self.deny(req, Denial::MissingToken),
             Err(ExtractError::Ambiguous) => return self.deny(req, Denial::AmbiguousToken),
             Err(ExtractError::WrongScheme) => return self.deny(req, Denial::MissingToken),
         };
 
+        let token = &found.token;
         let hit = cache.get(token.expose(), now.unix_secs()).and_then(|hit| {
+            if !self.reads_tokens_from(hit.provider, found.source) {
+                return Some(Err(Denial::TokenSourceNotAllowed));
+            }
             match keys.keys(hit.provider) {
                 // Verified with the keys the provider still serves.
                 KeyState::Usable(set) if set.fingerprint() == hit.key_set => Some(Ok(Checked {
@@ -170,13 +175,13 @@ impl OidcPolicy {
                 // compromise): checked again in full, as any other VM would.
                 KeyState::Usable(_) => None,
                 // Past `max_staleness` every token fails closed, cached or not.
-                KeyState::Unavailable(code) => Some(Err(code)),
+                KeyState::Unavailable(code) => Some(Err(Denial::KeysUnavailable { code })),
             }
         });
         let checked = match hit {
             Some(Ok(checked)) => checked,
-            Some(Err(code)) => return self.deny(req, Denial::KeysUnavailable { code }),
-            None => match self.verify_uncached(req, &token, keys, backend, now, may_fetch) {
+            Some(Err(denial)) => return self.deny(req, denial),
+            None => match self.verify_uncached(req, &found, keys, backend, now, may_fetch) {
                 Ok(checked) => {
                     cache.insert(
                         token.expose(),
@@ -218,11 +223,21 @@ impl OidcPolicy {
         }
         Verdict::Allow(self.allowed(
             req,
-            provider,
+            (provider, found.source),
             &verified,
             claim_headers,
             (identity, cache_use),
         ))
+    }
+
+    /// Whether the provider at `provider` reads tokens from `source`: tokens
+    /// are looked for in every provider's places, but a provider's token is
+    /// taken only from its own (never from a place another provider lists,
+    /// which its `forward_token` would not cover).
+    fn reads_tokens_from(&self, provider: usize, source: &TokenSource) -> bool {
+        self.providers
+            .get(provider)
+            .is_some_and(|p| p.reads_tokens_from(source))
     }
 
     /// The token parsed once, for both steps: its claims (a name given twice
@@ -256,10 +271,11 @@ impl OidcPolicy {
         Ok((provider, jws, claims))
     }
 
+    /// `found`: where the token was read from.
     fn allowed(
         &self,
         req: &RequestFacts<'_>,
-        provider: &Provider,
+        (provider, found): (&Provider, &TokenSource),
         verified: &VerifiedToken,
         claim_headers: Vec<String>,
         (identity, cache): (Rc<[u8]>, CacheUse),
@@ -271,36 +287,53 @@ impl OidcPolicy {
             }
         }
         let mut remove_headers = claim_headers;
-        let mut new_path = None;
-        let mut new_cookie = None;
+        // Rewritten `cookie` header / query string; each strip applies to the
+        // result of the previous one, so a provider with two cookie (or query)
+        // sources loses both.
+        let mut cookie: Option<Option<String>> = None;
+        let mut query: Option<String> = None;
         if !provider.forward_token {
-            for source in &provider.token_sources {
+            // Where the token was found first (always one of the provider's
+            // places: a token from elsewhere is refused), then the others.
+            let places =
+                std::iter::once(found).chain(provider.token_sources.iter().filter(|s| *s != found));
+            for source in places {
                 match source {
                     TokenSource::Header { name, .. } => remove_headers.push(name.clone()),
-                    TokenSource::Cookie(cookie) => {
-                        if let Some(header) = req.header("cookie") {
-                            new_cookie = Some(strip_cookie(header, cookie));
+                    TokenSource::Cookie(name) => {
+                        let current = match &cookie {
+                            Some(rewritten) => rewritten.as_deref(),
+                            None => req.header("cookie"),
+                        };
+                        if let Some(rest) = current.map(|c| strip_cookie(c, name)) {
+                            cookie = Some(rest);
                         }
                     }
                     TokenSource::Query(param) => {
-                        let (path, query) = split_path_and_query(req.path);
-                        if let Some(q) = query {
-                            let rest = strip_query_param(q, param);
-                            new_path = Some(if rest.is_empty() {
-                                path.to_string()
-                            } else {
-                                format!("{path}?{rest}")
-                            });
+                        let current = match &query {
+                            Some(rewritten) => Some(rewritten.as_str()),
+                            None => split_path_and_query(req.path).1,
+                        };
+                        if let Some(rest) = current.map(|q| strip_query_param(q, param)) {
+                            query = Some(rest);
                         }
                     }
                 }
             }
         }
+        let new_path = query.map(|rest| {
+            let (path, _) = split_path_and_query(req.path);
+            if rest.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{rest}")
+            }
+        });
         Allowed {
             remove_headers,
             set_headers,
             new_path,
-            new_cookie,
+            new_cookie: cookie,
             identity: Some(identity),
             cache,
         }
@@ -312,18 +345,22 @@ impl OidcPolicy {
     fn verify_uncached(
         &self,
         req: &RequestFacts<'_>,
-        token: &Secret,
+        found: &Found<'_>,
         keys: &dyn KeyLookup,
         backend: &dyn SignatureBackend,
         now: Now,
         may_fetch: bool,
     ) -> Result<Checked, Verdict> {
         let deny = |denial| self.deny(req, denial);
-        let (provider_idx, jws, claims) = self.parse_for_provider(token).map_err(deny)?;
+        let (provider_idx, jws, claims) = self.parse_for_provider(&found.token).map_err(deny)?;
         let provider = self
             .providers
             .get(provider_idx)
             .ok_or_else(|| deny(Denial::UnknownIssuer))?;
+        // Before any key lookup: such a token never triggers a key fetch.
+        if !provider.reads_tokens_from(found.source) {
+            return Err(deny(Denial::TokenSourceNotAllowed));
+        }
         let fetch = |reason| Verdict::FetchKeys {
             provider: provider_idx,
             reason,

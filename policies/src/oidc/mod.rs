@@ -21,6 +21,7 @@ pub use policy::OidcPolicy;
 pub const REASONS: &[&str] = &[
     "missing_token",
     "ambiguous_token",
+    "token_source_not_allowed",
     "unknown_issuer",
     "provider_not_allowed",
     "insufficient_claims",

@@ -53,6 +53,13 @@ pub struct Provider {
     pub refresh: RefreshPolicy,
 }
 
+impl Provider {
+    /// Whether this provider's tokens may come from `source`.
+    pub fn reads_tokens_from(&self, source: &TokenSource) -> bool {
+        self.token_sources.contains(source)
+    }
+}
+
 #[derive(Debug)]
 pub enum JwksSource {
     /// Keys from the configuration only (inline JWKS and/or an HMAC secret).
@@ -99,7 +106,10 @@ pub fn claim_header_names(providers: &[Provider]) -> Vec<String> {
     names
 }
 
-/// Every place any provider reads tokens from, in configuration order.
+/// Every place any provider reads tokens from, in configuration order, each
+/// once (sources are compiled to one canonical form per place). A token found
+/// in one is accepted only when its own provider reads from there
+/// ([`Provider::reads_tokens_from`]).
 pub fn all_token_sources(providers: &[Provider]) -> Vec<TokenSource> {
     let mut out: Vec<TokenSource> = Vec::new();
     for s in providers.iter().flat_map(|p| p.token_sources.iter()) {

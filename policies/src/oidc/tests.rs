@@ -863,3 +863,347 @@ fn every_token_denial_reason_has_a_metric() {
         );
     }
 }
+
+/// Regression: a cache entry lived until `exp`, so a token older than
+/// `max_token_age` was still allowed from the cache while the full check
+/// refused it. An entry now ends where the age limit (plus skew) ends.
+#[test]
+fn cached_token_is_refused_once_older_than_max_token_age() {
+    let p = policy_from(json!({
+        "providers": [{"name": "corp", "issuer": "https://idp.corp", "audiences": ["api"],
+            "algorithms": ["HS256"], "hmac_secret_env": "HS_SECRET", "max_token_age": "5m"}],
+        "default_action": "authenticated"
+    }));
+    // Issued just now, valid for an hour; may be used for 5 minutes (+60 s skew).
+    let token = sign(claims(json!({"iat": NOW, "exp": NOW + 3600})));
+    let auth = format!("Bearer {token}");
+    let h = headers(&[("authorization", &auth)]);
+    let facts = get_api_x(&h);
+    let keys = Keys(&p, None);
+    let at = Now::from_unix_secs;
+    // Without a cache the token is too old 10 minutes later.
+    let mut no_cache = TokenCache::new(0);
+    assert_eq!(
+        outcome(&p.decide(&facts, &keys, &mut no_cache, &InVm, at(NOW + 600), true)),
+        (401, "token_too_old".into())
+    );
+    // With the cache warmed at NOW: hits while the age limit holds, the full
+    // check (and its refusal) from the second it ends.
+    let mut cache = TokenCache::new(4);
+    let mut decide = |secs: u64| match p.decide(&facts, &keys, &mut cache, &InVm, at(secs), true) {
+        Verdict::Allow(a) => format!("{:?}", a.cache),
+        other => format!("{:?}", outcome(&other)),
+    };
+    assert_eq!(decide(NOW), "Miss");
+    assert_eq!(decide(NOW + 359), "Hit");
+    assert_eq!(
+        decide(NOW + 360),
+        "Miss",
+        "the limit's last second is checked in full"
+    );
+    assert_eq!(
+        decide(NOW + 600),
+        "(401, \"token_too_old\")",
+        "a cached token outlived max_token_age"
+    );
+}
+
+/// A two-provider configuration: `a` (HS256, `forward_token: false`) reads the
+/// `Authorization` header and whatever `a_extra` adds, `b` reads cookie `session`.
+fn forward_off_policy(a_extra: Value) -> OidcPolicy {
+    let mut sources = vec![json!({"header": "authorization", "prefix": "Bearer "})];
+    sources.extend(a_extra.as_array().cloned().unwrap_or_default());
+    policy_from(json!({
+        "providers": [
+            {"name": "a", "issuer": "https://idp.corp", "algorithms": ["HS256"],
+             "hmac_secret_env": "HS_SECRET", "forward_token": false, "token_sources": sources},
+            {"name": "b", "issuer": "https://idp.other", "cluster": "idp",
+             "token_sources": [{"cookie": "session"}, {"query": "session"}]}
+        ],
+        "default_action": "authenticated"
+    }))
+}
+
+/// Regression: sources are pooled across providers, and only the verified
+/// provider's own were stripped, so provider `a`'s token, sent in a cookie
+/// only `b` reads, was accepted and reached the upstream although `a` has
+/// `forward_token: false`. Now such a token is refused, and an accepted one
+/// is stripped from the place it was found (here one `b` lists too).
+#[test]
+fn forward_token_false_strips_the_token_wherever_it_was_found() {
+    let token = sign(claims(json!({"aud": null})));
+    let cookie = format!("theme=dark; session={token}");
+    // The place only `b` reads: refused, never forwarded.
+    let only_b = forward_off_policy(json!([]));
+    let v = decide_at(&only_b, "GET", "/x", &[("cookie", &cookie)], NOW);
+    assert_eq!(outcome(&v), (401, "token_source_not_allowed".into()));
+    // `a` reads that cookie too: allowed, and the cookie is stripped.
+    let shared = forward_off_policy(json!([{"cookie": "session"}]));
+    let v = decide_at(&shared, "GET", "/x", &[("cookie", &cookie)], NOW);
+    let Verdict::Allow(a) = v else {
+        panic!("{:?}", outcome(&v))
+    };
+    let cookie_after = match &a.new_cookie {
+        None => Some(cookie.clone()),
+        Some(c) => c.clone(),
+    };
+    assert_eq!(cookie_after.as_deref(), Some("theme=dark"));
+    assert!(
+        !cookie_after.unwrap_or_default().contains(&token),
+        "provider a's token reaches the upstream in the cookie although forward_token is false"
+    );
+    assert!(a.new_path.is_none());
+    // Likewise from a query parameter both read.
+    let shared = forward_off_policy(json!([{"query": "session"}]));
+    let v = decide_at(&shared, "GET", &format!("/x?session={token}&b=2"), &[], NOW);
+    let Verdict::Allow(a) = v else {
+        panic!("{:?}", outcome(&v))
+    };
+    assert_eq!(a.new_path.as_deref(), Some("/x?b=2"));
+}
+
+/// With two cookie (or query) sources, stripping one kept the other's token:
+/// each strip started again from the request's own `cookie` header.
+#[test]
+fn forward_token_false_strips_every_cookie_and_query_source_of_the_provider() {
+    let p = policy_from(json!({
+        "providers": [{"name": "a", "issuer": "https://idp.corp", "algorithms": ["HS256"],
+            "hmac_secret_env": "HS_SECRET", "forward_token": false,
+            "token_sources": [{"cookie": "at"}, {"cookie": "id"}, {"query": "t"}, {"query": "u"}]}],
+        "default_action": "authenticated"
+    }));
+    let token = sign(claims(json!({"aud": null})));
+    for cookie in [format!("at={token}; k=1"), format!("k=1; id={token}")] {
+        let v = decide_at(&p, "GET", "/x", &[("cookie", &cookie)], NOW);
+        let Verdict::Allow(a) = v else {
+            panic!("{:?}", outcome(&v))
+        };
+        assert_eq!(a.new_cookie, Some(Some("k=1".to_string())), "{cookie}");
+    }
+    for path in [format!("/x?t={token}&v=2"), format!("/x?v=2&u={token}")] {
+        let v = decide_at(&p, "GET", &path, &[], NOW);
+        let Verdict::Allow(a) = v else {
+            panic!("{:?}", outcome(&v))
+        };
+        assert_eq!(a.new_path.as_deref(), Some("/x?v=2"), "{path}");
+    }
+}
+
+/// A provider's token is taken only from a place that provider reads tokens
+/// from, whichever other providers read: else 401 `token_source_not_allowed`
+/// (an `invalid_request` challenge, the token never echoed), cached or not,
+/// and without asking for a key fetch.
+#[test]
+fn a_token_from_a_place_only_another_provider_reads_is_refused() {
+    let p = forward_off_policy(json!([]));
+    let token = sign(claims(json!({"aud": null})));
+    let auth = format!("Bearer {token}");
+    let cookie = format!("session={token}");
+    let query = format!("/x?session={token}");
+    let refused = (401, "token_source_not_allowed".to_string());
+    let mut cache = TokenCache::new(4);
+    let mut decide = |path: &str, hs: &[(&str, &str)], keys: &Keys<'_>| {
+        let h = headers(hs);
+        p.decide(
+            &RequestFacts {
+                method: "GET",
+                path,
+                headers: &h,
+            },
+            keys,
+            &mut cache,
+            &InVm,
+            Now::from_unix_secs(NOW),
+            true,
+        )
+    };
+    // From `a`'s own header: allowed, and cached.
+    let ok = decide("/x", &[("authorization", &auth)], &Keys(&p, None));
+    assert_eq!(outcome(&ok), (200, "allowed".into()));
+    // The same (now cached) token from `b`'s cookie or query parameter.
+    for (path, hs) in [
+        ("/x", vec![("cookie", cookie.as_str())]),
+        (query.as_str(), vec![]),
+    ] {
+        let v = decide(path, &hs, &Keys(&p, None));
+        assert_eq!(outcome(&v), refused, "{path} {hs:?}");
+        let Verdict::Deny {
+            headers: answer, ..
+        } = v
+        else {
+            panic!()
+        };
+        let challenge = &answer[0].1;
+        assert!(
+            challenge.contains("error=\"invalid_request\""),
+            "{challenge}"
+        );
+        assert!(!challenge.contains(&token));
+        // Not cached, and no keys: refused before any key fetch is asked for.
+        let mut fresh = TokenCache::new(4);
+        let h = headers(&hs);
+        let v = p.decide(
+            &RequestFacts {
+                method: "GET",
+                path,
+                headers: &h,
+            },
+            &Keys(&p, Some("keys_not_loaded")),
+            &mut fresh,
+            &InVm,
+            Now::from_unix_secs(NOW),
+            true,
+        );
+        assert_eq!(outcome(&v), refused, "uncached {path} {hs:?}");
+    }
+    assert!(super::REASONS.contains(&"token_source_not_allowed"));
+}
+
+/// Regression: a configured HMAC secret (`hmac_secret_env`) has no kid, and
+/// a token naming a kid was tried only against keys with that kid, so an
+/// HS256 token carrying any `kid` (as many issuers set) never verified. As in
+/// Envoy's `jwt_authn`, a key without a kid is a candidate for any token.
+#[test]
+fn hs256_token_with_a_kid_verifies_with_the_configured_secret() {
+    let p = policy_from(json!({
+        "providers": [{"name": "corp", "issuer": "https://idp.corp", "audiences": ["api"],
+            "algorithms": ["HS256"], "hmac_secret_env": "HS_SECRET"}],
+        "default_action": "authenticated"
+    }));
+    let signed_with = |secret: &[u8]| {
+        let header = B64.encode(json!({"alg": "HS256", "typ": "JWT", "kid": "k1"}).to_string());
+        let input = format!("{header}.{}", B64.encode(claims(json!({})).to_string()));
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(input.as_bytes());
+        format!("Bearer {input}.{}", B64.encode(mac.finalize().into_bytes()))
+    };
+    let decide = |auth: &str| {
+        let h = headers(&[("authorization", auth)]);
+        let mut cache = TokenCache::new(4);
+        let v = p.decide(
+            &get_api_x(&h),
+            &Keys(&p, None),
+            &mut cache,
+            &InVm,
+            Now::from_unix_secs(NOW),
+            false,
+        );
+        outcome(&v)
+    };
+    assert_eq!(
+        decide(&signed_with(SECRET.as_bytes())),
+        (200, "allowed".into())
+    );
+    // Another secret: the kid names no key and the untagged one does not verify it.
+    let other = signed_with(b"another-secret-of-enough-length-for-hs256!");
+    assert_eq!(decide(&other), (401, "unknown_kid".into()));
+}
+
+/// Regression: header prefixes are compared case-insensitively, but the
+/// sources of two providers were merged only when equal byte for byte, so
+/// `Bearer ` / `bearer ` / `Bearer` on the same header made every bearer
+/// request `ambiguous_token` (the one token found twice).
+#[test]
+fn same_header_source_listed_by_two_providers_is_not_ambiguous() {
+    for prefix in ["bearer ", "Bearer", " BEARER  "] {
+        let p = policy_from(json!({
+            "providers": [
+                {"name": "a", "issuer": "https://idp.corp", "algorithms": ["HS256"],
+                 "hmac_secret_env": "HS_SECRET"},
+                {"name": "b", "issuer": "https://idp.other", "cluster": "idp",
+                 "token_sources": [{"header": "Authorization", "prefix": prefix}]}
+            ],
+            "default_action": "authenticated"
+        }));
+        assert_eq!(p.token_sources.len(), 1, "{prefix:?}");
+        let token = sign(claims(json!({"aud": null})));
+        let auth = format!("Bearer {token}");
+        let v = decide_at(&p, "GET", "/x", &[("authorization", &auth)], NOW);
+        assert_eq!(outcome(&v), (200, "allowed".into()), "{prefix:?}");
+    }
+}
+
+/// Regression: keys in `inline_jwks` are configuration, not an IdP's answer,
+/// yet one that could not be used (a typo in `x`, a 1024-bit modulus, `use:
+/// enc`) was dropped silently and its tokens got 401 `unknown_kid`. Refused
+/// at configure time, naming the entry and why.
+#[test]
+fn an_unusable_inline_jwks_key_is_a_configuration_error() {
+    let good = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([1; 32])).pk;
+    let good =
+        json!({"kty": "OKP", "crv": "Ed25519", "kid": "good", "x": B64.encode(good.as_ref())});
+    let with = |bad: Value| {
+        let config = json!({
+            "providers": [{"name": "a", "issuer": "https://a", "algorithms": ["EdDSA"],
+                "inline_jwks": {"keys": [good.clone(), bad]}}]
+        });
+        load(config.to_string().as_bytes(), &env)
+    };
+    let mut enc = good.clone();
+    enc["kid"] = json!("enc");
+    enc["use"] = json!("enc");
+    for (bad, code) in [
+        // The `x` of a key copied with its last characters cut off.
+        (
+            json!({"kty": "OKP", "crv": "Ed25519", "kid": "typo", "x": "AAAA"}),
+            "bad_key_material",
+        ),
+        (enc, "not_for_signatures"),
+        (
+            json!({"kty": "oct", "kid": "hs", "k": "c2VjcmV0"}),
+            "symmetric_key_in_jwks",
+        ),
+    ] {
+        let err = with(bad).expect_err("a configuration with an unusable inline key was accepted");
+        assert_eq!(err.path, "providers[0].inline_jwks.keys[1]", "{err}");
+        assert!(err.to_string().contains(code), "{err}");
+    }
+    // Two keys of one type with one kid: both entries are unusable.
+    let err = with(good.clone()).expect_err("a duplicate kid was accepted");
+    assert_eq!(err.path, "providers[0].inline_jwks.keys[0]", "{err}");
+    assert!(err.to_string().contains("duplicate_kid"), "{err}");
+    let config = json!({"providers": [{"name": "a", "issuer": "https://a", "algorithms": ["EdDSA"],
+        "inline_jwks": {"keys": [good]}}]});
+    assert!(load(config.to_string().as_bytes(), &env).is_ok());
+}
+
+/// Regression: documented ranges are `max_untagged_keys` 1 – 8 and
+/// `fetch_timeout` 100 ms – 60 s, like `max_token_bytes` 256 – 65536 (refused
+/// when out of range), but these two were silently clamped: they loaded and
+/// ran with another value than configured.
+#[test]
+fn out_of_range_untagged_keys_and_fetch_timeout_are_refused() {
+    let with = |field: &str, value: &Value| {
+        let mut p = json!({"name": "a", "issuer": "https://a", "cluster": "c"});
+        p[field] = value.clone();
+        load(json!({"providers": [p]}).to_string().as_bytes(), &env)
+    };
+    for (field, value, range) in [
+        ("max_untagged_keys", json!(0), "between 1 and 8"),
+        ("max_untagged_keys", json!(50), "between 1 and 8"),
+        ("fetch_timeout", json!("10m"), "between 100ms and 60s"),
+        ("fetch_timeout", json!("1ms"), "between 100ms and 60s"),
+    ] {
+        match with(field, &value) {
+            Ok(_) => panic!("{field}: {value} was accepted (silently clamped)"),
+            Err(e) => {
+                assert_eq!(e.path, format!("providers[0].{field}"));
+                assert!(e.to_string().contains(range), "{e}");
+            }
+        }
+    }
+    // The bounds themselves are accepted, and used as configured.
+    for (field, value) in [
+        ("max_untagged_keys", json!(1)),
+        ("max_untagged_keys", json!(8)),
+        ("fetch_timeout", json!("100ms")),
+        ("fetch_timeout", json!("60s")),
+    ] {
+        let p = with(field, &value).unwrap_or_else(|e| panic!("{field}: {value}: {e}"));
+        let provider = &p.providers[0];
+        match field {
+            "max_untagged_keys" => assert_eq!(json!(provider.token.max_untagged_keys), value),
+            _ => assert!([100, 60_000].contains(&provider.refresh.fetch_timeout_ms)),
+        }
+    }
+}

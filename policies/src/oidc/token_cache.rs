@@ -1,6 +1,8 @@
 //! A bounded cache of verified tokens, so a token seen again skips the
 //! signature check (in-VM RSA/ECDSA costs ~1 ms) and the identity it
-//! publishes is serialized once. Valid until the token's `exp`, never past it.
+//! publishes is serialized once. Valid until the token's `exp`, never past
+//! it, nor past the moment `max_token_age` refuses it: a hit never accepts
+//! what the full check would refuse.
 //!
 //! Keyed like Envoy's `jwt_authn` cache, by the token itself
 //! ([`SecretKeyedCache`]: a seeded hash, then a constant-time comparison of
@@ -19,6 +21,7 @@ pub struct CachedToken {
     pub token: Rc<VerifiedToken>,
     /// The identity the plugin publishes for this token, serialized once.
     pub identity: Rc<[u8]>,
+    /// The entry answers until then ([`VerifiedToken::valid_until`]).
     pub expires_at: u64,
     /// [`crate::jwt::KeySet::fingerprint`] of the provider's keys that verified it: a hit
     /// counts only while the provider still serves the same keys.
@@ -46,7 +49,8 @@ impl TokenCache {
         self.0.get(token, now_secs)
     }
 
-    /// Caches a verified token; tokens without `exp` are never cached.
+    /// Caches a verified token until its [`VerifiedToken::valid_until`];
+    /// tokens without `exp` are never cached.
     pub fn insert(
         &mut self,
         token: &str,
@@ -56,7 +60,7 @@ impl TokenCache {
         key_set: u64,
         now_secs: u64,
     ) {
-        let Some(expires_at) = verified.expires_at else {
+        let Some(expires_at) = verified.valid_until else {
             return;
         };
         let entry = CachedToken {
@@ -87,6 +91,7 @@ mod tests {
             issuer: None,
             subject: Some("alice".into()),
             expires_at: exp,
+            valid_until: exp,
         })
     }
 

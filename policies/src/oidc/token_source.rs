@@ -21,9 +21,14 @@ from_json!(TokenSourceConfig {
     query: optional,
 });
 
+/// Compiled, in one canonical form per place, so that two providers listing
+/// the same place (`Bearer ` and `bearer`, say) share one source: a token
+/// there is found once, not twice (`ambiguous_token`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenSource {
-    /// Header (lower-case name) with a required prefix, compared case-insensitively.
+    /// Header (lower-case name) with a required prefix: lower case, without
+    /// surrounding spaces, compared case-insensitively. A prefix ending in a
+    /// letter or digit is a scheme (`bearer`): a space must follow it.
     Header {
         name: String,
         prefix: String,
@@ -36,7 +41,7 @@ impl TokenSource {
     pub fn authorization_bearer() -> Self {
         Self::Header {
             name: "authorization".into(),
-            prefix: "Bearer ".into(),
+            prefix: "bearer".into(),
         }
     }
 
@@ -74,7 +79,12 @@ impl TokenSource {
         Ok(match (&raw.header, &raw.cookie, &raw.query) {
             (Some(h), _, _) => Self::Header {
                 name: non_empty("header", h)?.to_ascii_lowercase(),
-                prefix: raw.prefix.clone().unwrap_or_default(),
+                prefix: raw
+                    .prefix
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase(),
             },
             (_, Some(c), _) => Self::Cookie(non_empty("cookie", c)?),
             (_, _, Some(q)) => Self::Query(non_empty("query", q)?),
@@ -107,24 +117,43 @@ pub enum ExtractError {
     WrongScheme,
 }
 
+/// A token and the place it was read from.
+#[derive(Debug)]
+pub struct Found<'s> {
+    pub token: Secret,
+    /// One of the sources given to [`extract_with_source`].
+    pub source: &'s TokenSource,
+}
+
 /// The token, if any, found in exactly one configured place.
 pub fn extract(
     sources: &[TokenSource],
     req: &RequestTokens<'_>,
 ) -> Result<Option<Secret>, ExtractError> {
+    Ok(extract_with_source(sources, req)?.map(|found| found.token))
+}
+
+/// The token, if any, found in exactly one configured place, and that place.
+pub fn extract_with_source<'s>(
+    sources: &'s [TokenSource],
+    req: &RequestTokens<'_>,
+) -> Result<Option<Found<'s>>, ExtractError> {
     // Borrowed until the one token is known: a single copy, into the `Secret`.
-    let mut found: Option<&str> = None;
+    let mut found: Option<(&str, &TokenSource)> = None;
     let mut wrong_scheme = false;
     for source in sources {
         for value in values_from(source, req, &mut wrong_scheme) {
             if found.is_some() {
                 return Err(ExtractError::Ambiguous);
             }
-            found = Some(value);
+            found = Some((value, source));
         }
     }
     match found {
-        Some(t) => Ok(Some(Secret::new(t))),
+        Some((token, source)) => Ok(Some(Found {
+            token: Secret::new(token),
+            source,
+        })),
         None if wrong_scheme => Err(ExtractError::WrongScheme),
         None => Ok(None),
     }
@@ -151,9 +180,8 @@ fn values_from<'r>(
                     out.extend(parts);
                     continue;
                 }
-                let v = v.trim();
-                match strip_prefix_ignore_case(v, prefix) {
-                    Some(t) if !t.trim().is_empty() => out.push(t.trim()),
+                match strip_prefix_ignore_case(v.trim(), prefix).map(str::trim) {
+                    Some(t) if !t.is_empty() => out.push(t),
                     _ => *wrong_scheme = true,
                 }
             }
@@ -182,11 +210,17 @@ fn values_from<'r>(
     out
 }
 
+/// What follows `prefix` in `value`. After a scheme (a prefix ending in a
+/// letter or digit, e.g. `bearer`) a space must come: `Bearerabc` is no
+/// bearer token.
 fn strip_prefix_ignore_case<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
     let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| value.get(prefix.len()..))
-        .flatten()
+    let rest = value.get(prefix.len()..)?;
+    let scheme = prefix
+        .as_bytes()
+        .last()
+        .is_some_and(u8::is_ascii_alphanumeric);
+    (head.eq_ignore_ascii_case(prefix) && (!scheme || rest.starts_with(' '))).then_some(rest)
 }
 
 /// Removes the token from the query string (when it must not reach the upstream).
@@ -343,6 +377,69 @@ mod tests {
             Some("x=1; y=2")
         );
         assert_eq!(strip_cookie("at=abc", "at"), None);
+    }
+
+    /// A header prefix is compiled to one form per place (so two providers
+    /// listing one place share it), and a scheme must be followed by a space.
+    #[test]
+    fn header_prefixes_are_normalised_and_a_scheme_needs_a_space() {
+        let header = |prefix: &str| TokenSourceConfig {
+            header: Some("Authorization".into()),
+            prefix: Some(prefix.into()),
+            cookie: None,
+            query: None,
+        };
+        for prefix in ["Bearer ", "bearer", " BEARER  "] {
+            assert_eq!(
+                TokenSource::compile(&header(prefix), "s").unwrap(),
+                TokenSource::authorization_bearer(),
+                "{prefix:?}"
+            );
+        }
+        let find = |prefix: &str, value: &'static str| {
+            let sources = [TokenSource::compile(&header(prefix), "s").unwrap()];
+            let headers = h(&[("authorization", value)]);
+            extract(
+                &sources,
+                &RequestTokens {
+                    headers: &headers,
+                    query: None,
+                },
+            )
+            .map(|t| t.map(|t| t.expose().to_string()))
+        };
+        assert_eq!(find("Bearer", "bearer   abc "), Ok(Some("abc".into())));
+        assert_eq!(find("Bearer", "Bearerabc"), Err(ExtractError::WrongScheme));
+        assert_eq!(find("Bearer", "Bearer"), Err(ExtractError::WrongScheme));
+        assert_eq!(
+            find("Bearer", "Bearer\tabc"),
+            Err(ExtractError::WrongScheme)
+        );
+        // A prefix ending in punctuation needs no space; none takes the whole value.
+        assert_eq!(find("Token=", "token=abc"), Ok(Some("abc".into())));
+        assert_eq!(find("", "abc"), Ok(Some("abc".into())));
+    }
+
+    #[test]
+    fn the_place_a_token_was_found_is_reported() {
+        let sources = sources();
+        for (headers, query, place) in [
+            (h(&[("authorization", "Bearer abc")]), None, 0),
+            (h(&[("cookie", "at=abc")]), None, 1),
+            (vec![], Some("access_token=abc"), 2),
+        ] {
+            let found = extract_with_source(
+                &sources,
+                &RequestTokens {
+                    headers: &headers,
+                    query,
+                },
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(found.source, &sources[place]);
+            assert_eq!(found.token.expose(), "abc");
+        }
     }
 
     #[test]

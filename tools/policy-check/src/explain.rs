@@ -74,7 +74,11 @@ fn oidc(p: &OidcPolicy, raw: &Value) -> String {
             .token_sources
             .iter()
             .map(|s| match s {
-                TokenSource::Header { name, prefix } => format!("header `{name}` `{prefix}…`"),
+                // Prefixes are compiled lower case, without the space after a scheme.
+                TokenSource::Header { name, prefix } if prefix.is_empty() => {
+                    format!("header `{name}` (the whole value)")
+                }
+                TokenSource::Header { name, prefix } => format!("header `{name}` `{prefix} …`"),
                 TokenSource::Cookie(c) => format!("cookie `{c}`"),
                 TokenSource::Query(q) => format!("query `{q}`"),
             })
