@@ -73,7 +73,7 @@ fn is_leap(year: u64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
-fn days_in_month(year: u64, month: u64) -> u64 {
+pub(crate) fn days_in_month(year: u64, month: u64) -> u64 {
     match month {
         2 if is_leap(year) => 29,
         2 => 28,
@@ -83,7 +83,8 @@ fn days_in_month(year: u64, month: u64) -> u64 {
 }
 
 /// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
-fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
+/// Shared with the RFC 3339 parser (`vault::rfc3339`).
+pub(crate) fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
     let years = (1970..year).map(|y| if is_leap(y) { 366 } else { 365 });
     let months = (1..month).map(|m| days_in_month(year, m));
     years.chain(months).sum::<u64>() + day.saturating_sub(1)

@@ -521,7 +521,7 @@ fn slow_openbao_times_out_backs_off_and_no_request_waits_for_it() {
 // ---------------------------------------------------------------- 403
 
 #[test]
-fn denied_reads_log_in_again_once_then_back_off_until_the_policy_is_restored() {
+fn denied_reads_log_in_again_once_per_secret_then_back_off_until_the_policy_is_restored() {
     let s = db_stack("2s", ("500ms", "2s"), |bao| bao.port());
     let logins0 = s.bao.count_requests("auth/approle/login");
     assert_eq!(logins0, 1);
@@ -538,7 +538,12 @@ fn denied_reads_log_in_again_once_then_back_off_until_the_policy_is_restored() {
          times; DB 503 after {db_gone:?} ({message})",
         d.kv_served
     );
-    assert_eq!(logins, 1, "one new login, not one per refusal");
+    // Two secrets are refused (KV, database): each asks for at most one login until it is served again
+    // (one when both refusals carried the same token), never one per refusal.
+    assert!(
+        (1..=2).contains(&logins),
+        "{logins} logins: at most one per refused secret"
+    );
     assert!(
         d.kv_refused.is_empty(),
         "cached KV keeps serving: {:?}",
@@ -561,7 +566,7 @@ fn denied_reads_log_in_again_once_then_back_off_until_the_policy_is_restored() {
     assert_db_credential_works(&s.pg, &header);
     assert_eq!(
         s.bao.count_requests("auth/approle/login") - logins0,
-        1,
+        logins,
         "recovered with the same token"
     );
 }

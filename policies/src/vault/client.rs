@@ -36,6 +36,17 @@ pub enum Action {
     RevokeLease(usize),
 }
 
+/// A call sent and not yet answered.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    action: Action,
+    sent_at: Now,
+    /// Generation and expiry of the token the call carried. Its answer
+    /// belongs to that token even when a login replaced it meanwhile:
+    /// Vault ties a lease to the token that read it.
+    token: (u64, Option<Now>),
+}
+
 /// Vault client state for one plugin instance (the owner VM drives it).
 #[derive(Clone, Debug)]
 pub struct VaultClient {
@@ -45,15 +56,11 @@ pub struct VaultClient {
     /// The unwrapped AppRole secret-id, kept for later logins.
     unwrapped_secret_id: Option<Secret>,
     secrets: Vec<SecretState>,
-    in_flight: Vec<(Action, Now)>,
+    in_flight: Vec<InFlight>,
     /// Calls sent since the last [`Self::next_actions`] (tick): follow-ups
     /// never repeat one of them.
     sent_since_tick: Vec<Action>,
     gate: ServerGate,
-    /// The token generation whose refused read (403) led to a new login,
-    /// until no secret is refused any more: a newer token refused too means
-    /// the policy changed, and logging in again would not help.
-    relogin_after_denial: Option<u64>,
     /// The owner VM's last error per secret (index), adopted from shared
     /// data: names the cause in this VM's 503 when it has none of its own.
     shared_failures: Vec<(usize, &'static str)>,
@@ -81,7 +88,6 @@ impl VaultClient {
             in_flight: Vec::new(),
             sent_since_tick: Vec::new(),
             gate: ServerGate::new(retry),
-            relogin_after_denial: None,
             shared_failures: Vec::new(),
         }
     }
@@ -141,8 +147,8 @@ impl VaultClient {
         let lost: Vec<Action> = self
             .in_flight
             .iter()
-            .filter(|(_, started)| now.unix_ms.saturating_sub(started.unix_ms) > lost_after)
-            .map(|(a, _)| *a)
+            .filter(|f| now.unix_ms.saturating_sub(f.sent_at.unix_ms) > lost_after)
+            .map(|f| f.action)
             .collect();
         for action in lost {
             self.on_dispatch_failed(action, &VaultError::Timeout, now, rng);
@@ -154,7 +160,7 @@ impl VaultClient {
             return Vec::new();
         }
         let mut out = Vec::new();
-        let token_busy = self.in_flight.iter().any(|(a, _)| is_token_action(*a));
+        let token_busy = self.in_flight.iter().any(|f| is_token_action(f.action));
         if !token_busy {
             let action = match self.token.due(now) {
                 Some(TokenAction::Login) if self.needs_unwrap() => Some(Action::Unwrap),
@@ -169,14 +175,14 @@ impl VaultClient {
         // being replaced, which was likely just refused: wait for the new one.
         let logging_in = out
             .iter()
-            .chain(self.in_flight.iter().map(|(a, _)| a))
+            .chain(self.in_flight.iter().map(|f| &f.action))
             .any(|a| matches!(a, Action::Login | Action::Unwrap));
         if !logging_in && self.token.token(now).is_some() {
             for (i, s) in self.secrets.iter().enumerate() {
                 if self
                     .in_flight
                     .iter()
-                    .any(|(a, _)| secret_index(*a) == Some(i))
+                    .any(|f| secret_index(f.action) == Some(i))
                 {
                     continue;
                 }
@@ -205,12 +211,17 @@ impl VaultClient {
             if self
                 .in_flight
                 .iter()
-                .any(|(a, _)| !matches!(a, Action::RevokeLease(_)))
+                .any(|f| !matches!(f.action, Action::RevokeLease(_)))
             {
                 out.clear();
             }
         }
-        self.in_flight.extend(out.iter().map(|a| (*a, now)));
+        let token = (self.token.generation(), self.token.expires_at());
+        self.in_flight.extend(out.iter().map(|&action| InFlight {
+            action,
+            sent_at: now,
+            token,
+        }));
         self.sent_since_tick.extend_from_slice(&out);
         out
     }
@@ -305,30 +316,27 @@ impl VaultClient {
         now: Now,
         rng: &mut dyn Random,
     ) -> Result<(), VaultError> {
-        let Some(started) = self.take_in_flight(action) else {
+        let Some(sent) = self.take_in_flight(action) else {
             return Ok(());
         };
         let retry_after = reply
             .retry_after
             .and_then(|value| parse_retry_after(value, now));
-        let result = self.apply(action, reply, retry_after, started, now, rng);
+        let result = self.apply(sent, reply, retry_after, now, rng);
         self.gate.on_outcome(result.as_ref().err(), now, rng);
-        if result.is_ok() && !self.secrets.iter().any(SecretState::is_denied) {
-            self.relogin_after_denial = None;
-        }
         result
     }
 
-    /// The answer to an in-flight `action` sent at `started`.
+    /// The answer to the in-flight call `sent`.
     fn apply(
         &mut self,
-        action: Action,
+        sent: InFlight,
         reply: &Reply<'_>,
         retry_after: Option<u64>,
-        started: Now,
         now: Now,
         rng: &mut dyn Random,
     ) -> Result<(), VaultError> {
+        let (action, started) = (sent.action, sent.sent_at);
         let (status, body) = (reply.status, reply.body);
         let tag = |e: VaultError| e.with_retry_after(retry_after);
         match action {
@@ -386,15 +394,19 @@ impl VaultClient {
                         parse_identity_token(status, body).map(Fetched::Dynamic)
                     }
                 };
-                let token = (self.token.generation(), self.token.expires_at());
                 match parsed {
                     Ok(f) => {
+                        let current = (self.token.generation(), self.token.expires_at());
                         if let Some(s) = self.secrets.get_mut(i) {
-                            s.on_fetched(f, token, started, now, rng);
+                            // Read with the token the call carried; if a login
+                            // replaced it meanwhile, the lease dies with the
+                            // old token and is replaced before its end.
+                            s.on_fetched(f, sent.token, started, now, rng);
+                            s.sync_token(current.0, current.1, now, rng);
                         }
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_secret(action, tag(e), now, rng)),
+                    Err(e) => Err(self.fail_secret(sent, tag(e), now, rng)),
                 }
             }
             Action::RenewLease(i) => {
@@ -410,7 +422,7 @@ impl VaultClient {
                         }
                         Ok(())
                     }
-                    Err(e) => Err(self.fail_secret(action, tag(e), now, rng)),
+                    Err(e) => Err(self.fail_secret(sent, tag(e), now, rng)),
                 }
             }
             Action::RevokeLease(i) => {
@@ -433,9 +445,9 @@ impl VaultClient {
         now: Now,
         rng: &mut dyn Random,
     ) {
-        if self.take_in_flight(action).is_none() {
+        let Some(sent) = self.take_in_flight(action) else {
             return;
-        }
+        };
         self.gate.on_outcome(Some(err), now, rng);
         let e = err.clone();
         if let Action::RevokeLease(i) = action {
@@ -445,7 +457,7 @@ impl VaultClient {
         } else if is_token_action(action) {
             self.fail_token(action, e, now, rng);
         } else {
-            self.fail_secret(action, e, now, rng);
+            self.fail_secret(sent, e, now, rng);
         }
     }
 
@@ -508,6 +520,7 @@ impl VaultClient {
                 Some(SecretSnapshot {
                     name: spec.name.clone(),
                     version: l.version,
+                    created_ms: l.created_ms,
                     fetched_at_ms: l.fetched_at.unix_ms,
                     expires_at_ms: l.expiry().map(|e| e.unix_ms),
                     values: l.value.clone(),
@@ -574,6 +587,7 @@ impl VaultClient {
             state.loaded = Some(Loaded {
                 value: snap.values.clone(),
                 version: snap.version,
+                created_ms: snap.created_ms,
                 fetched_at,
                 lease: None,
                 expires_at,
@@ -598,9 +612,9 @@ impl VaultClient {
         ) && self.unwrapped_secret_id.is_none()
     }
 
-    fn take_in_flight(&mut self, action: Action) -> Option<Now> {
-        let pos = self.in_flight.iter().position(|(a, _)| *a == action)?;
-        Some(self.in_flight.swap_remove(pos).1)
+    fn take_in_flight(&mut self, action: Action) -> Option<InFlight> {
+        let pos = self.in_flight.iter().position(|f| f.action == action)?;
+        Some(self.in_flight.swap_remove(pos))
     }
 
     fn fail_token(
@@ -620,31 +634,30 @@ impl VaultClient {
 
     fn fail_secret(
         &mut self,
-        action: Action,
+        sent: InFlight,
         e: VaultError,
         now: Now,
         rng: &mut dyn Random,
     ) -> VaultError {
-        let (i, kind) = match action {
+        let (i, kind) = match sent.action {
             Action::Fetch(i) => (i, SecretAction::Fetch),
             Action::RenewLease(i) => (i, SecretAction::Renew),
             _ => return e,
         };
-        if let Some(s) = self.secrets.get_mut(i) {
-            s.on_failed(kind, &e, now, rng);
-        }
+        let generation = self.token.generation();
+        let Some(s) = self.secrets.get_mut(i) else {
+            return e;
+        };
+        s.on_failed(kind, &e, now, rng);
         if e.needs_relogin() {
-            // The token may still be valid for other paths: keep it serving
-            // and log in again (it may have been revoked), but once: when a
-            // token obtained after a refusal is refused too, the policy is
-            // the problem and the secrets only back off until it is restored.
-            let generation = self.token.generation();
-            match self.relogin_after_denial {
-                Some(denied) if denied < generation => {}
-                _ => {
-                    self.relogin_after_denial = Some(generation);
-                    self.token.request_relogin(now);
-                }
+            if sent.token.0 != generation {
+                // Refused with a token a login has replaced since: try the
+                // new one now instead of logging in again.
+                s.retry_now(now);
+            } else if s.wants_relogin(generation) {
+                // The token may still be valid for other paths: keep it
+                // serving and log in again (it may have been revoked).
+                self.token.request_relogin(now);
             }
         }
         e

@@ -19,6 +19,11 @@ const DEFAULT_PREFIX: &str = "/v1";
 const DEFAULT_KV_REFRESH: &str = "60s";
 /// Shortest accepted first retry: below it, a fault turns into a call storm.
 const MIN_RETRY_INITIAL_MS: u64 = 100;
+/// Longest accepted callout timeout (as oidc's `fetch_timeout`). proxy-wasm
+/// hands Envoy the timeout as `u32` milliseconds: from 2^32 ms (~49.7 days)
+/// it wraps around, to 0 ("no timeout") or a few ms. A minute is already
+/// far longer than any Vault call should take.
+const MAX_TIMEOUT_MS: u64 = 60_000;
 
 #[derive(Clone, Debug)]
 pub struct VaultConfigDto {
@@ -193,7 +198,8 @@ pub struct Connection {
     pub authority: String,
     /// Sent as `X-Vault-Namespace` when set.
     pub namespace: Option<String>,
-    /// Callout timeout; never 0 (Envoy reads 0 as "no timeout").
+    /// Callout timeout, 1 ms to 60 s: never 0 (Envoy reads 0 as "no
+    /// timeout"), never large enough to wrap around in proxy-wasm's `u32`.
     pub timeout_ms: u64,
     /// API prefix without a trailing `/`, e.g. `/v1`.
     pub path_prefix: String,
@@ -394,9 +400,16 @@ impl ConnectionDto {
             "timeout",
             self.timeout.as_deref().unwrap_or(DEFAULT_TIMEOUT),
         )?;
-        if timeout_ms == 0 {
-            return Err(ConfigError::new("timeout", "must be greater than 0")
-                .with_hint("Envoy treats a 0 callout timeout as no timeout at all"));
+        if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+            let hint = if timeout_ms == 0 {
+                "Envoy treats a 0 callout timeout as no timeout at all"
+            } else {
+                "proxy-wasm passes it to Envoy as 32-bit milliseconds; Vault answers in well under a second"
+            };
+            return Err(
+                ConfigError::new("timeout", "must be greater than 0 and at most 60s")
+                    .with_hint(hint),
+            );
         }
         let prefix = self
             .path_prefix

@@ -14,6 +14,7 @@ mod error;
 mod request;
 mod response;
 mod retry;
+mod rfc3339;
 mod secret_state;
 mod snapshot;
 mod token_state;

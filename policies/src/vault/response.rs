@@ -3,6 +3,7 @@
 
 use super::config::IDENTITY_TOKEN_FIELDS;
 use super::error::VaultError;
+use super::rfc3339::parse_rfc3339;
 use super::value::SecretValue;
 use crate::json::{from_json, read_untrusted};
 use crate::secret::Secret;
@@ -95,6 +96,10 @@ pub struct AuthInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Kv2Secret {
     pub version: u64,
+    /// `metadata.created_time` of this version, Unix ms; `None` when absent
+    /// or unreadable. Orders a secret re-created after `kv metadata delete`
+    /// (versions restart at 1) after the purged one.
+    pub created_ms: Option<u64>,
     pub value: SecretValue,
 }
 
@@ -217,17 +222,25 @@ pub fn parse_unwrap_secret_id(status: u16, body: &[u8]) -> Result<Secret, VaultE
     }
 }
 
-/// A KV v2 read: `data.data` (fields picked from it) and `data.metadata.version`.
+/// A KV v2 read: `data.data` (fields picked from it), `data.metadata.version`
+/// and `data.metadata.created_time`.
 pub fn parse_kv2(status: u16, body: &[u8], fields: &[String]) -> Result<Kv2Secret, VaultError> {
     let mut outer = data_map(envelope(status, body)?.data, "data")?;
-    let version = outer
-        .get("metadata")
+    let metadata = outer.get("metadata");
+    let version = metadata
         .and_then(|m| m.get("version"))
         .and_then(Value::as_u64)
         .ok_or_else(|| malformed("data.metadata.version"))?;
+    // Only an ordering hint: without it the version alone orders reads (as
+    // before), so an unreadable one does not fail the read.
+    let created_ms = metadata
+        .and_then(|m| m.get("created_time"))
+        .and_then(Value::as_str)
+        .and_then(|t| parse_rfc3339(t).ok());
     let inner = data_map(outer.remove("data"), "data.data")?;
     Ok(Kv2Secret {
         version,
+        created_ms,
         value: SecretValue::select(&inner, fields)?,
     })
 }

@@ -51,6 +51,8 @@ pub(crate) struct Lease {
 pub(crate) struct Loaded {
     pub(crate) value: SecretValue,
     pub(crate) version: Option<u64>,
+    /// KV v2: when this version was written (Vault's `created_time`), Unix ms.
+    pub(crate) created_ms: Option<u64>,
     pub(crate) fetched_at: Now,
     pub(crate) lease: Option<Lease>,
     /// Hard expiry when the lease is unknown (adopted snapshot).
@@ -74,6 +76,22 @@ impl Loaded {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Whether the KV version held is newer than a read of `version`
+    /// written at `created_ms`: ordered by (created_time, version), so a
+    /// secret re-created after `kv metadata delete` (versions restart at 1,
+    /// written later) replaces the purged one, while a lagging standby's
+    /// older version (written earlier, whatever its number) does not. When
+    /// either creation time is unknown, the version alone decides.
+    pub(crate) fn is_newer_than(&self, created_ms: Option<u64>, version: u64) -> bool {
+        let Some(held) = self.version else {
+            return false;
+        };
+        match (self.created_ms, created_ms) {
+            (Some(held_created), Some(created)) => (held_created, held) > (created, version),
+            _ => held > version,
+        }
     }
 }
 
@@ -99,8 +117,10 @@ pub struct SecretState {
     retry_at: Now,
     last_error: Option<&'static str>,
     backoff: Backoff,
-    /// The last call was refused (403); cleared by the next success.
-    denied: bool,
+    /// The token generation whose refusal (403) of this secret asked for a
+    /// new login; cleared by the secret's next success. Refused again with a
+    /// newer token, the policy is the problem: no further login for it.
+    relogin_asked_with: Option<u64>,
 }
 
 impl SecretState {
@@ -115,7 +135,7 @@ impl SecretState {
             retry_at: Now::from_unix_ms(0),
             last_error: None,
             backoff: RETRY_BACKOFF,
-            denied: false,
+            relogin_asked_with: None,
         }
     }
 
@@ -125,9 +145,21 @@ impl SecretState {
         self
     }
 
-    /// Vault refused the last read or renewal (403) and nothing succeeded since.
-    pub fn is_denied(&self) -> bool {
-        self.denied
+    /// Vault refused this secret's call made with the current token, of
+    /// `generation` (403): whether to log in again. Once per streak of
+    /// refusals: if a token obtained after this secret's refusal is refused
+    /// too, the policy is the problem and another login would not help; the
+    /// secret only backs off until it succeeds again. Per secret, so one
+    /// secret without a policy does not keep the others from logging in
+    /// again when the token is revoked.
+    pub fn wants_relogin(&mut self, generation: u64) -> bool {
+        match self.relogin_asked_with {
+            Some(asked) if asked < generation => false,
+            _ => {
+                self.relogin_asked_with = Some(generation);
+                true
+            }
+        }
     }
 
     /// The value to use at `now`, or why there is none (fail closed).
@@ -199,7 +231,8 @@ impl SecretState {
     }
 
     /// A fetch succeeded. KV: only a version at least as new replaces the
-    /// current value (a lagging standby must not roll it back).
+    /// current value (a lagging standby must not roll it back); see
+    /// [`Loaded::is_newer_than`] for what "new" means.
     pub fn on_fetched(
         &mut self,
         fetched: Fetched,
@@ -211,14 +244,14 @@ impl SecretState {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
-        self.denied = false;
+        self.relogin_asked_with = None;
         let refresh_at = Some(now.plus_ms(jittered(self.refresh_ms, REFRESH_FRACTION, rng)));
         let loaded = match fetched {
             Fetched::Kv2(kv) => {
                 if let Some(cur) = self
                     .loaded
                     .as_mut()
-                    .filter(|c| c.version.is_some_and(|v| v > kv.version))
+                    .filter(|c| c.is_newer_than(kv.created_ms, kv.version))
                 {
                     cur.refresh_at = refresh_at;
                     return;
@@ -226,6 +259,7 @@ impl SecretState {
                 Loaded {
                     value: kv.value,
                     version: Some(kv.version),
+                    created_ms: kv.created_ms,
                     fetched_at: now,
                     lease: None,
                     expires_at: None,
@@ -276,6 +310,7 @@ impl SecretState {
                 Loaded {
                     value: d.value,
                     version: None,
+                    created_ms: None,
                     fetched_at: now,
                     refresh_at,
                     lease,
@@ -349,13 +384,15 @@ impl SecretState {
         self.retired.len()
     }
 
-    /// A lease renewal succeeded. Truncated or no longer renewable: schedule a
-    /// replacement at 80-90 % of what is left.
+    /// A lease renewal succeeded. Truncated or no longer renewable, or the
+    /// lease belongs to a replaced token (orphaned: the renewal extends the
+    /// lease, not that token): schedule a replacement at 80-90 % of what is
+    /// left.
     pub fn on_renewed(&mut self, r: Renewal, started: Now, now: Now, rng: &mut dyn Random) {
         self.failures = 0;
         self.retry_at = now;
         self.last_error = None;
-        self.denied = false;
+        self.relogin_asked_with = None;
         let Some(l) = self.loaded.as_mut() else {
             return;
         };
@@ -365,7 +402,7 @@ impl SecretState {
         };
         let ttl_ms = r.lease_duration_s.saturating_mul(1000);
         lease.expires_at = started.plus_ms(ttl_ms);
-        if r.renewable && !r.truncated {
+        if r.renewable && !r.truncated && !lease.orphaned {
             lease.renew_at = Some(started.plus_ms(before_expiry(ttl_ms, RENEW_FRACTION, rng)));
             lease.replace_at = None;
         } else {
@@ -386,7 +423,6 @@ impl SecretState {
         self.failures = self.failures.saturating_add(1);
         self.retry_at = now.plus_ms(retry_delay_ms(&self.backoff, self.failures, err, rng));
         self.last_error = Some(err.reason());
-        self.denied = err.needs_relogin();
         if action == SecretAction::Renew {
             if let Some(l) = self.loaded.as_mut() {
                 let end = l.expiry();

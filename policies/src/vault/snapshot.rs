@@ -21,6 +21,9 @@ pub struct SecretSnapshot {
     pub name: String,
     /// KV v2 version; `None` for dynamic secrets.
     pub version: Option<u64>,
+    /// KV v2 version's `created_time` (Unix ms), so a VM that takes over as
+    /// owner still orders a re-created secret after the purged one.
+    pub created_ms: Option<u64>,
     pub fetched_at_ms: u64,
     /// The value must not be served at or after this instant.
     pub expires_at_ms: Option<u64>,
@@ -35,6 +38,8 @@ impl FromJson for SecretSnapshot {
         Ok(Self {
             name: object.required("name")?,
             version: object.optional("version")?,
+            // Absent in records of older builds.
+            created_ms: object.optional("created_ms")?,
             fetched_at_ms: object.required("fetched_at_ms")?,
             expires_at_ms: object.optional("expires_at_ms")?,
             values: SecretValue::new(values),

@@ -259,10 +259,14 @@ fn denied_read_logs_in_again_once_then_backs_off_until_the_policy_is_restored() 
         .filter(|(_, a)| *a == Action::Login)
         .map(|(t, _)| since(*t))
         .collect();
+    // Per secret: the KV read refused at ~2 s asks for one; the lease's
+    // replacement, first refused with the new token, asks for one more
+    // (from outside, a revoked token looks the same). Each refused again
+    // with a token obtained after its own refusal asks for no more.
     assert_eq!(
         logins.len(),
-        1,
-        "one new login, not one per refusal: {logins:?}"
+        2,
+        "one new login per refused secret, not one per refusal: {logins:?}"
     );
     let denied: Vec<u64> = calls
         .iter()
@@ -295,7 +299,7 @@ fn denied_read_logs_in_again_once_then_backs_off_until_the_policy_is_restored() 
     });
     assert!(since(calls.first().unwrap().0) <= 34_000, "{calls:?}");
     assert_eq!(value(&c, "api", "key", at_ms(40_000)), Ok("k2".into()));
-    assert_eq!(c.token_state().generation(), 2);
+    assert_eq!(c.token_state().generation(), 3, "no login since {logins:?}");
 
     // Denied again later (e.g. the token revoked): a new login is tried again.
     let calls = run(
@@ -457,4 +461,90 @@ fn a_cold_start_unwraps_logs_in_and_reads_within_one_tick() {
         vec![Action::Unwrap, Action::Login, Action::Fetch(0)]
     );
     assert_eq!(value(&c, "api", "key", at_ms(0)), Ok("k1".into()));
+}
+
+/// One secret whose policy is missing (refused with every token) must not
+/// stop the client from logging in again when its token is later revoked:
+/// the other secrets' refusals then mean "token gone", not "policy".
+#[test]
+fn a_permanently_denied_secret_does_not_block_relogin_after_the_token_is_revoked() {
+    let mut rng = SeededRandom(21);
+    let mut c = client(r#"{"initial": "1s", "max": "4s"}"#);
+    let mut issued: u32 = 0;
+    let mut revoked_upto: u32 = 0;
+    let revoke_at = at_ms(10_000);
+    let mut logins_after_revocation = Vec::new();
+    let mut now = at_ms(0);
+    while now < at_ms(60_000) {
+        if now >= revoke_at && revoked_upto == 0 {
+            // `vault token revoke`: every token issued so far is dead, and
+            // with it the leases it created.
+            assert_eq!(issued, 2, "first login, and one after the first refusal");
+            assert!(value(&c, "db", "password", now).is_ok());
+            revoked_upto = issued;
+        }
+        let mut queue = c.next_actions(now, &mut rng);
+        while let Some(a) = queue.pop() {
+            let token_ok = c
+                .request_for(a, now)
+                .and_then(|r| {
+                    r.headers
+                        .iter()
+                        .find(|(k, _)| *k == "x-vault-token")
+                        .map(|(_, v)| v.expose().to_string())
+                })
+                .and_then(|t| t.strip_prefix("tok-").map(str::to_string))
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n > revoked_upto);
+            let denied = (403, r#"{"errors":["permission denied"]}"#.to_string());
+            let (status, body) = match a {
+                Action::Login => {
+                    issued += 1;
+                    if now >= revoke_at {
+                        logins_after_revocation.push(since(now));
+                    }
+                    (
+                        200,
+                        format!(
+                            r#"{{"auth":{{"client_token":"tok-{issued}","lease_duration":3600,"renewable":true}}}}"#
+                        ),
+                    )
+                }
+                // The KV secret's policy is missing: refused with any token.
+                Action::Fetch(1) => denied,
+                Action::Fetch(0) if token_ok => (
+                    200,
+                    format!(
+                        r#"{{"lease_id":"database/creds/app/L{issued}","renewable":true,"lease_duration":20,"data":{{"password":"pw-{issued}"}}}}"#
+                    ),
+                ),
+                _ if token_ok => (200, ok_body(a, 1)),
+                _ => denied,
+            };
+            let reply = Reply {
+                status,
+                retry_after: None,
+                body: body.as_bytes(),
+            };
+            if c.on_reply(a, &reply, now, &mut rng).is_ok() {
+                queue.extend(c.follow_up_actions(now, &mut rng));
+            }
+        }
+        now = now.plus_ms(TICK_MS);
+    }
+    assert!(
+        !logins_after_revocation.is_empty(),
+        "token revoked at 10 s: no new login in 50 s (the next renew-self is due at ~40 min)"
+    );
+    // The KV secret, refused with every token, never asks again.
+    assert_eq!(
+        logins_after_revocation.len(),
+        1,
+        "one login for the revoked token, not one per refusal: {logins_after_revocation:?}"
+    );
+    assert!(
+        value(&c, "db", "password", at_ms(60_000)).is_ok(),
+        "db: {:?}",
+        value(&c, "db", "password", at_ms(60_000))
+    );
 }

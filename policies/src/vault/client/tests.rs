@@ -648,3 +648,244 @@ fn no_secret_call_goes_out_with_the_old_token_while_a_relogin_is_under_way() {
     .unwrap();
     assert_eq!(c.next_actions(later, &mut rng), vec![Action::Fetch(1)]);
 }
+
+/// `vault kv metadata delete` + `vault kv put` (all versions purged, e.g.
+/// after a leak; or the secret re-created on a migrated/restored cluster):
+/// KV v2 numbers the new secret's versions from 1 again. The new value,
+/// written later (`created_time`), must replace the old one; it is not a
+/// lagging standby's older version.
+#[test]
+fn kv_secret_recreated_after_metadata_delete_replaces_the_purged_value() {
+    let mut rng = SeededRandom(21);
+    let mut c = started(&mut rng);
+    let v5 = r#"{"data":{"data":{"key":"leaked"},"metadata":{"created_time":"2026-11-02T10:00:00Z","deletion_time":"","destroyed":false,"version":5}}}"#;
+    let refresh = run_until(&mut c, at(0), Action::Fetch(1), &mut rng);
+    c.on_response(Action::Fetch(1), 200, v5.as_bytes(), refresh, &mut rng)
+        .unwrap();
+    assert_eq!(field(&c, "api", "key", refresh), Ok("leaked".into()));
+    // Purged and written again an hour later: version 1.
+    let recreated = r#"{"data":{"data":{"key":"rotated"},"metadata":{"created_time":"2026-11-02T11:00:00Z","deletion_time":"","destroyed":false,"version":1}}}"#;
+    let mut now = refresh;
+    for _ in 0..3 {
+        let next = now.plus_ms(1000);
+        now = run_until(&mut c, next, Action::Fetch(1), &mut rng);
+        assert_eq!(
+            c.on_response(Action::Fetch(1), 200, recreated.as_bytes(), now, &mut rng),
+            Ok(()),
+            "counted as a successful fetch"
+        );
+    }
+    assert_eq!(
+        field(&c, "api", "key", now),
+        Ok("rotated".into()),
+        "three successful reads of the re-created secret, still serving the purged value"
+    );
+}
+
+/// A lease renewal still in flight when a new login goes out (a slow
+/// database plugin renewing the user; the login is quick). The lease belongs
+/// to the old token and dies with it, so it must still be replaced before
+/// that token expires, whatever the late renewal answer says.
+#[test]
+fn a_late_lease_renewal_answer_does_not_cancel_the_replacement_scheduled_by_a_new_login() {
+    let mut rng = SeededRandom(22);
+    let mut c = started(&mut rng);
+    let renew = run_until(&mut c, at(0), Action::RenewLease(0), &mut rng);
+    // Another secret's read was refused (or the token is due for a new
+    // login): the next tick logs in while the renewal is still in flight.
+    c.token.request_relogin(renew);
+    let next = renew.plus_ms(1000);
+    assert!(c.next_actions(next, &mut rng).contains(&Action::Login));
+    let new_token =
+        r#"{"auth":{"client_token":"s.second-SECRET","lease_duration":3600,"renewable":true}}"#;
+    c.on_response(Action::Login, 200, new_token.as_bytes(), next, &mut rng)
+        .unwrap();
+    let renewed = r#"{"lease_id":"database/creds/app/L1","renewable":true,"lease_duration":600}"#;
+    c.on_response(
+        Action::RenewLease(0),
+        200,
+        renewed.as_bytes(),
+        next,
+        &mut rng,
+    )
+    .unwrap();
+    // The first token was logged in at 0 with a 3600 s TTL: lease L1 ends
+    // with it. Drive the client (healthy Vault) past that point.
+    let mut now = next;
+    let mut replaced_at = None;
+    while now < at(3_700) {
+        now = now.plus_ms(1000);
+        for a in c.next_actions(now, &mut rng) {
+            let body = match a {
+                Action::Fetch(0) => {
+                    replaced_at.get_or_insert(now);
+                    db_body("pw2", "database/creds/app/L2", 600)
+                }
+                Action::Fetch(1) => kv_body("k1", 1),
+                Action::RenewLease(_) => renewed.to_string(),
+                Action::RenewToken => {
+                    r#"{"auth":{"lease_duration":3600,"renewable":true}}"#.to_string()
+                }
+                Action::RevokeLease(_) => String::new(),
+                other => panic!("unexpected {other:?}"),
+            };
+            c.on_response(a, 200, body.as_bytes(), now, &mut rng)
+                .unwrap();
+        }
+        assert!(
+            field(&c, "db", "password", now).is_ok(),
+            "db unavailable at {}s (replacement fetched at {:?})",
+            (now.unix_ms - at(0).unix_ms) / 1000,
+            replaced_at.map(|t| (t.unix_ms - at(0).unix_ms) / 1000)
+        );
+    }
+    let replaced_at = replaced_at.expect("a replacement was fetched");
+    assert!(
+        replaced_at.plus_ms(3_000) <= at(3_600),
+        "replaced only at {}s, when the old token (and its lease) ended",
+        (replaced_at.unix_ms - at(0).unix_ms) / 1000
+    );
+}
+
+/// A dynamic read sent with the first token is answered after a new login
+/// (slow database plugin creating the user; the login is quick). Vault ties
+/// the lease to the token that read it: it is revoked when that first token
+/// ends. The plugin must not serve it past then as if it belonged to the
+/// new token.
+#[test]
+fn a_lease_read_with_the_old_token_but_answered_after_a_new_login_dies_with_the_old_token() {
+    let mut rng = SeededRandom(23);
+    let mut c = k8s();
+    assert_eq!(c.next_actions(at(0), &mut rng), vec![Action::Login]);
+    c.on_response(
+        Action::Login,
+        200,
+        login_body(3600, true).as_bytes(),
+        at(0),
+        &mut rng,
+    )
+    .unwrap();
+    // The reads go out with the first token (it ends at 3600 s)...
+    assert_eq!(
+        c.next_actions(at(0), &mut rng),
+        vec![Action::Fetch(0), Action::Fetch(1)]
+    );
+    let sent_with = c.request_for(Action::Fetch(0), at(0)).unwrap();
+    assert!(sent_with
+        .wire_headers("vault:8200")
+        .contains(&("x-vault-token", "s.client-SECRET")));
+    // ...a new login (e.g. after a refusal elsewhere) is answered first...
+    c.token.request_relogin(at(1));
+    assert!(c.next_actions(at(1), &mut rng).contains(&Action::Login));
+    let second =
+        r#"{"auth":{"client_token":"s.second-SECRET","lease_duration":3600,"renewable":true}}"#;
+    c.on_response(Action::Login, 200, second.as_bytes(), at(1), &mut rng)
+        .unwrap();
+    // ...then the database answers the read made with the first token.
+    c.on_response(
+        Action::Fetch(0),
+        200,
+        db_body("pw1", "database/creds/app/L1", 600).as_bytes(),
+        at(2),
+        &mut rng,
+    )
+    .unwrap();
+    c.on_response(
+        Action::Fetch(1),
+        200,
+        kv_body("k1", 1).as_bytes(),
+        at(2),
+        &mut rng,
+    )
+    .unwrap();
+    // Vault: L1 lives while the first token does (renewals work until
+    // 3600 s), then it is revoked with that token.
+    let mut now = at(2);
+    while now < at(3_700) {
+        now = now.plus_ms(1000);
+        for a in c.next_actions(now, &mut rng) {
+            let (status, body) = match a {
+                Action::Fetch(0) => (200, db_body("pw2", "database/creds/app/L2", 600)),
+                Action::Fetch(1) => (200, kv_body("k1", 1)),
+                Action::RenewLease(0)
+                    if c.secrets[0].lease().map(|(id, _)| id) == Some("database/creds/app/L1")
+                        && now >= at(3_600) =>
+                {
+                    (400, r#"{"errors":["lease not found"]}"#.to_string())
+                }
+                Action::RenewLease(0) => {
+                    let id = c.secrets[0].lease().unwrap().0.to_string();
+                    (
+                        200,
+                        format!(r#"{{"lease_id":"{id}","renewable":true,"lease_duration":600}}"#),
+                    )
+                }
+                Action::RenewToken => (
+                    200,
+                    r#"{"auth":{"lease_duration":3600,"renewable":true}}"#.to_string(),
+                ),
+                _ => (204, String::new()),
+            };
+            let _ = c.on_response(a, status, body.as_bytes(), now, &mut rng);
+        }
+        if now >= at(3_600) {
+            assert_ne!(
+                field(&c, "db", "password", now),
+                Ok("pw1".into()),
+                "at {}s: serving the lease Vault revoked with the first token at 3600s",
+                (now.unix_ms - at(0).unix_ms) / 1000
+            );
+        }
+    }
+}
+
+/// A read refused (403) after a login replaced the token it carried says
+/// nothing about the new token: it is retried with the new token at once
+/// and asks for no further login.
+#[test]
+fn a_refusal_of_a_read_sent_with_a_replaced_token_retries_with_the_new_one() {
+    let mut rng = SeededRandom(24);
+    let mut c = started(&mut rng);
+    let refresh = run_until(&mut c, at(0), Action::Fetch(1), &mut rng);
+    c.token.request_relogin(refresh);
+    assert!(c.next_actions(refresh, &mut rng).contains(&Action::Login));
+    let second =
+        r#"{"auth":{"client_token":"s.second-SECRET","lease_duration":3600,"renewable":true}}"#;
+    c.on_response(Action::Login, 200, second.as_bytes(), refresh, &mut rng)
+        .unwrap();
+    let denied = br#"{"errors":["permission denied"]}"#;
+    assert!(c
+        .on_response(Action::Fetch(1), 403, denied, refresh, &mut rng)
+        .is_err());
+    assert_eq!(c.token.generation(), 2);
+    assert_eq!(
+        c.token.due(refresh.plus_ms(1000)),
+        None,
+        "no login for a refusal of the replaced token"
+    );
+    let next = refresh.plus_ms(1000);
+    assert_eq!(c.next_actions(next, &mut rng), vec![Action::Fetch(1)]);
+    let retry = c.request_for(Action::Fetch(1), next).unwrap();
+    assert!(retry
+        .wire_headers("vault:8200")
+        .contains(&("x-vault-token", "s.second-SECRET")));
+}
+
+/// The owner's KV `created_time` travels in the shared record, so a VM that
+/// takes over as owner still orders a re-created secret after the purged
+/// one; records of older builds (without it) are still read.
+#[test]
+fn snapshots_carry_the_kv_created_time_and_older_records_still_read() {
+    let mut rng = SeededRandom(25);
+    let owner = started(&mut rng);
+    let snaps = owner.snapshots();
+    // kv_body's 2026-11-02T10:00:00Z.
+    assert_eq!(snaps[1].created_ms, Some(1_793_613_600_000));
+    assert_eq!(snaps[0].created_ms, None, "dynamic secrets have none");
+    let old = br#"{"owner":null,"secrets":[{"name":"api","version":5,"fetched_at_ms":1,"values":{"key":"k5"}}]}"#;
+    let read = SharedState::from_bytes(old).unwrap();
+    assert_eq!(
+        (read.secrets[0].version, read.secrets[0].created_ms),
+        (Some(5), None)
+    );
+}

@@ -431,3 +431,34 @@ fn identity_token_secret_reads_the_roles_token_endpoint_and_offers_token_and_cli
     assert_eq!(c.secrets[0].fields, ["token", "client_id"]);
     assert!(!c.secrets[0].is_dynamic(), "no lease to keep alive");
 }
+
+/// proxy-wasm passes a callout timeout to Envoy as `u32` milliseconds
+/// (`Duration::as_millis() as u32` in the SDK's `dispatch_http_call`): a
+/// longer timeout wraps around, to 0 ("no timeout at all", the value the
+/// `timeout > 0` check exists to refuse) or to a few milliseconds.
+#[test]
+fn connection_timeouts_that_wrap_around_in_the_callout_are_refused() {
+    let with_timeout = |t: &str| {
+        BASE.replace(
+            r#""authority": "vault:8200""#,
+            &format!(r#""authority": "vault:8200", "timeout": "{t}""#),
+        )
+    };
+    // Wrapping values, and the first one past the 60 s cap.
+    for t in ["4294967296ms", "4294968s", "1194h", "60001ms", "2m"] {
+        match compile(&with_timeout(t)) {
+            Err(e) => {
+                assert_eq!(e.path, "connection.timeout", "{t}: {e}");
+                assert!(e.to_string().contains("at most 60s"), "{t}: {e}");
+            }
+            Ok(c) => panic!(
+                "{t} accepted: {} ms reaches Envoy as {} ms",
+                c.connection.timeout_ms, c.connection.timeout_ms as u32
+            ),
+        }
+    }
+    for (t, ms) in [("1ms", 1), ("60s", 60_000), ("1m", 60_000)] {
+        let c = compile(&with_timeout(t)).unwrap();
+        assert_eq!(c.connection.timeout_ms, ms, "{t}");
+    }
+}

@@ -39,6 +39,21 @@ fn kv2_read_picks_fields_and_version_with_numbers_as_text() {
 }
 
 #[test]
+fn kv2_read_yields_the_versions_created_time_when_readable() {
+    let kv = parse_kv2(200, KV2.as_bytes(), &fields(&["api_key"])).unwrap();
+    // 2026-11-02T10:00:00Z
+    assert_eq!(kv.created_ms, Some(1_793_613_600_000));
+    // Absent or unreadable: the read still succeeds, ordered by version alone.
+    for created in ["", r#""created_time":"yesterday","#, r#""created_time":7,"#] {
+        let body = format!(
+            r#"{{"data":{{"data":{{"api_key":"x"}},"metadata":{{{created}"version":2}}}}}}"#
+        );
+        let kv = parse_kv2(200, body.as_bytes(), &fields(&["api_key"])).unwrap();
+        assert_eq!((kv.version, kv.created_ms), (2, None), "{body}");
+    }
+}
+
+#[test]
 fn dynamic_read_yields_lease_and_fields() {
     let d = parse_dynamic(200, DYNAMIC.as_bytes(), &fields(&["username", "password"])).unwrap();
     assert_eq!(d.lease_id.as_deref(), Some("database/creds/app/AbCdEf123"));

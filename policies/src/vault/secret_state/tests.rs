@@ -42,6 +42,7 @@ fn identity_token(password: &str, ttl_s: u64) -> Fetched {
 fn kv(password: &str, version: u64) -> Fetched {
     Fetched::Kv2(Kv2Secret {
         version,
+        created_ms: None,
         value: value(password),
     })
 }
@@ -277,6 +278,114 @@ fn kv_is_reread_every_interval_and_only_a_newer_version_replaces_it() {
         Ok("v4".into()),
         "KV keeps serving while Vault is away"
     );
+}
+
+#[test]
+fn kv_reads_are_ordered_by_created_time_then_version() {
+    let kv_at = |version: u64, created: Option<u64>| {
+        Fetched::Kv2(Kv2Secret {
+            version,
+            created_ms: created,
+            value: value(&format!("v{version}@{created:?}")),
+        })
+    };
+    // (held: version, created_time; read: version, created_time; replaces?)
+    let cases = [
+        // Lagging standby: an older version written earlier.
+        ((5, Some(500)), (4, Some(400)), false),
+        // Re-created after `kv metadata delete`: versions restart at 1, later.
+        ((5, Some(500)), (1, Some(900)), true),
+        // A lower version written at the same time or earlier is not.
+        ((5, Some(500)), (1, Some(500)), false),
+        ((5, Some(500)), (1, Some(100)), false),
+        // A standby still serving the purged secret after its re-creation.
+        ((1, Some(900)), (5, Some(500)), false),
+        // Newer or the same version, newer or the same time.
+        ((5, Some(500)), (6, Some(600)), true),
+        ((5, Some(500)), (5, Some(500)), true),
+        // No created_time on either side: the version alone decides.
+        ((5, None), (1, Some(900)), false),
+        ((5, Some(500)), (1, None), false),
+        ((5, None), (6, None), true),
+    ];
+    let mut rng = SeededRandom(16);
+    for ((held_v, held_c), (read_v, read_c), replaces) in cases {
+        let mut s = SecretState::new(60_000);
+        s.on_fetched(
+            kv_at(held_v, held_c),
+            NO_TOKEN_LIMIT,
+            at(0),
+            at(0),
+            &mut rng,
+        );
+        s.on_fetched(
+            kv_at(read_v, read_c),
+            NO_TOKEN_LIMIT,
+            at(1),
+            at(1),
+            &mut rng,
+        );
+        let want = if replaces { read_v } else { held_v };
+        assert_eq!(
+            s.version(),
+            Some(want),
+            "held v{held_v}@{held_c:?}, read v{read_v}@{read_c:?}"
+        );
+        assert_eq!(s.due(at(1)), None, "rescheduled either way");
+    }
+}
+
+#[test]
+fn a_refused_secret_asks_for_one_login_until_it_succeeds_again() {
+    let mut rng = SeededRandom(17);
+    let mut s = SecretState::new(60_000);
+    let denied = VaultError::PermissionDenied("permission denied".into());
+    // Refused with token 1: log in; refused twice with token 1: same login.
+    assert!(s.wants_relogin(1));
+    assert!(s.wants_relogin(1));
+    // Refused again with the token that login brought: the policy, not the token.
+    assert!(!s.wants_relogin(2));
+    assert!(!s.wants_relogin(3));
+    // Other failures do not end the streak...
+    s.on_failed(SecretAction::Fetch, &VaultError::Timeout, at(1), &mut rng);
+    assert!(!s.wants_relogin(3));
+    s.on_failed(SecretAction::Fetch, &denied, at(2), &mut rng);
+    // ...a success does: refused later (token revoked), it asks again.
+    s.on_fetched(kv("v1", 1), NO_TOKEN_LIMIT, at(3), at(3), &mut rng);
+    assert!(s.wants_relogin(3));
+}
+
+#[test]
+fn a_renewal_of_a_lease_whose_token_was_replaced_keeps_the_replacement() {
+    let mut rng = SeededRandom(18);
+    let mut s = SecretState::new(60_000);
+    s.on_fetched(
+        dynamic("p", "L1", 600, true),
+        (1, Some(at(300))),
+        at(0),
+        at(0),
+        &mut rng,
+    );
+    // A new login while the renewal is in flight: L1 ends with token 1 at 300 s.
+    s.sync_token(2, Some(at(4000)), at(100), &mut rng);
+    let replace = first_due(&s, at(100), at(300), SecretAction::Fetch).unwrap();
+    s.on_renewed(
+        Renewal {
+            lease_duration_s: 600,
+            renewable: true,
+            truncated: false,
+        },
+        at(99),
+        at(101),
+        &mut rng,
+    );
+    assert_eq!(
+        first_due(&s, at(101), at(300), SecretAction::Fetch),
+        Some(replace),
+        "the renewal answered late must not cancel the replacement"
+    );
+    assert_eq!(first_due(&s, at(101), at(300), SecretAction::Renew), None);
+    assert_eq!(s.expires_in_s(at(101)), Some(199), "ends with token 1");
 }
 
 #[test]
