@@ -1,11 +1,13 @@
 //! One request: read it once, decide, apply; per-user credentials pause it
-//! for the Vault calls. Response phase: CORS headers and echo stripping.
+//! for the Vault calls. Response phase: CORS headers (the backend's own
+//! removed for origins the policy does not allow) and echo stripping.
 
 use crate::per_user;
 use crate::root::Shared;
 use mesh_host::header_map::HeaderMap;
 use mesh_host::reply::LocalReply;
 use mesh_host::{clock, headers, properties};
+use policies::cors::cors_grant_headers;
 use policies::inject::per_user::{
     Landed, RequestId, UserStage, UserStep, UserVault, UserVaultError,
 };
@@ -37,6 +39,8 @@ pub(crate) enum State {
     Answered,
     Forwarded {
         cors_headers: Vec<(String, String)>,
+        /// Remove the backend's CORS grants (the origin is not allowed).
+        strip_backend_cors: bool,
         injected: Secret,
         echo_fields: Vec<Secret>,
         max_body_bytes: Option<u64>,
@@ -196,6 +200,7 @@ impl Request {
         shared.metrics.allowed.inc();
         self.state = State::Forwarded {
             cors_headers: a.cors_headers,
+            strip_backend_cors: a.strip_backend_cors,
             injected,
             echo_fields: a.echo_fields,
             max_body_bytes: a.max_body_bytes,
@@ -544,6 +549,7 @@ impl HttpContext for Request {
         self.take_settled();
         let State::Forwarded {
             cors_headers,
+            strip_backend_cors,
             injected,
             echo_fields,
             ..
@@ -552,7 +558,13 @@ impl HttpContext for Request {
             return Action::Continue;
         };
         let all = HeaderMap::response();
-        let echoed = echoed_response_headers(&all.pairs(), injected, echo_fields);
+        let pairs = all.pairs();
+        if *strip_backend_cors {
+            for name in cors_grant_headers(&pairs) {
+                headers::remove_response_header(&name);
+            }
+        }
+        let echoed = echoed_response_headers(&pairs, injected, echo_fields);
         if !echoed.is_empty() {
             if let Some(s) = &self.shared {
                 s.metrics.echo_stripped.inc();

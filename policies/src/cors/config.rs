@@ -60,14 +60,16 @@ impl Compile for CorsConfig {
             Some(list) if list.is_empty() => {
                 return Err(ConfigError::new("allowed_methods", "the list is empty"))
             }
-            Some(list) => tokens("allowed_methods", list)?
-                .into_iter()
-                .map(|m| m.to_ascii_uppercase())
-                .collect(),
+            Some(list) => {
+                tokens("allowed_methods", &list)?;
+                list.into_iter().map(|m| m.to_ascii_uppercase()).collect()
+            }
         };
+        tokens("allowed_headers", &self.allowed_headers)?;
+        tokens("exposed_headers", &self.exposed_headers)?;
         let lower = |v: Vec<String>| v.into_iter().map(|h| h.to_ascii_lowercase()).collect();
-        let allowed_headers = lower(tokens("allowed_headers", self.allowed_headers)?);
-        let exposed_headers = lower(tokens("exposed_headers", self.exposed_headers)?);
+        let allowed_headers = lower(self.allowed_headers);
+        let exposed_headers = lower(self.exposed_headers);
         let max_age_secs = match self.max_age {
             None => None,
             Some(text) => {
@@ -90,9 +92,16 @@ impl Compile for CorsConfig {
     }
 }
 
+/// Validates header names for `allowed_headers`/`exposed_headers` by the
+/// same rules, for callers that derive those lists from their own fields
+/// and want errors to name their own indices (`field[i]`).
+pub fn check_header_names(field: &str, list: &[String]) -> Result<(), ConfigError> {
+    tokens(field, list)
+}
+
 /// Validates HTTP tokens (method or header names); `*` is refused because
 /// with credentials browsers read it literally, and without them it is too broad.
-fn tokens(field: &str, list: Vec<String>) -> Result<Vec<String>, ConfigError> {
+fn tokens(field: &str, list: &[String]) -> Result<(), ConfigError> {
     for (i, item) in list.iter().enumerate() {
         if item == "*" {
             return Err(
@@ -107,5 +116,5 @@ fn tokens(field: &str, list: Vec<String>) -> Result<Vec<String>, ConfigError> {
             ));
         }
     }
-    Ok(list)
+    Ok(())
 }

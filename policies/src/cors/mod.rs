@@ -10,10 +10,10 @@ mod csrf;
 mod origin;
 mod policy;
 
-pub use config::CorsConfig;
+pub use config::{check_header_names, CorsConfig};
 pub use csrf::CsrfDenied;
 pub use origin::{Origin, OriginPattern};
-pub use policy::{is_preflight, CorsDenied, CorsPolicy};
+pub use policy::{cors_grant_headers, is_preflight, CorsDenied, CorsPolicy};
 
 #[cfg(test)]
 mod tests;

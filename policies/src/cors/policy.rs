@@ -60,6 +60,25 @@ pub(crate) fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Names (lower case, deduplicated) of the response headers with which a
+/// server grants cross-origin access: `access-control-allow-*` and
+/// `access-control-expose-headers`. A proxy that owns the CORS decision
+/// removes them from a backend's response to an origin it does not allow:
+/// a backend that reflects any `Origin` would otherwise make the answer
+/// readable to that origin despite the allowlist.
+pub fn cors_grant_headers(headers: &[(&str, &str)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (name, _) in headers {
+        let lower = name.to_ascii_lowercase();
+        let grants =
+            lower.starts_with("access-control-allow-") || lower == "access-control-expose-headers";
+        if grants && !out.contains(&lower) {
+            out.push(lower);
+        }
+    }
+    out
+}
+
 const VARY_PREFLIGHT: &str =
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 

@@ -201,6 +201,33 @@ fn actual_response_gets_cors_headers_only_for_allowed_origins() {
 }
 
 #[test]
+fn a_backends_own_cors_grants_are_found_whatever_their_case() {
+    // What a backend reflecting `Origin` sends: removed for a foreign origin,
+    // so the answer stays unreadable there.
+    let response = [
+        ("Access-Control-Allow-Origin", "https://evil.net"),
+        ("access-control-allow-credentials", "true"),
+        ("ACCESS-CONTROL-EXPOSE-HEADERS", "x-secret"),
+        ("access-control-allow-private-network", "true"),
+        ("access-control-allow-origin", "https://evil.net"),
+        ("access-control-max-age", "600"),
+        ("content-type", "application/json"),
+        ("vary", "Origin"),
+        ("x-access-control-allow-origin", "*"),
+    ];
+    assert_eq!(
+        cors_grant_headers(&response),
+        vec![
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-expose-headers",
+            "access-control-allow-private-network",
+        ]
+    );
+    assert!(cors_grant_headers(&[("content-type", "text/plain")]).is_empty());
+}
+
+#[test]
 fn without_credentials_no_credentials_header_is_sent() {
     let p = policy(r#"{"allowed_origins":["https://app.example.com"]}"#);
     let h = p.actual_response_headers(Some("https://app.example.com"));

@@ -11,7 +11,7 @@ use crate::config::{
     from_json, join_path, parse_duration_ms, read_fields, secret_from_env, Compile, ConfigError,
     FromJson, Node,
 };
-use crate::cors::{CorsConfig, CorsPolicy};
+use crate::cors::{check_header_names, CorsConfig, CorsPolicy};
 use crate::routes::{check_path, PathConfig, QueryConfig, RouteMatchConfig, RouteTable};
 use crate::vault::{EnvResolver, SecretValue, VaultConfig, VaultConfigDto};
 use crate::vec_map::VecMap;
@@ -272,9 +272,18 @@ pub struct PathRewrite {
 
 impl PathRewrite {
     /// The rewritten path (query kept) when `path` is under `from`.
-    pub fn apply(&self, path: &str, query: Option<&str>) -> Option<String> {
-        let rest = path.strip_prefix(self.from.as_str())?;
-        if !(rest.is_empty() || rest.starts_with('/')) {
+    /// `case_insensitive`: compare `from` as the matched route compared its
+    /// path (ASCII case folded); otherwise a request the route allowed as
+    /// `/API/...` would reach the backend under its public path.
+    pub fn apply(&self, path: &str, query: Option<&str>, case_insensitive: bool) -> Option<String> {
+        let head = path.get(..self.from.len())?;
+        let same = if case_insensitive {
+            head.eq_ignore_ascii_case(&self.from)
+        } else {
+            head == self.from
+        };
+        let rest = path.get(self.from.len()..)?;
+        if !same || !(rest.is_empty() || rest.starts_with('/')) {
             return None;
         }
         let base = self.to.trim_end_matches('/');
@@ -290,11 +299,21 @@ impl PathRewrite {
     }
 }
 
+/// What a backend's route decides once it matched.
+#[derive(Clone, Debug)]
+pub(crate) struct RouteRules {
+    /// Claim conditions the verified identity must satisfy.
+    pub(crate) claims: Option<Condition>,
+    /// The route matched the path ignoring ASCII case; the path rewrite
+    /// compares the same way.
+    pub(crate) case_insensitive: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Backend {
     pub name: String,
-    /// Claim conditions of each route (same order as the config).
-    pub(crate) route_claims: Vec<Option<Condition>>,
+    /// Per route, in configuration order.
+    pub(crate) routes: Vec<RouteRules>,
     pub credential: CredentialSpec,
     pub injection: Injection,
     pub strip_user_authorization: bool,
@@ -384,6 +403,10 @@ impl InjectorConfigDto {
                         uniq.push(m);
                     }
                 }
+                // Checked on its own first: in the derived list below its
+                // entries sit after `content-type` and the CSRF header.
+                check_header_names("extra_allowed_headers", &c.extra_allowed_headers)
+                    .map_err(|e| e.under("cors"))?;
                 let mut headers = vec!["content-type".to_string()];
                 headers.extend(required_header.clone());
                 for h in c.extra_allowed_headers {
@@ -400,14 +423,17 @@ impl InjectorConfigDto {
                     allow_credentials: c.allow_credentials,
                     max_age: c.max_age,
                 };
-                // Errors on derived lists name the configured field they came from.
-                Some(cfg.compile().map_err(|mut e| {
+                // With the extra headers checked, only the CSRF header can
+                // fail in the derived list (e.g. `*`): name that field.
+                Some(cfg.compile().map_err(|e| {
                     if e.path.starts_with("allowed_headers") {
-                        e.path = e
-                            .path
-                            .replacen("allowed_headers", "extra_allowed_headers", 1);
+                        ConfigError {
+                            path: "csrf.required_header".into(),
+                            ..e
+                        }
+                    } else {
+                        e.under("cors")
                     }
-                    e.under("cors")
                 })?)
             }
         };
@@ -468,9 +494,10 @@ impl BackendDto {
             );
         }
         let mut matchers = Vec::with_capacity(self.routes.len());
-        let mut route_claims = Vec::with_capacity(self.routes.len());
+        let mut routes = Vec::with_capacity(self.routes.len());
         for (i, r) in self.routes.into_iter().enumerate() {
             let at = format!("routes[{i}]");
+            let case_insensitive = r.case_insensitive;
             let matcher = RouteMatchConfig {
                 methods: r.methods,
                 path: r.path,
@@ -490,7 +517,10 @@ impl BackendDto {
                 ));
             }
             matchers.push(matcher);
-            route_claims.push(claims);
+            routes.push(RouteRules {
+                claims,
+                case_insensitive,
+            });
         }
         let (credential, available, client) = match self.credential {
             CredentialDto::Static { env: var, fields } => {
@@ -590,6 +620,19 @@ impl BackendDto {
             .injection
             .compile(&available)
             .map_err(|e| e.under("injection"))?;
+        if let CredentialSpec::VaultPerUser(spec) = &credential {
+            // Overwriting `authorization` with the credential replaces the
+            // user's token anyway; anything else would forward it.
+            let replaced =
+                injection.header == "authorization" && injection.mode == InjectMode::Overwrite;
+            if spec.reads_authorization() && !self.strip_user_authorization && !replaced {
+                return Err(ConfigError::new(
+                    "strip_user_authorization",
+                    "must stay true when `credential.vault_per_user.token_sources` reads `Authorization` (the default): the user's token would reach the backend",
+                )
+                .with_hint("or inject the credential into `authorization` in `overwrite` mode, which replaces the user's token"));
+            }
+        }
         let path_rewrite = self
             .path_prefix_rewrite
             .map(|r| {
@@ -613,7 +656,7 @@ impl BackendDto {
         Ok((
             Backend {
                 name: self.name,
-                route_claims,
+                routes,
                 credential,
                 injection,
                 strip_user_authorization: self.strip_user_authorization,

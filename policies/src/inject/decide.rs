@@ -1,7 +1,7 @@
 //! The per-request decision: preflight, allowlist, identity, claims, CSRF,
 //! body size, credential. Every denial maps to one HTTP answer here.
 
-use super::config::{Backend, CredentialSpec, InjectMode, Injector};
+use super::config::{Backend, CredentialSpec, InjectMode, Injector, RouteRules};
 use super::credential::{CredentialSource, CredentialUnavailable};
 use super::per_user::{user_token, UserSecretRequest, UserVaultError};
 use crate::claims::ClaimDenied;
@@ -72,6 +72,11 @@ pub struct Allow {
     pub path_rewrite: Option<String>,
     /// Headers for the response (CORS for an allowed origin, `Vary`).
     pub cors_headers: Vec<(String, String)>,
+    /// The request's `Origin` is not allowed (or no `cors` section allows
+    /// any): remove the backend's own CORS grants from the response
+    /// ([`crate::cors::cors_grant_headers`]), so only the allowlist decides
+    /// who may read it.
+    pub strip_backend_cors: bool,
     /// Body limit the filter enforces while streaming.
     pub max_body_bytes: Option<u64>,
     /// The credential's field values, to find echoes in response headers.
@@ -258,12 +263,16 @@ impl Injector {
                 cors_headers: cors_headers.clone(),
             })
         };
-        let (b, backend) = match self.admit(req, origin) {
+        let (b, backend, route) = match self.admit(req, origin) {
             Ok(found) => found,
             Err(reason) => return deny(reason),
         };
-        let mut allow = skeleton(backend, req);
+        let mut allow = skeleton(backend, route, req);
         allow.cors_headers = cors_headers.clone();
+        // Safe methods and non-cookie requests from any origin reach the
+        // backend (CSRF checks only cookie-borne unsafe ones).
+        allow.strip_backend_cors =
+            origin.is_some_and(|o| !self.cors.as_ref().is_some_and(|c| c.is_origin_allowed(o)));
         if let CredentialSpec::VaultPerUser(spec) = &backend.credential {
             let pending = req
                 .identity
@@ -342,12 +351,13 @@ impl Injector {
     }
 
     /// Every check before the credential: allowlist, identity, claims,
-    /// CSRF, declared body size. Returns the backend that allows the request.
+    /// CSRF, declared body size. Returns the backend that allows the
+    /// request and the route of it that matched.
     fn admit(
         &self,
         req: &RequestInput<'_>,
         origin: Option<&str>,
-    ) -> Result<(usize, &Backend), DenyReason> {
+    ) -> Result<(usize, &Backend, &RouteRules), DenyReason> {
         let target = RouteRequest {
             method: req.method,
             path: req.path,
@@ -359,21 +369,24 @@ impl Injector {
             RouteVerdict::Rejected(why) => return Err(DenyReason::Rejected(why)),
         };
         let backend = self.backends.get(b).ok_or(DenyReason::RouteNotAllowed)?;
+        let route = backend.routes.get(r).ok_or(DenyReason::RouteNotAllowed)?;
 
         if backend.require_user {
             let id = req.identity.ok_or(DenyReason::IdentityRequired)?;
             if id.expires_at <= req.now.unix_secs() {
                 return Err(DenyReason::IdentityExpired);
             }
-            if let Some(Some(cond)) = backend.route_claims.get(r) {
+            if let Some(cond) = &route.claims {
                 cond.evaluate(&id.claims).map_err(DenyReason::Claims)?;
             }
         }
 
-        // Cookies travel with cross-site requests; an Authorization header
-        // does not. Only cookie-borne unsafe requests need the CSRF checks.
+        // Cookies travel with cross-site requests, and so do Basic, Digest,
+        // Negotiate and NTLM credentials the browser cached. A bearer token
+        // does not: only a script sets it, and cross-site that takes a
+        // preflight. Only cookie-borne unsafe requests need the CSRF checks.
         let cookie_borne = req.header("cookie").is_some_and(|c| !c.trim().is_empty())
-            && req.header("authorization").is_none();
+            && !req.single("authorization").is_some_and(is_bearer);
         let unsafe_method = !SAFE_METHODS
             .iter()
             .any(|m| m.eq_ignore_ascii_case(req.method));
@@ -400,12 +413,20 @@ impl Injector {
             }
         }
 
-        Ok((b, backend))
+        Ok((b, backend, route))
     }
 }
 
-/// The answer for `backend` without its credential.
-fn skeleton(backend: &Backend, req: &RequestInput<'_>) -> Allow {
+/// `Authorization: Bearer <token>`, the scheme compared case-insensitively
+/// (RFC 9110 §11.1).
+fn is_bearer(authorization: &str) -> bool {
+    let v = authorization.trim();
+    let (scheme, token) = v.split_once(' ').unwrap_or((v, ""));
+    scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
+}
+
+/// The answer for `backend` (its `route` matched) without its credential.
+fn skeleton(backend: &Backend, route: &RouteRules, req: &RequestInput<'_>) -> Allow {
     let mut remove_headers = Vec::new();
     if backend.strip_user_authorization {
         remove_headers.push("authorization".to_string());
@@ -420,8 +441,9 @@ fn skeleton(backend: &Backend, req: &RequestInput<'_>) -> Allow {
         path_rewrite: backend
             .path_rewrite
             .as_ref()
-            .and_then(|pr| pr.apply(req.path, req.query)),
+            .and_then(|pr| pr.apply(req.path, req.query, route.case_insensitive)),
         cors_headers: Vec::new(),
+        strip_backend_cors: false,
         max_body_bytes: backend.max_body_bytes,
         echo_fields: Vec::new(),
     }

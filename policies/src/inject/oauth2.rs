@@ -272,6 +272,15 @@ fn exposed<S: serde::Serializer>(v: &Secret, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(v.expose())
 }
 
+/// `refresh_before` ahead of the expiry of a token valid from `start_ms`,
+/// with the margin capped at a quarter of its lifetime: a token living no
+/// longer than `refresh_before` (60 s by default) would otherwise be due the
+/// moment it arrives and be fetched again on every tick.
+fn refresh_at_ms(start_ms: u64, expires_at_ms: u64, client: &OAuth2Client) -> u64 {
+    let lifetime_ms = expires_at_ms.saturating_sub(start_ms);
+    expires_at_ms.saturating_sub(client.refresh_before_ms.min(lifetime_ms / 4))
+}
+
 /// Token cache for one client.
 #[derive(Clone, Debug, Default)]
 pub struct OAuth2TokenState {
@@ -325,12 +334,12 @@ impl OAuth2TokenState {
             Ok(t) => {
                 let ttl_ms = t.expires_in_s.saturating_mul(1000);
                 let expires_at_ms = sent.unix_ms.saturating_add(ttl_ms);
-                // Refresh `refresh_before` ahead, but never later than 80-90 % of the TTL.
-                let by_margin = expires_at_ms.saturating_sub(client.refresh_before_ms);
+                // Never later than 80-90 % of the TTL either.
                 let by_fraction =
                     sent.unix_ms
                         .saturating_add(crate::vault::jittered(ttl_ms, (0.8, 0.9), rng));
-                self.refresh_at_ms = by_margin.min(by_fraction);
+                self.refresh_at_ms =
+                    refresh_at_ms(sent.unix_ms, expires_at_ms, client).min(by_fraction);
                 self.token = Some(OAuth2Snapshot {
                     access_token: t.access_token,
                     fetched_at_ms: now.unix_ms,
@@ -387,7 +396,7 @@ impl OAuth2TokenState {
         {
             return;
         }
-        self.refresh_at_ms = snap.expires_at_ms.saturating_sub(client.refresh_before_ms);
+        self.refresh_at_ms = refresh_at_ms(snap.fetched_at_ms, snap.expires_at_ms, client);
         self.token = Some(snap.clone());
     }
 

@@ -36,6 +36,10 @@ pub enum TemplateError {
     /// The template text itself has a control character.
     #[error("the template has a control character")]
     ControlChar,
+    /// Text before the first or after the last placeholder begins or ends
+    /// with whitespace: no header value does, so every value would be refused.
+    #[error("the template starts or ends with whitespace, which a header value cannot")]
+    SurroundingWhitespace,
     /// A referenced field is not in the credential.
     #[error("credential field `{0}` is missing")]
     FieldMissing(String),
@@ -47,8 +51,15 @@ pub enum TemplateError {
 
 impl Template {
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        // The literals go into the header value as they are: hold them to
+        // `is_header_value` here rather than fail every request in `render`.
+        // Placeholders are `{...}`, so only the text's own ends can carry
+        // surrounding whitespace.
         if text.chars().any(|c| c.is_control()) {
             return Err(TemplateError::ControlChar);
+        }
+        if text.trim() != text {
+            return Err(TemplateError::SurroundingWhitespace);
         }
         let mut parts = Vec::new();
         let mut rest = text;

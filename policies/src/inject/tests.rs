@@ -340,6 +340,8 @@ fn templates_reject_bad_syntax_and_values_that_would_split_headers() {
         ),
         ("constant", TemplateError::NoPlaceholder),
         ("Bearer\n{secret}", TemplateError::ControlChar),
+        ("{secret} ", TemplateError::SurroundingWhitespace),
+        ("\tBearer {secret}", TemplateError::ControlChar),
     ] {
         assert_eq!(Template::parse(text).unwrap_err(), want, "{text}");
     }
@@ -708,18 +710,31 @@ fn path_prefix_rewrite_is_segment_aware_and_keeps_the_query() {
         from: "/api/payments".into(),
         to: "/v2".into(),
     };
-    assert_eq!(r.apply("/api/payments", None).as_deref(), Some("/v2"));
     assert_eq!(
-        r.apply("/api/payments/1", Some("a=b")).as_deref(),
+        r.apply("/api/payments", None, false).as_deref(),
+        Some("/v2")
+    );
+    assert_eq!(
+        r.apply("/api/payments/1", Some("a=b"), false).as_deref(),
         Some("/v2/1?a=b")
     );
-    assert_eq!(r.apply("/api/paymentsX", None), None);
+    assert_eq!(r.apply("/api/paymentsX", None, false), None);
+    // Case only folds for routes that matched ignoring case; the rest keeps its case.
+    assert_eq!(r.apply("/API/Payments/A", None, false), None);
+    assert_eq!(
+        r.apply("/API/Payments/A", None, true).as_deref(),
+        Some("/v2/A")
+    );
+    assert_eq!(r.apply("/API/PaymentsX", None, true), None);
+    // A multi-byte character across the prefix's end is no match, not a panic.
+    assert_eq!(r.apply("/api/paymenté/x", None, true), None);
+    assert_eq!(r.apply("/ap", None, true), None);
     let root = PathRewrite {
         from: "/api".into(),
         to: "/".into(),
     };
-    assert_eq!(root.apply("/api", None).as_deref(), Some("/"));
-    assert_eq!(root.apply("/api/x", None).as_deref(), Some("/x"));
+    assert_eq!(root.apply("/api", None, false).as_deref(), Some("/"));
+    assert_eq!(root.apply("/api/x", None, false).as_deref(), Some("/x"));
 }
 
 #[test]
@@ -803,7 +818,7 @@ fn config_errors_name_the_json_path() {
         ),
         (
             Box::new(|c| c["cors"]["extra_allowed_headers"] = json!(["*"])),
-            "cors.extra_allowed_headers[1]",
+            "cors.extra_allowed_headers[0]",
         ),
         (
             Box::new(|c| {
@@ -1025,4 +1040,266 @@ fn oauth2_snapshots_are_adopted_only_when_newer() {
         snap("t", 1)
     );
     assert!(!format!("{:?}", snap("visible?", 1)).contains("visible?"));
+}
+
+#[test]
+fn cors_extra_allowed_headers_errors_name_the_configured_index() {
+    // The list has one entry; the error must point at it, not at its
+    // position in the derived list (after `content-type`).
+    let mut cfg = base_config();
+    cfg["cors"]["extra_allowed_headers"] = json!(["*"]);
+    let err = compile(cfg).unwrap_err();
+    assert_eq!(err.path, "cors.extra_allowed_headers[0]", "{err}");
+    // With a CSRF header the shift is 2.
+    let mut cfg = base_config();
+    cfg["csrf"]["required_header"] = json!("x-csrf");
+    cfg["cors"]["extra_allowed_headers"] = json!(["x-ok", "bad header"]);
+    let err = compile(cfg).unwrap_err();
+    assert_eq!(err.path, "cors.extra_allowed_headers[1]", "{err}");
+    // The CSRF header is in the derived list too: its errors name it.
+    let mut cfg = base_config();
+    cfg["csrf"]["required_header"] = json!("*");
+    let err = compile(cfg).unwrap_err();
+    assert_eq!(err.path, "csrf.required_header", "{err}");
+}
+
+#[test]
+fn oauth2_token_living_less_than_refresh_before_is_not_refetched_on_every_tick() {
+    // A 60 s token with the default `refresh_before: 60s` was due at once
+    // (the margin covered its whole life), so every 1 s tick fetched again.
+    // The margin is now at most a quarter of the lifetime.
+    let client = oauth_client(ClientAuth::Basic);
+    let mut rng = SeededRandom(3);
+    let t0 = Now::from_unix_secs(NOW_S);
+    for (ttl_s, refresh_ms) in [(60, 45_000), (30, 22_500)] {
+        let mut s = OAuth2TokenState::new();
+        assert!(s.due(&client, t0));
+        s.on_dispatched(t0);
+        let body =
+            format!(r#"{{"access_token":"tok1","token_type":"Bearer","expires_in":{ttl_s}}}"#);
+        s.on_response(&client, 200, body.as_bytes(), t0.plus_ms(100), &mut rng)
+            .unwrap();
+        assert!(
+            !s.due(&client, t0.plus_ms(1_000)),
+            "a fresh {ttl_s} s token is fetched again on the next tick"
+        );
+        assert!(!s.due(&client, t0.plus_ms(refresh_ms - 1)), "{ttl_s} s");
+        assert!(
+            s.due(&client, t0.plus_ms(refresh_ms)),
+            "{ttl_s} s: refreshed before it expires"
+        );
+    }
+    // A VM adopting such a token from shared data: same margin.
+    let mut s = OAuth2TokenState::new();
+    s.adopt(
+        &OAuth2Snapshot {
+            access_token: Secret::new("tok1"),
+            fetched_at_ms: t0.unix_ms,
+            expires_at_ms: t0.unix_ms + 60_000,
+        },
+        &client,
+    );
+    assert!(
+        !s.due(&client, t0.plus_ms(1_000)),
+        "adopted token due at once"
+    );
+    assert!(!s.due(&client, t0.plus_ms(44_999)));
+    assert!(s.due(&client, t0.plus_ms(45_000)));
+}
+
+#[test]
+fn case_insensitive_route_match_gets_its_path_prefix_rewritten() {
+    let mut cfg = base_config();
+    cfg["backends"][0]["routes"][0]["case_insensitive"] = json!(true);
+    let inj = compile(cfg).unwrap();
+    let id = identity(&[], NOW_S + 60);
+    let a = allow(decide_with(
+        &inj,
+        "GET",
+        "/API/Payments/1",
+        &[],
+        Some(&id),
+        &Source::ok(),
+    ));
+    // The route matched (the credential is injected), so the backend's
+    // prefix is rewritten too, as the route compared it; otherwise the
+    // request would reach the backend under the public path.
+    assert_eq!(a.set_headers.len(), 1);
+    assert_eq!(a.path_rewrite.as_deref(), Some("/v2/1"));
+    // A case-sensitive route does not match that path at all.
+    let d = decide_with(
+        &injector(),
+        "GET",
+        "/API/Payments/1",
+        &[],
+        Some(&id),
+        &Source::ok(),
+    );
+    assert_eq!(outcome(&d), "403:route_not_allowed");
+}
+
+#[test]
+fn template_with_surrounding_whitespace_is_refused_at_configure_time() {
+    // Renders to a value with surrounding whitespace, which `render` refuses
+    // on every request (503 credential_invalid): refused at configure time.
+    for text in ["{secret} ", " {secret}", "Bearer {secret}\u{a0}"] {
+        let mut cfg = base_config();
+        cfg["backends"][1]["injection"]["template"] = json!(text);
+        match compile(cfg) {
+            Err(err) => assert_eq!(err.path, "backends[1].injection.template", "{text:?}"),
+            Ok(inj) => {
+                let d = decide_with(&inj, "GET", "/api/reports", &[], None, &Source::ok());
+                panic!("{text:?} accepted; a request gets {}", outcome(&d));
+            }
+        }
+    }
+    // Whitespace inside stays allowed.
+    let mut cfg = base_config();
+    cfg["backends"][1]["injection"]["template"] = json!("Key  {secret}");
+    let inj = compile(cfg).unwrap();
+    let d = decide_with(&inj, "GET", "/api/reports", &[], None, &Source::ok());
+    assert_eq!(outcome(&d), "allow:reports");
+}
+
+#[test]
+fn csrf_applies_to_cookie_requests_with_ambient_basic_digest_negotiate_or_ntlm_authorization() {
+    // Browsers attach cached HTTP authentication (Basic, Digest, Negotiate,
+    // NTLM) to cross-site requests on their own, like cookies; only a
+    // Bearer token proves the request was made by script with a token.
+    let inj = injector();
+    let id = identity(&["admin"], NOW_S + 60);
+    let post = "/api/payments/charge?dry_run=true";
+    let cookie = ("cookie", "session=abc");
+    let evil = ("origin", "https://evil.net");
+    let cases: &[CsrfCase] = &[
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "Basic dXNlcjpwYXNz"), evil],
+            "403:csrf_origin_mismatch",
+        ),
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "Digest username=\"u\""), evil],
+            "403:csrf_origin_mismatch",
+        ),
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "Negotiate YIIB"), evil],
+            "403:csrf_origin_mismatch",
+        ),
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "NTLM TlRMTVNTUAAB"), evil],
+            "403:csrf_origin_mismatch",
+        ),
+        // Not a bearer token: a scheme alone, or a look-alike scheme.
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "Bearer"), evil],
+            "403:csrf_origin_mismatch",
+        ),
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "Bearerx t"), evil],
+            "403:csrf_origin_mismatch",
+        ),
+        // Two Authorization headers: fail closed.
+        (
+            "POST",
+            post,
+            &[
+                cookie,
+                ("authorization", "Bearer t"),
+                ("authorization", "Basic dTpw"),
+                evil,
+            ],
+            "403:csrf_origin_mismatch",
+        ),
+        // A bearer token (scheme in any case) is set by script only: no CSRF check.
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "Bearer t"), evil],
+            "allow:payments",
+        ),
+        (
+            "POST",
+            post,
+            &[cookie, ("authorization", "bEARER t"), evil],
+            "allow:payments",
+        ),
+    ];
+    for (method, target, hs, want) in cases {
+        let d = decide_with(&inj, method, target, hs, Some(&id), &Source::ok());
+        assert_eq!(outcome(&d), *want, "{hs:?}");
+    }
+}
+
+#[test]
+fn backend_cors_grants_are_stripped_for_origins_the_policy_does_not_allow() {
+    // A safe method is not CSRF-checked, so a foreign origin's GET reaches
+    // the backend; a backend reflecting `Origin` must not make the answer
+    // readable there.
+    let id = identity(&[], NOW_S + 60);
+    let strip = |inj: &Injector, hs: &[(&str, &str)]| {
+        allow(decide_with(
+            inj,
+            "GET",
+            "/api/payments/1",
+            hs,
+            Some(&id),
+            &Source::ok(),
+        ))
+        .strip_backend_cors
+    };
+    let inj = injector();
+    for (origin, want) in [
+        ("https://evil.net", true),
+        ("null", true),
+        ("https://app.example.com.evil.net", true),
+        ("https://app.example.com", false),
+    ] {
+        assert_eq!(
+            strip(&inj, &[("cookie", "s=1"), ("origin", origin)]),
+            want,
+            "{origin}"
+        );
+    }
+    assert!(
+        !strip(&inj, &[("cookie", "s=1")]),
+        "no Origin: not a CORS request"
+    );
+    assert!(
+        strip(
+            &inj,
+            &[
+                ("origin", "https://app.example.com"),
+                ("origin", "https://evil.net")
+            ]
+        ),
+        "repeated Origin"
+    );
+    // Without a `cors` section no origin is allowed.
+    let mut cfg = base_config();
+    cfg.as_object_mut().unwrap().remove("cors");
+    cfg["csrf"]["require_origin"] = json!(false);
+    let inj = compile(cfg).unwrap();
+    assert!(strip(&inj, &[("origin", "https://app.example.com")]));
+    assert!(!strip(&inj, &[]));
+    // Unsafe requests without a cookie are not CSRF-checked either.
+    let a = allow(decide_with(
+        &injector(),
+        "POST",
+        "/api/payments/charge?dry_run=true",
+        &[("origin", "https://evil.net")],
+        Some(&id),
+        &Source::ok(),
+    ));
+    assert!(a.strip_backend_cors);
 }

@@ -139,6 +139,13 @@ impl PerUserSecret {
         })
     }
 
+    /// Whether the user's token may arrive in `Authorization`.
+    pub fn reads_authorization(&self) -> bool {
+        self.token_sources
+            .iter()
+            .any(|s| matches!(s, TokenSource::Header { name, .. } if name == "authorization"))
+    }
+
     /// Whether the user's token may arrive in a cookie.
     pub fn reads_a_cookie(&self) -> bool {
         self.token_sources

@@ -1262,3 +1262,84 @@ fn a_rate_limit_keeps_the_gate_closed_for_retry_after() {
         UserStep::Call(_)
     ));
 }
+
+#[test]
+fn authorization_token_source_with_strip_user_authorization_false_is_refused() {
+    // The default source is `Authorization: Bearer <user JWT>`. With
+    // `strip_user_authorization: false` (and the credential injected into
+    // another header) the user's JWT would reach the backend, exactly what
+    // the cookie rule (`strip_cookies` must stay true) refuses.
+    let mut cfg = config(per_user(), json!({}));
+    cfg["backends"][0]["strip_user_authorization"] = json!(false);
+    match compile(cfg) {
+        Err(err) => assert_eq!(err.path, "backends[0].strip_user_authorization", "{err}"),
+        Ok(inj) => {
+            let bearer = format!("Bearer {}", alice_jwt());
+            let p = pending(decide(
+                &inj,
+                &[("authorization", &bearer)],
+                Some(&identity("alice")),
+            ));
+            panic!(
+                "accepted; the user's JWT is forwarded (removed headers: {:?})",
+                p.allow.remove_headers
+            );
+        }
+    }
+    // Also with the credential added next to the user's `authorization`.
+    let mut cfg = config(per_user(), json!({}));
+    cfg["backends"][0]["strip_user_authorization"] = json!(false);
+    cfg["backends"][0]["injection"] = json!({"header": "authorization", "mode": "add"});
+    let err = compile(cfg).unwrap_err();
+    assert_eq!(err.path, "backends[0].strip_user_authorization", "{err}");
+    // Overwriting `authorization` replaces the user's token: accepted.
+    let mut cfg = config(per_user(), json!({}));
+    cfg["backends"][0]["strip_user_authorization"] = json!(false);
+    cfg["backends"][0]["injection"] = json!({"header": "Authorization"});
+    let inj = compile(cfg).unwrap();
+    let bearer = format!("Bearer {}", alice_jwt());
+    let p = pending(decide(
+        &inj,
+        &[("authorization", &bearer)],
+        Some(&identity("alice")),
+    ));
+    assert!(!p
+        .allow
+        .remove_headers
+        .contains(&"authorization".to_string()));
+    // A source that is not `Authorization`: the setting is the operator's.
+    let mut cfg = config(
+        json!({"vault_per_user": {"path": "users/{sub}", "fields": ["api_key"], "field": "api_key",
+                                  "token_sources": [{"header": "x-user-token"}]}}),
+        json!({}),
+    );
+    cfg["backends"][0]["strip_user_authorization"] = json!(false);
+    compile(cfg).unwrap();
+}
+
+#[test]
+fn a_paused_request_from_a_foreign_origin_still_loses_the_backends_cors_grants() {
+    let inj = compile({
+        let mut c = config(per_user(), json!({}));
+        c["cors"] = json!({"allowed_origins": ["https://app.example.com"]});
+        c
+    })
+    .unwrap();
+    let bearer = format!("Bearer {}", alice_jwt());
+    let id = identity("alice");
+    let p = pending(decide(
+        &inj,
+        &[("authorization", &bearer), ("origin", "https://evil.net")],
+        Some(&id),
+    ));
+    assert!(p.allow.strip_backend_cors);
+    let p = pending(decide(
+        &inj,
+        &[
+            ("authorization", &bearer),
+            ("origin", "https://app.example.com"),
+        ],
+        Some(&id),
+    ));
+    assert!(!p.allow.strip_backend_cors);
+}
