@@ -4,11 +4,14 @@ use crate::counters::Counters;
 use mesh_host::header_map::HeaderMap;
 use mesh_host::headers;
 use mesh_host::properties::{string, upstream_address, verified_identity};
-use mesh_host::random::HostRandom;
+use mesh_host::random::fill_secure;
 use mesh_host::reply::LocalReply;
 use policies::env::Now;
 use policies::sticky::metrics::{request_counter, response_counter};
-use policies::sticky::{RequestDecision, RequestInput, ResponseInput, StickyPolicy, Subject};
+use policies::sticky::{
+    NonceSource, RequestDecision, RequestInput, ResponseInput, SealError, StickyPolicy, Subject,
+    NONCE_LEN,
+};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::rc::Rc;
@@ -48,6 +51,26 @@ fn verified_subject() -> Option<String> {
 /// client back to a broken endpoint, so no cookie is set then.
 fn served_by_upstream() -> bool {
     string(&["response", "code_details"]).as_deref() == Some("via_upstream")
+}
+
+/// Cookie nonces from the host's secure randomness only: `HostRandom` falls
+/// back to the clock when `random_get` fails, which is fine for jitter but
+/// would make nonces guessable and repeatable.
+struct SecureNonces {
+    context_id: u32,
+}
+
+impl NonceSource for SecureNonces {
+    fn fill_nonce(&mut self, nonce: &mut [u8; NONCE_LEN]) -> Result<(), SealError> {
+        if fill_secure(nonce) {
+            return Ok(());
+        }
+        log::warn!(
+            "[{}] sticky: no secure randomness for a cookie nonce, no cookie set",
+            self.context_id
+        );
+        Err(SealError)
+    }
 }
 
 impl Context for StickyHttp {}
@@ -107,7 +130,9 @@ impl HttpContext for StickyHttp {
             request: decision,
             subject: &self.subject,
             now: *now,
-            rng: &mut HostRandom,
+            rng: &mut SecureNonces {
+                context_id: self.context_id,
+            },
         });
         if let Some(cookie) = &outcome.set_cookie {
             // The only place the sealed cookie leaves its `Secret`.

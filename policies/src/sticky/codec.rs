@@ -12,13 +12,15 @@
 //! cannot be replayed under another key id or another cookie name.
 
 use super::endpoint::{take, Endpoint};
-use super::keys::{ct_eq, CookieKey, KeyRing};
+use super::keys::{ct_eq, CookieKey, KeyRing, KeySlot};
 use super::rejection::CookieRejection;
 use super::subject::Subject;
+use crate::env::{Random, SeededRandom};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::Nonce;
+use std::fmt;
 use thiserror::Error;
 
 /// Longest cookie value we try to open; ours are ~110 bytes.
@@ -36,12 +38,54 @@ pub struct Pin {
     pub endpoint: Endpoint,
     /// Start of the session (unix seconds); kept across renewals and repins.
     pub issued_at: u64,
-    /// End of validity (unix seconds, wall clock, shared by all replicas).
+    /// End of validity as sealed (unix seconds, wall clock, shared by all
+    /// replicas); a `max_age` shortened since then ends it earlier ([`Pin::ended`]).
     pub expires_at: u64,
     /// Sealed with the current key (else: re-seal on the response).
     pub sealed_with_current_key: bool,
     /// Carries a subject binding.
     pub bound_to_subject: bool,
+    /// The binding as sealed, so a route that does not bind can re-issue
+    /// the cookie without dropping it.
+    pub(crate) binding: Option<SealedBinding>,
+}
+
+impl Pin {
+    /// Whether the session is over at `now_secs` under a route whose
+    /// `max_age` is `max_age_secs`: at its sealed expiry, or `max_age` after
+    /// its start when the operator shortened `max_age` since it was sealed
+    /// (`max_age` is the absolute session lifetime).
+    pub(crate) fn ended(&self, max_age_secs: u64, now_secs: u64) -> bool {
+        now_secs
+            >= self
+                .expires_at
+                .min(self.issued_at.saturating_add(max_age_secs))
+    }
+}
+
+/// A sealed subject binding: a keyed hash of the subject under the subject
+/// key of the key that sealed the cookie. `Debug` never shows the hash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SealedBinding {
+    pub(crate) hash: [u8; 16],
+    pub(crate) key: KeySlot,
+}
+
+impl fmt::Debug for SealedBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedBinding({:?}, [redacted])", self.key)
+    }
+}
+
+/// What the matched route requires of a cookie beyond its authenticity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RouteChecks {
+    /// The route binds: a bound cookie must name the request's subject.
+    /// Elsewhere a bound cookie is accepted as it is (and the subject not
+    /// read): the binding belongs to the routes that bind.
+    pub(crate) bind_subject: bool,
+    /// The route's `max_age`, see [`Pin::ended`].
+    pub(crate) max_age_secs: u64,
 }
 
 /// The cleartext we seal.
@@ -53,10 +97,29 @@ pub(crate) struct Claims {
     pub(crate) subject_hash: Option<[u8; 16]>,
 }
 
-/// Sealing failed; cannot happen for our small payloads, reported, not panicked.
+/// Sealing failed: no secure randomness for the nonce, or the AEAD failed
+/// (cannot happen for our small payloads); reported, not panicked.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 #[error("the sticky cookie could not be sealed")]
 pub struct SealError;
+
+/// Where sealing takes its nonces. Unlike [`Random`] (backoff jitter), it
+/// may fail: a guessable or repeated nonce under one key breaks
+/// ChaCha20-Poly1305, so a source without secure randomness must fail
+/// rather than fall back (then no cookie is sealed).
+pub trait NonceSource {
+    /// Fills `nonce` with secure random bytes, or fails.
+    fn fill_nonce(&mut self, nonce: &mut [u8; NONCE_LEN]) -> Result<(), SealError>;
+}
+
+/// Deterministic nonces for tests, benches and fuzzing; never a source for
+/// real cookies.
+impl NonceSource for SeededRandom {
+    fn fill_nonce(&mut self, nonce: &mut [u8; NONCE_LEN]) -> Result<(), SealError> {
+        self.fill(nonce);
+        Ok(())
+    }
+}
 
 /// Seals `claims` with `key` for cookie `cookie_name`.
 pub(crate) fn seal(
@@ -99,12 +162,13 @@ pub(crate) fn seal(
 }
 
 /// Opens a cookie value: checks format, key, authenticity, payload, expiry
-/// (`now_secs >= expires_at` is expired) and the subject binding, in that order.
+/// ([`Pin::ended`]) and, where the route binds, the subject binding, in that order.
 pub(crate) fn open(
     ring: &KeyRing,
     cookie_name: &str,
     value: &str,
     subject: &Subject<'_>,
+    route: RouteChecks,
     now_secs: u64,
 ) -> Result<Pin, CookieRejection> {
     use CookieRejection as R;
@@ -127,7 +191,7 @@ pub(crate) fn open(
     if sealed.len() < TAG_LEN {
         return Err(R::Malformed);
     }
-    let (key, current) = ring.find(kid).ok_or(R::UnknownKey)?;
+    let (key, slot) = ring.find(kid).ok_or(R::UnknownKey)?;
     let aad = aad(kid, cookie_name);
     let plain = key
         .aead
@@ -140,10 +204,20 @@ pub(crate) fn open(
         )
         .map_err(|_| R::Undecryptable)?;
     let claims = decode_claims(&plain)?;
-    if now_secs >= claims.expires_at {
+    let pin = Pin {
+        endpoint: claims.endpoint,
+        issued_at: claims.issued_at,
+        expires_at: claims.expires_at,
+        sealed_with_current_key: slot == KeySlot::Current,
+        bound_to_subject: claims.subject_hash.is_some(),
+        binding: claims
+            .subject_hash
+            .map(|hash| SealedBinding { hash, key: slot }),
+    };
+    if pin.ended(route.max_age_secs, now_secs) {
         return Err(R::Expired);
     }
-    if let Some(bound) = &claims.subject_hash {
+    if let (true, Some(bound)) = (route.bind_subject, &claims.subject_hash) {
         let matches = subject
             .get()
             .is_some_and(|s| ct_eq(&key.subject_hash(s), bound));
@@ -151,13 +225,7 @@ pub(crate) fn open(
             return Err(R::SubjectMismatch);
         }
     }
-    Ok(Pin {
-        endpoint: claims.endpoint,
-        issued_at: claims.issued_at,
-        expires_at: claims.expires_at,
-        sealed_with_current_key: current,
-        bound_to_subject: claims.subject_hash.is_some(),
-    })
+    Ok(pin)
 }
 
 fn decode_claims(plain: &[u8]) -> Result<Claims, CookieRejection> {

@@ -668,6 +668,13 @@ fn compile_routes(routes: Vec<RouteDto>, base: &Base<'_>) -> Result<Vec<RouteRul
                 "must start with `/`",
             ));
         }
+        // Rules match the path without its query or fragment: such a rule never matches.
+        if r.path_prefix.contains(['?', '#']) {
+            return Err(ConfigError::new(
+                join_path(&at, "path_prefix"),
+                "must not contain `?` or `#`: rules match the path without its query",
+            ));
+        }
         let overrides = r.cookie.is_some() || r.bind_subject.is_some() || r.mode.is_some();
         if !r.enabled && (overrides || r.hash_key.is_some()) {
             return Err(ConfigError::new(
@@ -683,6 +690,7 @@ fn compile_routes(routes: Vec<RouteDto>, base: &Base<'_>) -> Result<Vec<RouteRul
                 r.mode.unwrap_or(base.mode),
                 r.bind_subject.unwrap_or(base.bind_subject),
             )?;
+            check_cookie_path_covers(&at, &settings.cookie.path, &r.path_prefix)?;
             Some(settings)
         } else {
             None
@@ -731,6 +739,24 @@ fn compile_route_hash_key(
     resolved
         .map(|h| compile_hash_key(&at, h, base.pin_header))
         .transpose()
+}
+
+/// A route's cookie must come back on the route: a browser sends it only to
+/// paths its `Path` matches (RFC 6265 §5.1.4: equal, or a prefix ending at a
+/// `/`). Otherwise every response there would start a new session and none
+/// would ever be pinned.
+fn check_cookie_path_covers(at: &str, path: &str, prefix: &str) -> Result<(), ConfigError> {
+    let covers = prefix
+        .strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || path.ends_with('/') || rest.starts_with('/'));
+    if covers {
+        return Ok(());
+    }
+    let message = format!(
+        "`{path}` does not cover `path_prefix` `{prefix}`: browsers would not send the cookie there"
+    );
+    let hint = format!("set `path` to `{prefix}` or a parent path of it, e.g. `/`");
+    Err(ConfigError::new(join_path(at, "cookie.path"), message).with_hint(hint))
 }
 
 /// Two settings may share a cookie name only with the same Path and Domain:

@@ -1,15 +1,16 @@
 //! The two decisions the filter applies: which headers to strip and set on
 //! the request, and which cookie (if any) to set on the response.
 
-use super::codec::{seal, Claims, Pin, NONCE_LEN};
+use super::codec::{seal, Claims, NonceSource, Pin, RouteChecks, NONCE_LEN};
 use super::config::{HashKeyPolicy, StickyPolicy};
 use super::cookie_header::cookie_values;
 use super::endpoint::Endpoint;
+use super::keys::{ct_eq, KeySlot};
 use super::opened::CookieToOpen;
 use super::rejection::CookieRejection;
 use super::routes::{rule_for, SessionSettings};
 use super::subject::Subject;
-use crate::env::{Now, Random};
+use crate::env::Now;
 use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -81,8 +82,9 @@ pub struct ResponseInput<'a> {
     /// The request's subject (read now if the request did not need it).
     pub subject: &'a Subject<'a>,
     pub now: Now,
-    /// Nonce source (the host's randomness in the filter).
-    pub rng: &'a mut dyn Random,
+    /// Nonce source (the host's secure randomness in the filter); when it
+    /// fails, no cookie is set.
+    pub rng: &'a mut dyn NonceSource,
 }
 
 /// What happened on the response; also the metric to count.
@@ -104,7 +106,8 @@ pub enum ResponseEvent {
     /// (pipe, internal listener) or the answer was a local reply (the
     /// endpoint failed): nothing to pin to, no cookie.
     UpstreamUnusable,
-    /// Sealing the cookie failed; no cookie.
+    /// Sealing the cookie failed (no secure randomness for the nonce); no
+    /// cookie, the response is served unpinned.
     SealFailed,
 }
 
@@ -156,6 +159,7 @@ impl StickyPolicy {
                 subject: input.subject,
                 now_secs: now,
                 mode: session.mode,
+                route: session.checks(),
             };
             match self.opened.open(&self.keys, &cookie) {
                 Ok(opened) => {
@@ -223,10 +227,18 @@ impl StickyPolicy {
         };
         let session = self.session(input.request.route);
         let now = input.now.unix_secs();
-        let (issued_at, event) = match &input.request.pin {
+        let pin = input.request.pin.as_ref();
+        let (issued_at, event) = match pin {
             None => (now, ResponseEvent::NewSession),
             Some(pin) if pin.endpoint != served => (pin.issued_at, ResponseEvent::Repinned),
-            Some(pin) if session.needs_renewal(pin, input.subject, now) => {
+            // A renewal that would drop a binding made on another route
+            // keeps the cookie instead: unbound, the next route that binds
+            // would bind it to whoever sends it. It is renewed there.
+            Some(pin)
+                if session.needs_renewal(pin, input.subject, now)
+                    && (!pin.bound_to_subject
+                        || self.binding(session, Some(pin), input.subject).is_some()) =>
+            {
                 (pin.issued_at, ResponseEvent::Renewed)
             }
             Some(_) => return none(ResponseEvent::Kept),
@@ -239,14 +251,14 @@ impl StickyPolicy {
             endpoint: served,
             issued_at,
             expires_at,
-            subject_hash: session
-                .bind_subject
-                .then(|| input.subject.get())
-                .flatten()
-                .map(|s| self.keys.current.subject_hash(s)),
+            subject_hash: self.binding(session, pin, input.subject),
         };
         let mut nonce = [0u8; NONCE_LEN];
-        input.rng.fill(&mut nonce);
+        // Fail closed for stickiness: without a secure nonce no cookie (the
+        // request is still served), never a guessable one.
+        if input.rng.fill_nonce(&mut nonce).is_err() {
+            return none(ResponseEvent::SealFailed);
+        }
         match seal(&self.keys.current, &session.cookie.name, &claims, nonce) {
             Ok(value) => ResponseDecision {
                 set_cookie: Some(Secret::new(
@@ -258,6 +270,30 @@ impl StickyPolicy {
             },
             Err(_) => none(ResponseEvent::SealFailed),
         }
+    }
+
+    /// The subject binding a cookie issued on this route seals. A route that
+    /// binds seals the request's subject (none if anonymous). A route that
+    /// does not bind keeps a binding the cookie got on a route that does:
+    /// verbatim when sealed with the current key (the subject is not read);
+    /// under an older key (rotation) re-keyed for the request's subject if
+    /// it is the bound one, else dropped.
+    fn binding(
+        &self,
+        session: &SessionSettings,
+        pin: Option<&Pin>,
+        subject: &Subject<'_>,
+    ) -> Option<[u8; 16]> {
+        if session.bind_subject {
+            return subject.get().map(|s| self.keys.current.subject_hash(s));
+        }
+        let sealed = pin?.binding?;
+        if sealed.key == KeySlot::Current {
+            return Some(sealed.hash);
+        }
+        let s = subject.get()?;
+        let old = self.keys.get(sealed.key)?;
+        ct_eq(&old.subject_hash(s), &sealed.hash).then(|| self.keys.current.subject_hash(s))
     }
 
     /// The hash key of the matched route (own, inherited or off), or the
@@ -279,6 +315,14 @@ impl StickyPolicy {
 }
 
 impl SessionSettings {
+    /// What this route requires of a cookie beyond its authenticity.
+    pub(crate) fn checks(&self) -> RouteChecks {
+        RouteChecks {
+            bind_subject: self.bind_subject,
+            max_age_secs: self.max_age_secs,
+        }
+    }
+
     /// End of validity for a cookie issued now for a session started at
     /// `issued_at`: the sliding window, capped by the absolute lifetime.
     fn expiry(&self, issued_at: u64, now: u64) -> u64 {

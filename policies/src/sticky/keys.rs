@@ -44,6 +44,14 @@ impl fmt::Debug for CookieKey {
     }
 }
 
+/// Which configured key sealed a cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeySlot {
+    Current,
+    /// `previous[i]`: still opens, no longer seals (rotation).
+    Previous(usize),
+}
+
 /// The configured keys: `current` seals new cookies, `previous` still open.
 pub(crate) struct KeyRing {
     pub(crate) current: CookieKey,
@@ -62,15 +70,24 @@ impl KeyRing {
         }
     }
 
-    /// The key with this id and whether it is the current one.
-    pub(crate) fn find(&self, id: &str) -> Option<(&CookieKey, bool)> {
+    /// The key with this id and its slot.
+    pub(crate) fn find(&self, id: &str) -> Option<(&CookieKey, KeySlot)> {
         if self.current.id == id {
-            return Some((&self.current, true));
+            return Some((&self.current, KeySlot::Current));
         }
         self.previous
             .iter()
-            .find(|k| k.id == id)
-            .map(|k| (k, false))
+            .enumerate()
+            .find(|(_, k)| k.id == id)
+            .map(|(i, k)| (k, KeySlot::Previous(i)))
+    }
+
+    /// The key in `slot` (slots come from [`KeyRing::find`] on this ring).
+    pub(crate) fn get(&self, slot: KeySlot) -> Option<&CookieKey> {
+        match slot {
+            KeySlot::Current => Some(&self.current),
+            KeySlot::Previous(i) => self.previous.get(i),
+        }
     }
 
     /// A stable, non-reversible hash of `value` for Envoy's ring-hash policy.

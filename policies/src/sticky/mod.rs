@@ -7,8 +7,9 @@
 //! client-supplied copies of that header. `on_response` learns the serving
 //! endpoint from `upstream.address` and sets, moves or renews the cookie.
 //!
-//! Architecture invariant: pure. Time, randomness (nonces) and environment
-//! variables (keys) come in as arguments.
+//! Architecture invariant: pure. Time, randomness (nonces, through
+//! [`NonceSource`], which may fail) and environment variables (keys) come in
+//! as arguments.
 
 mod codec;
 mod config;
@@ -23,7 +24,7 @@ mod routes;
 mod set_cookie;
 mod subject;
 
-pub use codec::{Pin, SealError, MAX_COOKIE_VALUE_LEN, NONCE_LEN};
+pub use codec::{NonceSource, Pin, SealError, MAX_COOKIE_VALUE_LEN, NONCE_LEN};
 pub use config::{
     load, CookieDto, EnvResolver, HashKeyDto, HashKeyOverrideDto, KeyDto, ModeDto, RouteDto,
     StickyConfig, StickyPolicy, MAX_OPENED_COOKIE_CACHE_ENTRIES,

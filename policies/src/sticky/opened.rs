@@ -5,13 +5,15 @@
 //! A memo, not state: a request gets the same answer with or without it.
 //! Only cookies that opened are kept, under their whole value (the AEAD
 //! authenticated every byte of it). The memo shows a hit only while the pin
-//! is unexpired, for the same cookie name, and, for a cookie bound to a
-//! subject, only for the subject it was checked against; in every other case
-//! the cookie is opened in full, so expiry, the name in the AAD and the
-//! subject binding are checked exactly as without the memo. A new
-//! configuration (keys) builds a new policy and so a new, empty memo.
+//! is unexpired under the route's `max_age`, for the same cookie name, and,
+//! for a cookie bound to a subject on a route that binds, only for the
+//! subject it was checked against (a bound cookie opened on a route that
+//! does not bind was checked against none); in every other case the cookie
+//! is opened in full, so expiry, the name in the AAD and the subject binding
+//! are checked exactly as without the memo. A new configuration (keys)
+//! builds a new policy and so a new, empty memo.
 
-use super::codec::{open, Pin};
+use super::codec::{open, Pin, RouteChecks};
 use super::endpoint::PinMode;
 use super::keys::KeyRing;
 use super::rejection::CookieRejection;
@@ -31,8 +33,9 @@ pub(crate) struct OpenedPin {
 struct Entry {
     /// The AAD binds a value to its cookie name.
     cookie_name: Box<str>,
-    /// The subject a bound cookie was checked against (`None` if unbound).
-    subject: Option<Box<str>>,
+    /// The subject a bound cookie was checked against (`None` if unbound,
+    /// or opened where the route does not bind: not checked).
+    checked_subject: Option<Box<str>>,
     mode: PinMode,
     opened: OpenedPin,
 }
@@ -47,6 +50,7 @@ pub(crate) struct CookieToOpen<'a> {
     pub(crate) subject: &'a Subject<'a>,
     pub(crate) now_secs: u64,
     pub(crate) mode: PinMode,
+    pub(crate) route: RouteChecks,
 }
 
 impl OpenedCookies {
@@ -64,7 +68,7 @@ impl OpenedCookies {
         if let Some(hit) = self.hit(c) {
             return Ok(hit);
         }
-        let pin = open(ring, c.cookie_name, c.value, c.subject, c.now_secs)?;
+        let pin = open(ring, c.cookie_name, c.value, c.subject, c.route, c.now_secs)?;
         let opened = OpenedPin {
             pin,
             header_value: pin.endpoint.pin_header_value(c.mode),
@@ -73,8 +77,7 @@ impl OpenedCookies {
         if let Ok(mut memo) = self.0.try_borrow_mut() {
             let entry = Entry {
                 cookie_name: c.cookie_name.into(),
-                subject: pin
-                    .bound_to_subject
+                checked_subject: (pin.bound_to_subject && c.route.bind_subject)
                     .then(|| c.subject.get().map(Into::into))
                     .flatten(),
                 mode: c.mode,
@@ -88,10 +91,19 @@ impl OpenedCookies {
     fn hit(&self, c: &CookieToOpen<'_>) -> Option<OpenedPin> {
         let memo = self.0.try_borrow().ok()?;
         let entry = memo.get(c.value, c.now_secs)?;
-        let same_subject =
-            !entry.opened.pin.bound_to_subject || entry.subject.as_deref() == c.subject.get();
-        (same_subject && *entry.cookie_name == *c.cookie_name && entry.mode == c.mode)
-            .then(|| entry.opened.clone())
+        let pin = &entry.opened.pin;
+        let usable = *entry.cookie_name == *c.cookie_name
+            && entry.mode == c.mode
+            && !pin.ended(c.route.max_age_secs, c.now_secs);
+        // Last, and only where a full open would read the subject.
+        let same_subject = || {
+            !(pin.bound_to_subject && c.route.bind_subject)
+                || entry
+                    .checked_subject
+                    .as_deref()
+                    .is_some_and(|s| Some(s) == c.subject.get())
+        };
+        (usable && same_subject()).then(|| entry.opened.clone())
     }
 
     #[cfg(test)]

@@ -1,4 +1,4 @@
-use super::super::codec::{open, seal, seal_raw, Claims};
+use super::super::codec::{open as open_on, seal, seal_raw, Claims, Pin, RouteChecks};
 use super::super::keys::{CookieKey, KeyRing};
 use super::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -6,6 +6,24 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const NAME: &str = "__Host-sticky";
+
+/// A route that binds and whose `max_age` never ends a session before its
+/// sealed expiry.
+const BINDS: RouteChecks = RouteChecks {
+    bind_subject: true,
+    max_age_secs: u64::MAX,
+};
+
+/// Opens `value` on a route that checks everything (`BINDS`).
+fn open(
+    ring: &KeyRing,
+    name: &str,
+    value: &str,
+    subject: &Subject<'_>,
+    now: u64,
+) -> Result<Pin, CookieRejection> {
+    open_on(ring, name, value, subject, BINDS, now)
+}
 
 fn master(byte: u8) -> [u8; 32] {
     std::array::from_fn(|i| byte.wrapping_add(i as u8))
@@ -191,6 +209,70 @@ fn bound_cookies_require_the_same_subject() {
         let got = open(&r, NAME, &value, &Subject::known(presented), T0).err();
         assert_eq!(got, want, "bound {bound:?}, presented {presented:?}");
     }
+}
+
+/// `max_age` is the absolute session lifetime: a route whose `max_age` is
+/// shorter than the one the cookie was sealed under ends the session
+/// `max_age` after its start; a longer one never extends the sealed expiry.
+#[test]
+fn the_routes_max_age_caps_the_sealed_expiry() {
+    let r = ring("k1", 1);
+    let value = sealed(&r, "10.0.0.7:8080", None); // T0 .. T0 + 3600
+    for (max_age_secs, now, ok) in [
+        (600, T0 + 599, true),
+        (600, T0 + 600, false),
+        (3600, T0 + 3599, true),
+        (3600, T0 + 3600, false),
+        (8 * 3600, T0 + 3599, true),
+        (8 * 3600, T0 + 3600, false),
+    ] {
+        let route = RouteChecks {
+            bind_subject: false,
+            max_age_secs,
+        };
+        let got = open_on(&r, NAME, &value, &Subject::known(None), route, now);
+        if ok {
+            assert!(got.is_ok(), "{max_age_secs} at T0+{}", now - T0);
+        } else {
+            assert_eq!(
+                got,
+                Err(CookieRejection::Expired),
+                "{max_age_secs} at T0+{}",
+                now - T0
+            );
+        }
+    }
+}
+
+/// On a route that does not bind, a bound cookie opens for anyone and the
+/// subject is not read: the binding is checked where a route binds. It is
+/// still reported, with the sealed binding to carry on re-issue.
+#[test]
+fn a_route_that_does_not_bind_opens_a_bound_cookie_without_reading_the_subject() {
+    let r = ring("k1", 1);
+    let value = sealed(&r, "10.0.0.7:8080", Some("alice"));
+    let unbound = RouteChecks {
+        bind_subject: false,
+        max_age_secs: u64::MAX,
+    };
+    let asked = std::cell::Cell::new(0);
+    let read = || {
+        asked.set(asked.get() + 1);
+        Some("bob".to_string())
+    };
+    let pin = open_on(&r, NAME, &value, &Subject::read_with(&read), unbound, T0).unwrap();
+    assert!(pin.bound_to_subject);
+    assert_eq!(
+        pin.binding.map(|b| b.hash),
+        Some(r.current.subject_hash("alice"))
+    );
+    assert_eq!(asked.get(), 0);
+    assert!(!format!("{pin:?}").contains(&format!("{:?}", r.current.subject_hash("alice"))));
+    // Expiry is still checked there.
+    assert_eq!(
+        open_on(&r, NAME, &value, &Subject::known(None), unbound, T0 + 3600),
+        Err(CookieRejection::Expired)
+    );
 }
 
 #[test]

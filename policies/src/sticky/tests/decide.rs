@@ -501,3 +501,107 @@ fn nonces_come_from_the_callers_randomness() {
     assert_ne!(a, b);
     assert_eq!(a, a_again);
 }
+
+/// `cookie.max_age` is the absolute session lifetime. An operator who
+/// shortens it (8h -> 1h, same key) expects sessions older than 1h to end;
+/// the cookie's sealed `issued_at` says how old the session is.
+#[test]
+fn a_shortened_max_age_ends_older_sessions() {
+    let before = policy(r#""cookie":{"max_age":"8h"}"#);
+    let cookie = issue(&before, UP1, None, T0);
+    let after = policy(r#""cookie":{"max_age":"1h"}"#);
+    assert_eq!(
+        request(&after, &[&cookie], None, T0 + 2 * 3600).cookie_status,
+        CookieStatus::Rejected(CookieRejection::Expired)
+    );
+    // Younger sessions go on until 1h after their start, also when the
+    // memo remembers the cookie from an earlier request.
+    assert_eq!(
+        request(&after, &[&cookie], None, T0 + 3599).cookie_status,
+        CookieStatus::Valid
+    );
+    assert_eq!(after.opened.len(), 1);
+    let ended = request(&after, &[&cookie], None, T0 + 3600);
+    assert_eq!(
+        ended.cookie_status,
+        CookieStatus::Rejected(CookieRejection::Expired)
+    );
+    assert_eq!(
+        respond(&after, &ended, Some(UP1), None, T0 + 3600, 1).event,
+        ResponseEvent::NewSession
+    );
+}
+
+/// The last renewal time is not sealed, so a shortened `idle_timeout`
+/// applies to cookies issued or renewed from then on; older ones keep their
+/// sealed expiry (at most the old window).
+#[test]
+fn a_shortened_idle_timeout_applies_to_cookies_issued_from_then_on() {
+    let before = policy(r#""cookie":{"max_age":"8h","idle_timeout":"30m"}"#);
+    let cookie = issue(&before, UP1, None, T0);
+    let after = policy(r#""cookie":{"max_age":"8h","idle_timeout":"10m"}"#);
+    assert_eq!(
+        request(&after, &[&cookie], None, T0 + 1200).cookie_status,
+        CookieStatus::Valid
+    );
+    assert_eq!(
+        request(&after, &[&cookie], None, T0 + 1800).cookie_status,
+        CookieStatus::Rejected(CookieRejection::Expired)
+    );
+    let fresh = issue(&after, UP1, None, T0);
+    assert_eq!(
+        request(&after, &[&fresh], None, T0 + 600).cookie_status,
+        CookieStatus::Rejected(CookieRejection::Expired)
+    );
+}
+
+/// A nonce source that has no secure randomness (the host's `random_get`
+/// failed).
+struct NoRandomness;
+
+impl NonceSource for NoRandomness {
+    fn fill_nonce(&mut self, _: &mut [u8; NONCE_LEN]) -> Result<(), SealError> {
+        Err(SealError)
+    }
+}
+
+/// Without secure randomness no cookie is sealed (a guessable nonce would
+/// break the AEAD): the response goes out without Set-Cookie and the
+/// failure is counted; a kept session needs no nonce.
+#[test]
+fn a_failing_random_source_yields_no_cookie() {
+    let p = policy(r#""cookie":{"idle_timeout":"10m"}"#);
+    let cookie = issue(&p, UP1, None, T0);
+    // (cookie, served by, at, what a working source would give)
+    let cases: [(&[&str], _, _, _); 4] = [
+        (&[], UP1, T0 + 1, ResponseEvent::NewSession),
+        (&[&cookie], UP2, T0 + 1, ResponseEvent::Repinned),
+        (&[&cookie], UP1, T0 + 300, ResponseEvent::Renewed),
+        (&[&cookie], UP1, T0 + 1, ResponseEvent::Kept),
+    ];
+    for (cookies, upstream, now, working) in cases {
+        let req = request(&p, cookies, None, now);
+        assert_eq!(
+            respond(&p, &req, Some(upstream), None, now, 1).event,
+            working
+        );
+        let resp = p.on_response(ResponseInput {
+            upstream_address: Some(upstream),
+            served_by_upstream: &|| true,
+            request: &req,
+            subject: &Subject::known(None),
+            now: at(now),
+            rng: &mut NoRandomness,
+        });
+        let want = match working {
+            ResponseEvent::Kept => ResponseEvent::Kept,
+            _ => ResponseEvent::SealFailed,
+        };
+        assert_eq!(resp.event, want, "{working:?}");
+        assert!(resp.set_cookie.is_none());
+    }
+    assert_eq!(
+        metrics::response_counter(ResponseEvent::SealFailed),
+        "sticky_response_seal_failed"
+    );
+}

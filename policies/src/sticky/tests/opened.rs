@@ -42,6 +42,76 @@ fn a_returning_cookie_is_opened_once_and_decided_as_without_the_memo() {
     );
 }
 
+/// One cookie, shared by routes that differ in binding and `max_age`, sent
+/// in turn by its owner, another user and anonymous requests: every
+/// decision, and every read of the subject, is the one the full check gives.
+#[test]
+fn the_memo_decides_as_without_it_across_binding_and_max_age_of_routes() {
+    let config = r#""cookie":{"name":"sticky","max_age":"8h"},
+        "routes":[{"path_prefix":"/api","bind_subject":true},
+                  {"path_prefix":"/short","cookie":{"max_age":"1h"}},
+                  {"path_prefix":"/direct","mode":"override-host"}]"#;
+    let with_memo = policy(config);
+    let without = policy(&format!(r#"{config},"opened_cookie_cache_entries":0"#));
+    let api = with_memo.on_request(&RequestInput {
+        cookie_headers: &[],
+        path: "/api",
+        subject: &Subject::known(Some("alice")),
+        now: at(T0),
+    });
+    let bound = cookie_pair(&respond(&with_memo, &api, Some(UP), Some("alice"), T0, 1));
+    let unbound = issue(&with_memo, UP, None, T0);
+    let steps = [
+        ("/", None, T0 + 1),
+        ("/api", Some("alice"), T0 + 2),
+        ("/api", None, T0 + 3),
+        ("/api", Some("bob"), T0 + 4),
+        ("/", Some("bob"), T0 + 5),
+        ("/direct", None, T0 + 6),
+        ("/api", Some("alice"), T0 + 7),
+        ("/short", None, T0 + 8),
+        ("/short", None, T0 + 3600),
+        ("/", None, T0 + 3601),
+        ("/api", Some("alice"), T0 + 3602),
+        ("/api", Some("bob"), T0 + 3603),
+        ("/short", Some("alice"), T0 + 4000),
+        ("/", None, T0 + 8 * 3600),
+    ];
+    for cookie in [&bound, &unbound] {
+        for (path, subject, now) in steps {
+            let run = |p: &StickyPolicy| {
+                let asked = std::cell::Cell::new(0);
+                let read = || {
+                    asked.set(asked.get() + 1);
+                    subject.map(str::to_string)
+                };
+                let d = p.on_request(&RequestInput {
+                    cookie_headers: &[cookie],
+                    path,
+                    subject: &Subject::read_with(&read),
+                    now: at(now),
+                });
+                (d, asked.get())
+            };
+            let at_step = format!("{path} {subject:?} T0+{}", now - T0);
+            assert_eq!(run(&with_memo), run(&without), "{at_step}");
+        }
+    }
+    assert_eq!(without.opened.len(), 0);
+    // And the answers are the intended ones: bound only on /api, 1h on /short.
+    let status = |path, subject, now| status(&with_memo, path, &bound, subject, now).cookie_status;
+    assert_eq!(status("/", Some("bob"), T0 + 9), CookieStatus::Valid);
+    assert_eq!(
+        status("/api", Some("bob"), T0 + 9),
+        CookieStatus::Rejected(CookieRejection::SubjectMismatch)
+    );
+    assert_eq!(
+        status("/short", None, T0 + 3600),
+        CookieStatus::Rejected(CookieRejection::Expired)
+    );
+    assert_eq!(status("/", None, T0 + 3600), CookieStatus::Valid);
+}
+
 #[test]
 fn a_bound_cookie_remembered_for_its_subject_serves_no_other() {
     let p = policy(r#""bind_subject":true"#);

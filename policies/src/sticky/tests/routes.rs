@@ -231,3 +231,210 @@ fn routes_override_mode_and_subject_binding() {
         CookieStatus::Valid
     );
 }
+
+/// A route that binds (`/api`, bind_subject) sharing the site-wide cookie
+/// with unbound paths (the configuration of
+/// `route_cookies_inherit_unset_fields_from_the_top_level`): once the user
+/// has called `/api`, the cookie is bound. An anonymous page load on `/` (no
+/// bearer token, so no verified subject) must keep the session: the top
+/// level does not bind, so the binding is not its business.
+#[test]
+fn an_unbound_route_keeps_a_session_bound_on_another_route() {
+    let p = policy(
+        r#""cookie":{"name":"sticky"},"routes":[{"path_prefix":"/api","bind_subject":true}]"#,
+    );
+    // alice's first call is an API call: a bound cookie pinning UP1.
+    let api = p.on_request(&RequestInput {
+        cookie_headers: &[],
+        path: "/api/orders",
+        subject: &Subject::known(Some("alice")),
+        now: at(T0),
+    });
+    let bound = cookie_pair(&respond(&p, &api, Some(UP1), Some("alice"), T0, 1));
+    // Then her browser loads a page: same cookie, no Authorization header.
+    let page = p.on_request(&RequestInput {
+        cookie_headers: &[&bound],
+        path: "/index.html",
+        subject: &Subject::known(None),
+        now: at(T0 + 1),
+    });
+    assert_eq!(page.cookie_status, CookieStatus::Valid);
+    assert_eq!(page.pinned_endpoint(), Endpoint::parse(UP1));
+    // Served by her endpoint: kept as it is, no re-issue.
+    let kept = respond(&p, &page, Some(UP1), None, T0 + 1, 2);
+    assert_eq!((kept.event, kept.set_cookie), (ResponseEvent::Kept, None));
+    // Served elsewhere meanwhile (no pin): her session must not be replaced
+    // by a fresh, unpinned one.
+    let resp = respond(&p, &page, Some(UP2), None, T0 + 1, 2);
+    assert_eq!(resp.event, ResponseEvent::Repinned);
+    // The moved cookie keeps the session's start and alice's binding: still
+    // hers on /api, nobody else's.
+    let moved = cookie_pair(&resp);
+    let on_api = |subject| {
+        p.on_request(&RequestInput {
+            cookie_headers: &[&moved],
+            path: "/api/orders",
+            subject: &Subject::known(subject),
+            now: at(T0 + 2),
+        })
+    };
+    let alice = on_api(Some("alice")).pin.unwrap();
+    assert_eq!(alice.endpoint, Endpoint::parse(UP2).unwrap());
+    assert_eq!(alice.issued_at, T0);
+    assert!(alice.bound_to_subject);
+    for other in [Some("bob"), None] {
+        assert_eq!(
+            on_api(other).cookie_status,
+            CookieStatus::Rejected(CookieRejection::SubjectMismatch),
+            "{other:?}"
+        );
+    }
+}
+
+/// Re-issuing on a route that does not bind keeps a binding made on a
+/// route that does: a sliding renewal by an anonymous request keeps it as
+/// sealed; after a key rotation it is re-keyed for its own subject only,
+/// and an anonymous request keeps the old cookie (renewed on `/api` later)
+/// rather than drop the binding; a move then drops it (documented).
+#[test]
+fn an_unbound_route_renews_a_bound_cookie_without_dropping_its_binding() {
+    let config = |keys: &str| {
+        let json = format!(
+            r#"{{"mode":"stateful-session","keys":{keys},
+                "cookie":{{"name":"sticky","max_age":"8h","idle_timeout":"10m"}},
+                "routes":[{{"path_prefix":"/api","bind_subject":true}}]}}"#
+        );
+        load(json.as_bytes(), &env).unwrap()
+    };
+    let old = config(r#"[{"id":"a","env":"KEY_A"}]"#);
+    let run = |p: &StickyPolicy, cookie: &str, path, subject, upstream, now| {
+        let req = p.on_request(&RequestInput {
+            cookie_headers: &[cookie],
+            path,
+            subject: &Subject::known(subject),
+            now: at(now),
+        });
+        let resp = respond(p, &req, Some(upstream), subject, now, now);
+        (req.cookie_status, resp)
+    };
+    let owner =
+        |p: &StickyPolicy, cookie: &str, subject, now| run(p, cookie, "/api", subject, UP1, now).0;
+    let api = old.on_request(&RequestInput {
+        cookie_headers: &[],
+        path: "/api",
+        subject: &Subject::known(Some("alice")),
+        now: at(T0),
+    });
+    let bound = cookie_pair(&respond(&old, &api, Some(UP1), Some("alice"), T0, 1));
+    // Same key, anonymous page load after half the idle window: renewed, still alice's.
+    let (status, renewed) = run(&old, &bound, "/", None, UP1, T0 + 300);
+    assert_eq!(
+        (status, renewed.event),
+        (CookieStatus::Valid, ResponseEvent::Renewed)
+    );
+    let renewed = cookie_pair(&renewed);
+    assert_eq!(
+        owner(&old, &renewed, Some("alice"), T0 + 301),
+        CookieStatus::Valid
+    );
+    assert_eq!(
+        owner(&old, &renewed, Some("bob"), T0 + 301),
+        CookieStatus::Rejected(CookieRejection::SubjectMismatch)
+    );
+    // Rotation: the old key's binding cannot be carried as sealed.
+    let rotated = config(r#"[{"id":"b","env":"KEY_B"},{"id":"a","env":"KEY_A"}]"#);
+    for subject in [None, Some("bob")] {
+        let (_, kept) = run(&rotated, &bound, "/", subject, UP1, T0 + 1);
+        assert_eq!(
+            (kept.event, kept.set_cookie),
+            (ResponseEvent::Kept, None),
+            "{subject:?}"
+        );
+    }
+    let (_, alice) = run(&rotated, &bound, "/", Some("alice"), UP1, T0 + 1);
+    assert_eq!(alice.event, ResponseEvent::Renewed);
+    let rekeyed = cookie_pair(&alice);
+    assert!(rekeyed.starts_with("sticky=v1.b."), "{rekeyed}");
+    assert_eq!(
+        owner(&rotated, &rekeyed, Some("alice"), T0 + 2),
+        CookieStatus::Valid
+    );
+    assert_eq!(
+        owner(&rotated, &rekeyed, Some("bob"), T0 + 2),
+        CookieStatus::Rejected(CookieRejection::SubjectMismatch)
+    );
+    // A move by an anonymous request must issue a cookie: the binding goes.
+    let (_, moved) = run(&rotated, &bound, "/", None, UP2, T0 + 1);
+    assert_eq!(moved.event, ResponseEvent::Repinned);
+    let moved = cookie_pair(&moved);
+    assert_eq!(
+        owner(&rotated, &moved, Some("carol"), T0 + 2),
+        CookieStatus::Valid
+    );
+}
+
+/// Route rules that can never work are refused at configure time, naming
+/// the field: a cookie whose Path does not cover the route (a browser never
+/// sends it back there: a new session on every response, never a pin), and
+/// a prefix with `?`/`#` (matched against the path without its query, so
+/// it never matches).
+#[test]
+fn dead_route_rules_are_refused_naming_the_field() {
+    let cases = [
+        (
+            r#"[{"path_prefix":"/shop","cookie":{"name":"s","path":"/cart"}}]"#,
+            "routes[0].cookie.path",
+        ),
+        (
+            r#"[{"path_prefix":"/a?b=1","enabled":false}]"#,
+            "routes[0].path_prefix",
+        ),
+    ];
+    for (routes, path) in cases {
+        let got = try_policy(&format!(r#""routes":{routes}"#));
+        assert_eq!(
+            got.err().map(|e| e.path),
+            Some(path.to_string()),
+            "{routes}"
+        );
+    }
+    // A Path covers the prefix as browsers match it (RFC 6265 §5.1.4):
+    // equal, or a parent ending at a `/`. Only the route's effective cookie
+    // counts, inherited Path included.
+    let covering = [
+        ("/shop", "/shop"),
+        ("/shop/", "/shop"),
+        ("/shop/", "/shop/"),
+        ("/shop/item", "/shop/"),
+        ("/shop", "/"),
+    ];
+    let not_covering = [
+        ("/shop", "/shop/"),
+        ("/shopping", "/shop"),
+        ("/Shop", "/shop"),
+        ("/sho", "/shop"),
+    ];
+    let route = |prefix: &str, path: &str| {
+        try_policy(&format!(
+            r#""routes":[{{"path_prefix":"{prefix}","cookie":{{"name":"s","path":"{path}"}}}}]"#
+        ))
+    };
+    for (prefix, path) in covering {
+        assert!(route(prefix, path).is_ok(), "{prefix} under {path}");
+    }
+    for (prefix, path) in not_covering {
+        let err = route(prefix, path).unwrap_err();
+        assert_eq!(err.path, "routes[0].cookie.path", "{prefix} under {path}");
+        assert!(err.message.contains("does not cover"), "{err}");
+        assert!(err.hint.is_some(), "{err}");
+    }
+    // Inherited: a top-level Path of /app does not reach a binding /api route.
+    let err = try_policy(
+        r#""cookie":{"name":"s","path":"/app"},"routes":[{"path_prefix":"/api","bind_subject":true}]"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.path, "routes[0].cookie.path");
+    // `#` is refused like `?`, also where the route has settings of its own.
+    let err = try_policy(r#""routes":[{"path_prefix":"/a#x","bind_subject":true}]"#).unwrap_err();
+    assert_eq!(err.path, "routes[0].path_prefix");
+}

@@ -78,6 +78,27 @@ fn a_bound_cookie_reads_the_subject_once_and_refuses_another() {
 }
 
 #[test]
+fn a_bound_cookie_on_a_route_that_does_not_bind_never_reads_the_subject() {
+    // `/app` (the top level) does not bind; `/api` does.
+    let p = policy(r#""routes":[{"path_prefix":"/api","bind_subject":true}]"#);
+    let api = p.on_request(&RequestInput {
+        cookie_headers: &[],
+        path: "/api",
+        subject: &Subject::known(Some("alice")),
+        now: at(T0),
+    });
+    let cookie = cookie_pair(&respond(&p, &api, Some(UP), Some("alice"), T0, 1));
+    // Opened in full, then from the memo.
+    for _ in 0..2 {
+        let (status, resp, asked) = round_trip(&p, &[&cookie], Some("bob"));
+        assert_eq!(
+            (status, resp.event, asked),
+            (CookieStatus::Valid, ResponseEvent::Kept, 0)
+        );
+    }
+}
+
+#[test]
 fn a_new_session_read_at_response_time_is_bound_to_the_subject() {
     let p = policy(r#""bind_subject":true"#);
     let (status, resp, asked) = round_trip(&p, &[], Some("alice"));
