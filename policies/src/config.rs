@@ -87,6 +87,25 @@ pub fn load<T: FromJson + Compile>(raw: &[u8]) -> Result<T::Compiled, ConfigErro
     parse_json::<T>(raw)?.compile()
 }
 
+/// Longest accepted callout timeout. proxy-wasm hands Envoy the timeout as
+/// `u32` milliseconds: from 2^32 ms (~49.7 days) it wraps around, to 0
+/// ("no timeout") or a few ms. A minute is far longer than any IdP, Vault or
+/// token endpoint call should take.
+pub const MAX_CALLOUT_TIMEOUT_MS: u64 = 60_000;
+
+/// Checks a callout timeout in milliseconds: 1 ms ..= [`MAX_CALLOUT_TIMEOUT_MS`].
+pub fn check_callout_timeout(path: &str, timeout_ms: u64) -> Result<(), ConfigError> {
+    if (1..=MAX_CALLOUT_TIMEOUT_MS).contains(&timeout_ms) {
+        return Ok(());
+    }
+    let hint = if timeout_ms == 0 {
+        "Envoy treats a 0 callout timeout as no timeout at all"
+    } else {
+        "proxy-wasm passes it to Envoy as 32-bit milliseconds, which a longer value would wrap around"
+    };
+    Err(ConfigError::new(path, "must be greater than 0 and at most 60s").with_hint(hint))
+}
+
 /// Checks an Envoy cluster name used for callouts (IdP, Vault, token endpoints).
 pub fn check_cluster(path: &str, cluster: &str) -> Result<(), ConfigError> {
     if cluster.trim().is_empty() || cluster.chars().any(char::is_control) {

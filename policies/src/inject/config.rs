@@ -8,8 +8,8 @@ use super::per_user::{PerUserSecret, VaultPerUserDto};
 use super::template::Template;
 use crate::claims::{Condition, ConditionConfig};
 use crate::config::{
-    from_json, join_path, parse_duration_ms, read_fields, secret_from_env, Compile, ConfigError,
-    FromJson, Node,
+    check_callout_timeout, from_json, join_path, parse_duration_ms, read_fields, secret_from_env,
+    Compile, ConfigError, FromJson, Node,
 };
 use crate::cors::{check_header_names, CorsConfig, CorsPolicy};
 use crate::routes::{check_path, PathConfig, QueryConfig, RouteMatchConfig, RouteTable};
@@ -743,10 +743,7 @@ impl OAuth2ClientDto {
             }
         };
         let timeout_ms = parse_duration_ms("timeout", self.timeout.as_deref().unwrap_or("5s"))?;
-        if timeout_ms == 0 {
-            return Err(ConfigError::new("timeout", "must be greater than 0")
-                .with_hint("Envoy treats a 0 callout timeout as no timeout at all"));
-        }
+        check_callout_timeout("timeout", timeout_ms)?;
         let refresh_before_ms = parse_duration_ms(
             "refresh_before",
             self.refresh_before.as_deref().unwrap_or("60s"),

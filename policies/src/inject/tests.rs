@@ -848,6 +848,13 @@ fn config_errors_name_the_json_path() {
             ),
             "backends[1].credential.oauth2.client_secret_env",
         ),
+        (
+            // 2^32 ms: proxy-wasm would hand Envoy 0, i.e. no timeout at all.
+            Box::new(
+                |c| c["backends"][1]["credential"] = json!({"oauth2": {"token_endpoint": {"cluster": "idp", "authority": "idp", "path": "/t", "timeout": "4294967296ms"}, "client_id_env": "CLIENT_ID", "client_secret_env": "CLIENT_SECRET"}}),
+            ),
+            "backends[1].credential.oauth2.token_endpoint.timeout",
+        ),
     ];
     for (mutate, path) in cases {
         let mut cfg = base_config();

@@ -6,8 +6,8 @@
 
 use crate::backoff::Backoff;
 use crate::config::{
-    from_json, join_path, parse_duration_ms, read_fields, secret_from_env, ConfigError, FromJson,
-    Node,
+    check_callout_timeout, from_json, join_path, parse_duration_ms, read_fields, secret_from_env,
+    ConfigError, FromJson, Node,
 };
 use crate::secret::Secret;
 
@@ -19,11 +19,6 @@ const DEFAULT_PREFIX: &str = "/v1";
 const DEFAULT_KV_REFRESH: &str = "60s";
 /// Shortest accepted first retry: below it, a fault turns into a call storm.
 const MIN_RETRY_INITIAL_MS: u64 = 100;
-/// Longest accepted callout timeout (as oidc's `fetch_timeout`). proxy-wasm
-/// hands Envoy the timeout as `u32` milliseconds: from 2^32 ms (~49.7 days)
-/// it wraps around, to 0 ("no timeout") or a few ms. A minute is already
-/// far longer than any Vault call should take.
-const MAX_TIMEOUT_MS: u64 = 60_000;
 
 #[derive(Clone, Debug)]
 pub struct VaultConfigDto {
@@ -400,17 +395,7 @@ impl ConnectionDto {
             "timeout",
             self.timeout.as_deref().unwrap_or(DEFAULT_TIMEOUT),
         )?;
-        if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
-            let hint = if timeout_ms == 0 {
-                "Envoy treats a 0 callout timeout as no timeout at all"
-            } else {
-                "proxy-wasm passes it to Envoy as 32-bit milliseconds; Vault answers in well under a second"
-            };
-            return Err(
-                ConfigError::new("timeout", "must be greater than 0 and at most 60s")
-                    .with_hint(hint),
-            );
-        }
+        check_callout_timeout("timeout", timeout_ms)?;
         let prefix = self
             .path_prefix
             .unwrap_or_else(|| DEFAULT_PREFIX.to_string());
