@@ -368,3 +368,71 @@ fn dynamic_database_credentials_are_renewed_across_short_ttls() {
         .unwrap();
     assert_eq!(role_count, "1");
 }
+
+/// A token endpoint that refuses the client (a revoked or rotated client secret) is tried once per
+/// backoff step by the whole Envoy, not once per worker VM: the VM that saw the failure keeps the
+/// fetch lease through its backoff (the failure itself is not shared, only tokens are).
+#[test]
+fn a_refusing_token_endpoint_is_called_once_per_backoff_step_not_once_per_worker() {
+    let idp = wasm_tests::Idp::start().unwrap();
+    let upstream = Upstream::start("partner").unwrap();
+    let cfg = json!({
+        "backends": [{
+            "name": "partner",
+            "routes": [{"methods": ["GET"], "path": {"prefix": "/api/partner"}}],
+            "credential": {"oauth2": {
+                "token_endpoint": {"cluster": "idp", "authority": idp.addr(), "path": "/token"},
+                "client_id_env": "PARTNER_CLIENT_ID",
+                "client_secret_env": "PARTNER_CLIENT_SECRET"
+            }},
+            "injection": {"header": "authorization"},
+            "require_user": false
+        }],
+        "cors": {"allowed_origins": [APP], "max_age": "10m"},
+        "csrf": {"require_origin": true}
+    });
+    let bootstrap = Bootstrap::new()
+        .backend(&[upstream.port()])
+        .cluster("idp", &[idp.port()])
+        .wasm_filter(
+            "credential-injector",
+            "credential_injector.wasm",
+            &cfg,
+            &["PARTNER_CLIENT_ID", "PARTNER_CLIENT_SECRET"],
+        );
+    let envoy = Envoy::start(
+        &bootstrap.build(),
+        EnvoyOptions::default()
+            .env("PARTNER_CLIENT_ID", "backend-client")
+            .env("PARTNER_CLIENT_SECRET", "not-the-secret")
+            .concurrency(4),
+    )
+    .unwrap();
+    let failures = |envoy: &Envoy| -> u64 {
+        envoy
+            .stats()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with("wasmcustom.credential_injector.oauth2.failures."))
+            .filter_map(|(_, v)| v.parse::<u64>().ok())
+            .sum()
+    };
+    let start = Instant::now();
+    while failures(&envoy) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "no fetch failed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first = Instant::now();
+    std::thread::sleep(Duration::from_secs(8));
+    let calls = failures(&envoy);
+    eprintln!(
+        "{calls} refused token fetches in {:.1} s with --concurrency 4",
+        first.elapsed().as_secs_f64()
+    );
+    // Backoff 0.5-1 s, 1-2 s, 2-4 s, 4-8 s (on 1 s ticks): at most 5 attempts in 8 s by one
+    // fetcher. Each of the 4 worker VMs fetching on its own made 4 times as many.
+    assert!(calls <= 6, "{calls} token fetches in 8 s");
+    // Requests meanwhile fail closed, naming the reason.
+    let r = envoy.get("/api/partner/x").unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+}

@@ -110,7 +110,7 @@ impl OAuth2Fetcher {
                 Err(_) => {
                     state.on_failed(&OAuth2Error::Unreachable, now, &mut self.rng);
                     self.failures.inc(OAuth2Error::Unreachable.reason());
-                    shared::release_lease(&lease_key, self.me);
+                    end_lease(&lease_key, self.me, state, now);
                 }
             }
         }
@@ -146,7 +146,25 @@ impl OAuth2Fetcher {
                 self.failures.inc(e.reason());
             }
         }
-        shared::release_lease(&format!("{}.{i}.lease", self.key), self.me);
+        end_lease(&format!("{}.{i}.lease", self.key), self.me, state, now);
         true
+    }
+}
+
+/// Ends a fetch's lease: given up after a success; after a failure held
+/// until the backoff ends, so the failing endpoint gets one attempt per
+/// backoff step across all VMs, not one per VM (the failure itself is not
+/// shared, only tokens are).
+fn end_lease(lease_key: &str, me: u64, state: &OAuth2TokenState, now: Now) {
+    match state.backoff_until_ms(now) {
+        Some(until) => {
+            let _ = shared::try_acquire_lease(
+                lease_key,
+                me,
+                now.unix_ms,
+                until.saturating_sub(now.unix_ms),
+            );
+        }
+        None => shared::release_lease(lease_key, me),
     }
 }

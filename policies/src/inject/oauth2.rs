@@ -403,4 +403,11 @@ impl OAuth2TokenState {
     pub fn last_error(&self) -> Option<&'static str> {
         self.last_error
     }
+
+    /// After a failure, when the next attempt may be made (unix ms): the
+    /// fetching VM holds its lease until then, so the other VMs (which did
+    /// not see the failure) do not call the failing endpoint in its backoff.
+    pub fn backoff_until_ms(&self, now: Now) -> Option<u64> {
+        (self.failures > 0 && self.retry_at_ms > now.unix_ms).then_some(self.retry_at_ms)
+    }
 }

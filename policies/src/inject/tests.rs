@@ -1029,6 +1029,37 @@ fn oauth2_token_is_refreshed_before_expiry_and_retried_with_backoff() {
 }
 
 #[test]
+fn a_failed_oauth2_fetch_reports_its_backoff_so_the_lease_covers_it() {
+    let client = oauth_client(ClientAuth::Basic);
+    let mut rng = SeededRandom(5);
+    let mut s = OAuth2TokenState::new();
+    let t0 = Now::from_unix_secs(NOW_S);
+    assert_eq!(s.backoff_until_ms(t0), None, "nothing failed yet");
+    s.on_dispatched(t0);
+    s.on_response(
+        &client,
+        401,
+        br#"{"error":"invalid_client"}"#,
+        t0.plus_ms(100),
+        &mut rng,
+    )
+    .unwrap_err();
+    let until = s.backoff_until_ms(t0.plus_ms(100)).expect("in backoff");
+    assert!(until > t0.plus_ms(100).unix_ms, "{until}");
+    // The host holds the fetch lease until then; the state agrees that no
+    // attempt is due before it, and one is due from it on.
+    assert!(!s.due(&client, Now::from_unix_ms(until - 1)));
+    assert_eq!(s.backoff_until_ms(Now::from_unix_ms(until)), None);
+    assert!(s.due(&client, Now::from_unix_ms(until)));
+    // A success ends the backoff.
+    s.on_dispatched(Now::from_unix_ms(until));
+    let body = br#"{"access_token":"tok1","token_type":"Bearer","expires_in":600}"#;
+    s.on_response(&client, 200, body, Now::from_unix_ms(until + 50), &mut rng)
+        .unwrap();
+    assert_eq!(s.backoff_until_ms(Now::from_unix_ms(until + 50)), None);
+}
+
+#[test]
 fn oauth2_snapshots_are_adopted_only_when_newer() {
     let client = oauth_client(ClientAuth::Basic);
     let mut s = OAuth2TokenState::new();
