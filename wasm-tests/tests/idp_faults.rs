@@ -281,6 +281,37 @@ fn slow_idp_at_start_answers_503_within_the_bound_then_recovers() {
     );
 }
 
+/// Discovery and the JWKS each answer within `fetch_timeout` but together take longer: the VM
+/// fetching renews its lease and the shared "fetch in progress" mark for the second step, so no
+/// other VM starts a second fetch from the slow IdP.
+#[test]
+fn a_slow_two_step_key_fetch_is_made_by_one_vm_only() {
+    let idp = Idp::start().unwrap();
+    idp.set_fault(&json!({"discovery": "slow", "jwks": "slow", "delay_ms": 1800}))
+        .unwrap();
+    // 2 s per step; the whole fetch takes ≈ 3.6 s, past the first step's lease (3 s).
+    let stack = start(
+        idp.port(),
+        json!({"fetch_timeout": "2s", "refresh_interval": "60s"}),
+    );
+    let t0 = Instant::now();
+    while stack.stat("jwks.fetch_ok") == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "keys never loaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let loaded = t0.elapsed();
+    // Any second fetch started meanwhile would have called the IdP by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let callouts = stack
+        .envoy
+        .stat("cluster.idp.upstream_rq_total")
+        .unwrap()
+        .unwrap_or(0);
+    eprintln!("slow two-step fetch: keys after {loaded:?}, {callouts} callouts to the IdP");
+    assert_eq!(callouts, 2, "one discovery and one JWKS request");
+    assert_eq!(stack.fetch_failures(), 0);
+}
+
 #[test]
 fn slow_idp_later_keeps_the_last_good_keys_and_nothing_waits_past_the_bound() {
     let idp = Idp::start().unwrap();

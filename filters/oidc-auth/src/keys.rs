@@ -124,12 +124,12 @@ impl ProviderKeys {
                 .or(previous.document),
         };
         if let Ok(bytes) = serde_json::to_vec(&stored) {
-            if shared::write(&self.shared_key, &bytes).is_ok() {
-                // Our own write: adopting it again would only recompile.
-                if let Ok(e) = shared::read(&self.shared_key) {
-                    self.seen_cas = e.cas;
-                }
-            }
+            // `seen_cas` is left as it was: this VM adopts its own write on its
+            // next sync (one recompile of the keys). Learning the new CAS from
+            // a read-back could pick up another VM's write landing in between,
+            // which this VM would then never adopt (rotated keys missed until
+            // its own next fetch).
+            let _ = shared::write(&self.shared_key, &bytes);
         }
     }
 

@@ -139,15 +139,25 @@ pub fn continue_fetch(
     let mut keys = shared.keys.borrow_mut();
     let k = keys.get_mut(provider_idx)?;
     match k.on_fetch_response(provider, step, answer, now, rng) {
-        FetchNext::Call(next_step, call) => match dispatch(&call) {
-            Some(token) => Some((token, next_step)),
-            None => {
-                shared.metrics.jwks_fetch_failed.inc("dispatch_failed");
-                k.fail(now, rng);
-                shared::release_lease(k.lease_key(), shared.vm_owner);
-                None
+        FetchNext::Call(next_step, call) => {
+            // Each step (discovery, then the JWKS) may take a whole
+            // `fetch_timeout`: the lease and the shared "fetch in progress"
+            // mark are renewed for the next one, or another VM would start a
+            // second fetch from an IdP that is already slow.
+            let lease_ms = provider.refresh.fetch_timeout_ms.saturating_add(1_000);
+            let _ =
+                shared::try_acquire_lease(k.lease_key(), shared.vm_owner, now.unix_ms, lease_ms);
+            k.start_fetch(now);
+            match dispatch(&call) {
+                Some(token) => Some((token, next_step)),
+                None => {
+                    shared.metrics.jwks_fetch_failed.inc("dispatch_failed");
+                    k.fail(now, rng);
+                    shared::release_lease(k.lease_key(), shared.vm_owner);
+                    None
+                }
             }
-        },
+        }
         FetchNext::Done {
             keys: set, skipped, ..
         } => {
