@@ -2,7 +2,7 @@
 
 use policy_check::env::{EnvStatus, OfflineEnv};
 use policy_check::explain::explain;
-use policy_check::render::{wasmplugin, WasmPluginSpec};
+use policy_check::render::{wasm_sha256, wasmplugin, WasmPluginSpec};
 use policy_check::{check, Plugin};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ options:
   --env NAME=VALUE    value of an environment variable the configuration reads (repeatable)
   --require-env       a variable not given (nor in the environment) is an error, as in Envoy
   --no-process-env    ignore this process's environment
-  render-wasmplugin:  --url oci://REGISTRY/mesh/<plugin>:TAG  [--sha256 HEX] [--name N] [--namespace NS] [--selector key=value]
+  render-wasmplugin:  --url oci://REGISTRY/mesh/<plugin>:TAG  [--sha256 [sha256:]HEX] [--name N] [--namespace NS] [--selector key=value]
 
 exit status: 0 valid, 1 invalid configuration, 2 usage or I/O error";
 
@@ -133,6 +133,14 @@ fn main() -> ExitCode {
             else {
                 return ExitCode::from(1);
             };
+            let sha256 = match args.opts.get("sha256").map(|d| wasm_sha256(d)) {
+                Some(Err(e)) => {
+                    eprintln!("policy-check: {e}");
+                    return ExitCode::from(2);
+                }
+                Some(Ok(hex)) => Some(hex),
+                None => None,
+            };
             let names: Vec<String> = referenced.into_iter().map(|(n, _)| n).collect();
             print!(
                 "{}",
@@ -147,11 +155,17 @@ fn main() -> ExitCode {
                         .get("namespace")
                         .map_or("istio-ingress", String::as_str),
                     url,
-                    sha256: args.opts.get("sha256").map(String::as_str),
+                    sha256,
                     selector: args
                         .opts
                         .get("selector")
-                        .map_or("istio=ingressgateway", String::as_str),
+                        // The label Istio puts on the pods of the Gateway API gateway
+                        // `public` (mesh-config/istio/overlays/ingress-gateway); Istio's
+                        // generated gateways carry no `istio=ingressgateway`.
+                        .map_or(
+                            "gateway.networking.k8s.io/gateway-name=public",
+                            String::as_str
+                        ),
                     env: &names,
                     config_json: &config_json,
                 })

@@ -18,6 +18,25 @@ pub fn phase(plugin: Plugin) -> (&'static str, i32) {
     }
 }
 
+/// The module digest as Istio's WasmPlugin CRD wants it (`^[a-f0-9]{64}$`):
+/// `make oci`/`make push` print `sha256:<hex>`, so that prefix is dropped;
+/// anything else is refused rather than rendered into a manifest the API
+/// server rejects.
+pub fn wasm_sha256(digest: &str) -> Result<&str, String> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    if hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(hex)
+    } else {
+        Err(format!(
+            "--sha256 must be 64 lower-case hex digits, optionally after `sha256:` (got `{digest}`)"
+        ))
+    }
+}
+
 pub struct WasmPluginSpec<'a> {
     pub plugin: Plugin,
     pub name: &'a str,

@@ -209,6 +209,47 @@ fn render_wasmplugin_lists_exactly_the_env_vars_the_config_reads() {
 }
 
 #[test]
+fn render_wasmplugin_takes_the_digest_make_oci_prints_and_refuses_any_other() {
+    let hex = "ab".repeat(32);
+    let url = "oci://registry.example.com/mesh/sticky-session:0.1.0";
+    for digest in [format!("sha256:{hex}"), hex.clone()] {
+        let (code, out) = run(
+            &[
+                "render-wasmplugin",
+                "sticky-session",
+                "--url",
+                url,
+                "--sha256",
+                &digest,
+            ],
+            STICKY_OK,
+        );
+        assert_eq!(code, 0, "{out}");
+        // The WasmPlugin CRD's pattern is ^[a-f0-9]{64}$: no prefix.
+        assert!(out.contains(&format!("  sha256: {hex}\n")), "{out}");
+        // Attached to the Gateway API gateway's pods unless --selector says otherwise.
+        assert!(
+            out.contains("gateway.networking.k8s.io/gateway-name: public"),
+            "{out}"
+        );
+    }
+    for bad in ["sha256:xyz", "AB".repeat(32).as_str(), "sha512:00"] {
+        let (code, _) = run(
+            &[
+                "render-wasmplugin",
+                "sticky-session",
+                "--url",
+                url,
+                "--sha256",
+                bad,
+            ],
+            STICKY_OK,
+        );
+        assert_eq!(code, 2, "{bad}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_two() {
     for args in [
         &["validate", "nginx-auth"][..],

@@ -38,9 +38,10 @@ fn dir(rel: &str) -> PathBuf {
 }
 
 fn schemas() -> Schemas {
-    Schemas::from_crds(&yaml_docs(
-        &repo_root().join("tools/policy-check/tests/data/istio-crds/crds.yaml"),
-    ))
+    let data = repo_root().join("tools/policy-check/tests/data");
+    let mut crds = yaml_docs(&data.join("istio-crds/crds.yaml"));
+    crds.extend(yaml_docs(&data.join("gateway-api-crds/httproutes.yaml")));
+    Schemas::from_crds(&crds)
 }
 
 fn id(r: &Value) -> String {
@@ -67,7 +68,7 @@ fn vendored_schemas_cover_every_kind_we_ship() {
         ("networking.istio.io/v1alpha3", "EnvoyFilter"),
         ("networking.istio.io/v1", "DestinationRule"),
         ("networking.istio.io/v1", "ServiceEntry"),
-        ("networking.istio.io/v1", "VirtualService"),
+        ("gateway.networking.k8s.io/v1", "HTTPRoute"),
     ] {
         assert!(
             s.get(api, kind).is_some(),
@@ -454,4 +455,39 @@ fn callout_clusters_name_hosts_the_manifests_declare() {
             }
         }
     }
+}
+
+/// The sticky-session EnvoyFilters patch the proxy the plugins run in: the pods of the
+/// Gateway API gateway the ingress overlay attaches them to. Istio labels those pods
+/// `gateway.networking.k8s.io/gateway-name: <gateway>` (not `istio: ingressgateway`), and
+/// routes to them with an HTTPRoute (a VirtualService does not bind to a Gateway API gateway).
+#[test]
+fn sticky_pinning_targets_the_gateway_the_plugins_run_in() {
+    let overlay = kustomize::render(&dir("mesh-config/istio/overlays/ingress-gateway"));
+    let gateway = wasmplugins(&overlay)[0]["spec"]["targetRefs"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sticky = kustomize::render(&dir("mesh-config/istio/sticky-session"));
+    let mut filters = yaml_docs(&dir(
+        "mesh-config/istio/sticky-session/envoyfilter-override-host.yaml",
+    ));
+    filters.extend(
+        sticky
+            .iter()
+            .filter(|r| r["kind"] == "EnvoyFilter")
+            .cloned(),
+    );
+    assert_eq!(filters.len(), 2, "both pinning options");
+    for f in &filters {
+        assert_eq!(
+            f["spec"]["workloadSelector"]["labels"]["gateway.networking.k8s.io/gateway-name"],
+            gateway.as_str(),
+            "{}",
+            id(f)
+        );
+    }
+    let route = sticky.iter().find(|r| r["kind"] == "HTTPRoute").unwrap();
+    assert_eq!(route["spec"]["parentRefs"][0]["name"], gateway.as_str());
+    assert!(!sticky.iter().any(|r| r["kind"] == "VirtualService"));
 }
