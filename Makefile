@@ -57,7 +57,7 @@ optimize = bash scripts/keep_callbacks.sh $(1)/$(2).wasm $(1)/$(2).kept.wasm $(3
 # with panic=immediate-abort, the standard library itself at opt-level 3: 49-64 KB smaller modules than with the
 # prebuilt standard library, at the same CPU per request (bench/profile-note.md, session 13). These are
 # unstable cargo/rustc options, enabled on the stable toolchain with RUSTC_BOOTSTRAP=1 (as the Linux kernel
-# does); the toolchain is the machine's one pinned release, so they cannot change under us. What is given up:
+# does), verified with rustc 1.95 (the machine's toolchain); a toolchain that changed them fails loudly. Given up:
 # a panic traps without its message in Envoy's log (the plugins deny panics; `clippy.toml`, fuzzing).
 # WASM_STD=prebuilt builds with the prebuilt standard library (panic messages logged), and is the fallback
 # when rust-src is missing.
