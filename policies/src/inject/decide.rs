@@ -8,7 +8,7 @@ use crate::claims::ClaimDenied;
 use crate::cors::{is_preflight, CorsDenied, CsrfDenied};
 use crate::env::Now;
 use crate::identity::VerifiedIdentity;
-use crate::oidc::token_source::RequestTokens;
+use crate::oidc::token_source::{token_after_prefix, RequestTokens};
 use crate::routes::{RouteRejection, RouteRequest, RouteVerdict};
 use crate::secret::Secret;
 use crate::vault::SecretValue;
@@ -417,12 +417,10 @@ impl Injector {
     }
 }
 
-/// `Authorization: Bearer <token>`, the scheme compared case-insensitively
-/// (RFC 9110 §11.1).
+/// `Authorization: Bearer <token>`, read as oidc-auth reads it (the scheme
+/// compared case-insensitively, RFC 9110 §11.1).
 fn is_bearer(authorization: &str) -> bool {
-    let v = authorization.trim();
-    let (scheme, token) = v.split_once(' ').unwrap_or((v, ""));
-    scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
+    token_after_prefix(authorization, "bearer").is_some()
 }
 
 /// The answer for `backend` (its `route` matched) without its credential.

@@ -9,7 +9,7 @@ use super::policy::{
 use super::token_source::{TokenSource, TokenSourceConfig};
 use crate::backoff::Backoff;
 use crate::claims::{ArrayFormat, ClaimPathConfig, ConditionConfig, ExtractConfig};
-use crate::config::{from_json, parse_duration_ms, Compile, ConfigError};
+use crate::config::{from_json, parse_duration_ms, Compile, ConfigError, MAX_CALLOUT_TIMEOUT_MS};
 use crate::cors::CorsConfig;
 use crate::jwt::{
     parse_alg_list, Algorithm, ClaimsPolicy, Jwk, JwksLimits, KeySet, LargeCurveKey, TokenPolicy,
@@ -208,7 +208,9 @@ pub const JWKS_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024
 /// Shortest accepted `providers[].fetch_backoff_max`: the first retry waits up to 1 s.
 const MIN_BACKOFF_MAX_MS: u64 = 1_000;
 /// Accepted range of `providers[].fetch_timeout`, in ms.
-const FETCH_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=60_000;
+/// Its maximum is every callout's ([`MAX_CALLOUT_TIMEOUT_MS`]: proxy-wasm hands
+/// Envoy 32-bit milliseconds).
+const FETCH_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=MAX_CALLOUT_TIMEOUT_MS;
 /// Accepted range of `providers[].max_untagged_keys`: each is one more
 /// signature check for a token that names no key.
 const UNTAGGED_KEYS_RANGE: std::ops::RangeInclusive<usize> = 1..=8;

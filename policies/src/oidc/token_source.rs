@@ -180,9 +180,9 @@ fn values_from<'r>(
                     out.extend(parts);
                     continue;
                 }
-                match strip_prefix_ignore_case(v.trim(), prefix).map(str::trim) {
-                    Some(t) if !t.is_empty() => out.push(t),
-                    _ => *wrong_scheme = true,
+                match token_after_prefix(v, prefix) {
+                    Some(t) => out.push(t),
+                    None => *wrong_scheme = true,
                 }
             }
         }
@@ -208,6 +208,15 @@ fn values_from<'r>(
         }
     }
     out
+}
+
+/// The non-empty token after `prefix` in a header `value` (compiled prefix:
+/// lower case, no surrounding spaces), e.g. `token_after_prefix(v, "bearer")`
+/// for `Authorization: Bearer <token>`.
+pub fn token_after_prefix<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    strip_prefix_ignore_case(value.trim(), prefix)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// What follows `prefix` in `value`. After a scheme (a prefix ending in a
