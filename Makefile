@@ -12,7 +12,7 @@ WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers --enable-bulk-memory --ena
                   --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # oidc-auth cargo features. `in-vm-p384-p521` also verifies ES384/ES512 in the VM, for hosts without
-# Envoy's verify_signature (~150 KB more module); without it Envoy verifies them natively.
+# Envoy's verify_signature (~160 KB more module); without it Envoy verifies them natively.
 OIDC_FEATURES ?=
 
 .PHONY: help setup build size oci push run stop lint unit wasm-unit e2e test bench bench-filter bench-vm clean soak fuzz fuzz-smoke
@@ -32,12 +32,9 @@ help:
 setup:
 	@bash scripts/bootstrap.sh
 
-# Cargo profile per plugin, chosen by measurement (bench/profile-note.md): oidc-auth's token path is
-# faster at opt-level "s" (`release`); the other two are ~9 % smaller at "z" (`wasm-small`) with no
-# measurable CPU change.
-SIZE_FILTERS  := $(filter sticky-session credential-injector,$(FILTERS))
-SPEED_FILTERS := $(filter-out $(SIZE_FILTERS),$(FILTERS))
-profile_of     = $(if $(filter $(1),$(SIZE_FILTERS)),wasm-small,release)
+# Every plugin builds with the `wasm-small` profile (opt-level "z"), chosen by measurement
+# (bench/profile-note.md, session 14): oidc-auth at "z" is 64 KB smaller than at "s", for ≈ 2 µs (4 %) more
+# CPU on a cached token (1.20-1.25x jwt_authn, goal 1.25x); distinct RS256/ES256 tokens 1.15-1.18x / 1.08-1.11x.
 
 # The proxy-wasm callbacks each plugin implements. scripts/keep_callbacks.sh removes the SDK's other
 # `proxy_on_*` exports, so Envoy skips those VM entries on every request (bench/profile-note.md).
@@ -55,7 +52,9 @@ optimize = bash scripts/keep_callbacks.sh $(1)/$(2).wasm $(1)/$(2).kept.wasm $(3
 
 # The shipped modules build Rust's standard library from source (rustup's rust-src, installed by `make setup`)
 # with panic=immediate-abort, the standard library itself at opt-level 3: 49-64 KB smaller modules than with the
-# prebuilt standard library, at the same CPU per request (bench/profile-note.md, session 13). These are
+# prebuilt standard library, at the same CPU per request (bench/profile-note.md, session 13). Its
+# `optimize_for_size` feature (smaller sorts and integer formatting, none on a request path) and
+# -Zlocation-detail=none (no source paths for panics that trap anyway) take 16 KB more (session 14). These are
 # unstable cargo/rustc options, enabled on the stable toolchain with RUSTC_BOOTSTRAP=1 (as the Linux kernel
 # does), verified with rustc 1.95 (the machine's toolchain); a toolchain that changed them fails loudly. Given up:
 # a panic traps without its message in Envoy's log (the plugins deny panics; `clippy.toml`, fuzzing).
@@ -66,26 +65,24 @@ WASM_STD  ?= $(if $(wildcard $(RUST_SRC)),source,prebuilt)
 # Its own target dir: other RUSTFLAGS would rebuild the dependencies shared with `target/`'s builds.
 WASM_DIR  := $(if $(filter source,$(WASM_STD)),target/std-src,target)
 STD_CRATES := core alloc std compiler_builtins dlmalloc
-wasm_env  = $(if $(filter source,$(WASM_STD)),RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort") \
+wasm_env  = $(if $(filter source,$(WASM_STD)),RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none") \
 	CARGO_TARGET_DIR=$(WASM_DIR) GIT_HASH=$(GIT_HASH)
 comma     := ,
-wasm_args = $(if $(filter source,$(WASM_STD)),-Zbuild-std=std$(comma)panic_abort \
+wasm_args = $(if $(filter source,$(WASM_STD)),-Zbuild-std=std$(comma)panic_abort -Zbuild-std-features=optimize_for_size \
 	$(foreach c,$(STD_CRATES),--config profile.release.package.$(c).opt-level=3 --config profile.wasm-small.package.$(c).opt-level=3))
 
-# $(call cargo_wasm,<environment>,<cargo arguments>): the plugins' cargo builds, each with its profile.
-cargo_wasm = $(if $(SPEED_FILTERS),$(wasm_env) $(1) cargo build --release --target $(WASM_TARGET) $(wasm_args) $(2) \
-	  $(addprefix -p ,$(SPEED_FILTERS)) $(if $(OIDC_FEATURES),--features $(addprefix oidc-auth/,$(OIDC_FEATURES))) &&) \
-	$(if $(SIZE_FILTERS),$(wasm_env) $(1) cargo build --profile wasm-small --target $(WASM_TARGET) $(wasm_args) $(2) \
-	  $(addprefix -p ,$(SIZE_FILTERS)) &&) true
-# Lines of `<module name> <cargo profile> <callbacks>`, one per plugin.
-plugin_lines = { $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(call profile_of,$(f)) $(CALLBACKS_$(f));) }
+# $(call cargo_wasm,<environment>,<cargo arguments>): the plugins' cargo build.
+cargo_wasm = $(wasm_env) $(1) cargo build --profile wasm-small --target $(WASM_TARGET) $(wasm_args) $(2) \
+	$(addprefix -p ,$(FILTERS)) $(if $(OIDC_FEATURES),--features $(addprefix oidc-auth/,$(OIDC_FEATURES)))
+# Lines of `<module name> <callbacks>`, one per plugin.
+plugin_lines = { $(foreach f,$(FILTERS),echo $(subst -,_,$(f)) $(CALLBACKS_$(f));) }
 
 build: setup
 	@echo "standard library: $(WASM_STD) (WASM_STD=source|prebuilt)"
 	@$(call cargo_wasm)
 	@mkdir -p $(DIST)
-	@$(plugin_lines) | while read f profile callbacks; do \
-	  $(call optimize,$(WASM_DIR)/$(WASM_TARGET)/$$profile,$$f,$$callbacks) && \
+	@$(plugin_lines) | while read f callbacks; do \
+	  $(call optimize,$(WASM_DIR)/$(WASM_TARGET)/wasm-small,$$f,$$callbacks) && \
 	  (cd $(DIST) && sha256sum $$f.wasm > $$f.wasm.sha256) && \
 	  printf '%-28s %8d bytes  sha256 %s\n' "$(DIST)/$$f.wasm" $$(stat -c %s $(DIST)/$$f.wasm) $$(cut -d' ' -f1 $(DIST)/$$f.wasm.sha256); \
 	done
@@ -95,8 +92,8 @@ build: setup
 SIZE_DIR := target/size
 size: setup
 	@$(call cargo_wasm,CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_WASM_SMALL_STRIP=false CARGO_TARGET_DIR=$(SIZE_DIR),-q)
-	@set -o pipefail; $(plugin_lines) | while read f profile callbacks; do \
-	  d=$(SIZE_DIR)/$(WASM_TARGET)/$$profile; \
+	@set -o pipefail; $(plugin_lines) | while read f callbacks; do \
+	  d=$(SIZE_DIR)/$(WASM_TARGET)/wasm-small; \
 	  KEEP_NAMES=1 bash scripts/keep_callbacks.sh $$d/$$f.wasm $$d/$$f.kept.wasm $$callbacks && \
 	  wasm-opt $(WASM_OPT_FLAGS) --symbolmap=$$d/$$f.map $$d/$$f.kept.wasm -o $$d/$$f.opt.wasm && \
 	  echo $$d/$$f.opt.wasm:$$d/$$f.map || exit 1; \
@@ -173,14 +170,12 @@ bench-filter: build
 # a minimal proxy-wasm host (bench/vm_host.mjs; BENCH_BASELINE=1 adds dist/baseline/'s plugins), then
 # (2) each plugin's per-request policy call (policies/examples/vm_micro.rs, built with that plugin's profile).
 bench-vm: bench-filter
-	@$(wasm_env) cargo build -q --release --target $(WASM_TARGET) $(wasm_args) -p policies --example vm_micro
 	@$(wasm_env) cargo build -q --profile wasm-small --target $(WASM_TARGET) $(wasm_args) -p policies --example vm_micro
 	@node --no-warnings bench/vm_host.mjs $(DIST) $(if $(filter 1,$(BENCH_BASELINE)),$(DIST)/baseline)
 	@echo
 	@echo "| plugin | policy call per request (make bench's configuration) | ns per call, best of 15 x 10,000 |"
 	@echo "|---|---|---:|"
-	@node --no-warnings bench/vm_micro.mjs $(WASM_DIR)/$(WASM_TARGET)/release/examples/vm_micro.wasm $(SPEED_FILTERS)
-	@node --no-warnings bench/vm_micro.mjs $(WASM_DIR)/$(WASM_TARGET)/wasm-small/examples/vm_micro.wasm $(SIZE_FILTERS)
+	@node --no-warnings bench/vm_micro.mjs $(WASM_DIR)/$(WASM_TARGET)/wasm-small/examples/vm_micro.wasm $(FILTERS)
 
 clean:
 	cargo clean

@@ -25,6 +25,16 @@ pub enum DispatchError {
     Host(String),
 }
 
+// What logs show: words for an operator, not the variant's name.
+impl std::fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadArgument => f.write_str("unknown cluster or missing pseudo-header"),
+            Self::Host(status) => write!(f, "refused by the host ({status})"),
+        }
+    }
+}
+
 /// Dispatches the call; the answer arrives in `on_http_call_response` with
 /// the returned token. A zero timeout means "none" in Envoy, so it is
 /// replaced by one second.

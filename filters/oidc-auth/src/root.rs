@@ -11,10 +11,10 @@ use policies::jwt::{HostCapabilities, LargeCurveKey};
 use policies::oidc::fetch_plan::{self, FetchAnswer, FetchCall, FetchNext, FetchStep};
 use policies::oidc::token_cache::TokenCache;
 use policies::oidc::OidcPolicy;
+use policies::vec_map::VecMap;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -32,8 +32,9 @@ pub struct Shared {
 
 pub struct Root {
     shared: Option<Rc<Shared>>,
-    /// Callouts in flight: token → (provider, step).
-    pending: HashMap<u32, (usize, FetchStep)>,
+    /// Callouts in flight: token → (provider, step). At most one per provider:
+    /// a sorted vector, not a `HashMap` (whose hashing and table code cost ≈ 3 KB of module).
+    pending: VecMap<u32, (usize, FetchStep)>,
     rng: HostRandom,
 }
 
@@ -43,7 +44,7 @@ impl Root {
     pub fn new() -> Self {
         Self {
             shared: None,
-            pending: HashMap::new(),
+            pending: VecMap::new(),
             rng: HostRandom,
         }
     }
@@ -111,7 +112,7 @@ pub fn dispatch(call: &FetchCall) -> Option<u32> {
         Ok(token) => Some(token),
         Err(e) => {
             log::warn!(
-                "oidc-auth: cannot reach cluster {} for keys: {e:?}",
+                "oidc-auth: cannot reach cluster {} for keys: {e}",
                 call.cluster
             );
             None

@@ -97,12 +97,12 @@ pub enum Requirement {
 /// Every header the plugin may set from claims: removed from every incoming
 /// request first, so a client can never supply them.
 pub fn claim_header_names(providers: &[Provider]) -> Vec<String> {
-    let mut names: Vec<String> = providers
-        .iter()
-        .flat_map(|p| p.claim_headers.iter().map(|(h, _)| h.clone()))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
+    let mut names: Vec<String> = Vec::new();
+    for (name, _) in providers.iter().flat_map(|p| p.claim_headers.iter()) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
     names
 }
 
