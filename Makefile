@@ -168,7 +168,7 @@ bench-filter: build
 # The wasm side alone, in V8 (the engine Envoy embeds) under Node, without Envoy's native half of the
 # hostcalls and without the machine's noise in `make bench`: (1) the built modules, driven per request by
 # a minimal proxy-wasm host (bench/vm_host.mjs; BENCH_BASELINE=1 adds dist/baseline/'s plugins), then
-# (2) each plugin's per-request policy call (policies/examples/vm_micro.rs, built with that plugin's profile).
+# (2) each plugin's per-request policy call (policies/examples/vm_micro.rs, built with the plugins' profile).
 bench-vm: bench-filter
 	@$(wasm_env) cargo build -q --profile wasm-small --target $(WASM_TARGET) $(wasm_args) -p policies --example vm_micro
 	@node --no-warnings bench/vm_host.mjs $(DIST) $(if $(filter 1,$(BENCH_BASELINE)),$(DIST)/baseline)
